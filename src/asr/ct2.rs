@@ -1,0 +1,344 @@
+//! Reader for CTranslate2 `model.bin` files (the format faster-whisper uses), and the mapping of
+//! their Whisper variables onto the Hugging Face names the network is built from.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+
+use super::ModelError;
+
+/// One variable as stored in the file, before any conversion.
+struct RawVar {
+    dims: Vec<usize>,
+    dtype: u8,
+    data: std::ops::Range<usize>,
+}
+
+/// The variables of a CTranslate2 model, converted to `f32` tensors on the CPU, with aliases
+/// resolved and int8/int16 weights de-quantised.
+pub struct Ct2Model {
+    pub spec: String,
+    pub vars: HashMap<String, Tensor>,
+    /// Integer-valued scalars such as `encoder/num_heads`.
+    pub scalars: HashMap<String, i64>,
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    path: &'a Path,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ModelError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
+        match end {
+            Some(end) => {
+                let s = &self.buf[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(ModelError::Malformed {
+                path: self.path.to_path_buf(),
+                reason: format!(
+                    "it ends early (wanted {n} bytes at offset {}, file has {}); it is probably truncated",
+                    self.pos,
+                    self.buf.len()
+                ),
+            }),
+        }
+    }
+    fn u8(&mut self) -> Result<u8, ModelError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, ModelError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, ModelError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn string(&mut self) -> Result<String, ModelError> {
+        let n = self.u16()? as usize;
+        let b = self.take(n)?;
+        let b = b.strip_suffix(&[0]).unwrap_or(b);
+        String::from_utf8(b.to_vec()).map_err(|_| ModelError::Malformed {
+            path: self.path.to_path_buf(),
+            reason: format!("a variable name at offset {} is not UTF-8", self.pos),
+        })
+    }
+}
+
+fn dtype_of(id: u8) -> Option<(DType, usize)> {
+    match id {
+        0 => Some((DType::F32, 4)),
+        1 => Some((DType::U8, 1)), // int8, reinterpreted below
+        2 => Some((DType::I64, 2)), // int16, widened below
+        3 => Some((DType::I64, 4)), // int32, widened below
+        4 => Some((DType::F16, 2)),
+        5 => Some((DType::BF16, 2)),
+        _ => None,
+    }
+}
+
+/// Decode one variable to an `f32` tensor (integers are widened, not scaled).
+fn to_tensor(bytes: &[u8], var: &RawVar) -> candle_core::Result<Tensor> {
+    let shape = var.dims.clone();
+    let cpu = &Device::Cpu;
+    match var.dtype {
+        0 => Tensor::from_raw_buffer(bytes, DType::F32, &shape, cpu),
+        4 => Tensor::from_raw_buffer(bytes, DType::F16, &shape, cpu)?.to_dtype(DType::F32),
+        5 => Tensor::from_raw_buffer(bytes, DType::BF16, &shape, cpu)?.to_dtype(DType::F32),
+        1 => {
+            let v: Vec<f32> = bytes.iter().map(|&b| b as i8 as f32).collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
+        2 => {
+            let v: Vec<f32> = bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
+                .collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
+        _ => {
+            let v: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
+    }
+}
+
+impl Ct2Model {
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        let buf = std::fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        Self::parse(&buf, path)
+    }
+
+    pub fn parse(buf: &[u8], path: &Path) -> Result<Self, ModelError> {
+        let malformed = |reason: String| ModelError::Malformed {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut c = Cursor { buf, pos: 0, path };
+        let version = c.u32()?;
+        if !(4..=6).contains(&version) {
+            return Err(malformed(format!(
+                "binary version {version} is not a CTranslate2 model version this build reads (4 to 6)"
+            )));
+        }
+        let spec = c.string()?;
+        let _revision = c.u32()?;
+        let n = c.u32()? as usize;
+        let mut raw: Vec<(String, RawVar)> = Vec::with_capacity(n.min(10_000));
+        for _ in 0..n {
+            let name = c.string()?;
+            let rank = c.u8()? as usize;
+            let mut dims = Vec::with_capacity(rank);
+            for _ in 0..rank {
+                dims.push(c.u32()? as usize);
+            }
+            let dtype = c.u8()?;
+            let Some((_, item)) = dtype_of(dtype) else {
+                return Err(malformed(format!(
+                    "variable {name} has unknown data type id {dtype}"
+                )));
+            };
+            let nbytes = c.u32()? as usize;
+            let count: usize = dims.iter().product();
+            if count * item != nbytes {
+                return Err(malformed(format!(
+                    "variable {name} claims {nbytes} bytes for shape {dims:?}"
+                )));
+            }
+            let start = c.pos;
+            c.take(nbytes)?;
+            raw.push((
+                name,
+                RawVar {
+                    dims,
+                    dtype,
+                    data: start..start + nbytes,
+                },
+            ));
+        }
+        let mut aliases = Vec::new();
+        if version >= 3 && c.pos < buf.len() {
+            let na = c.u32()? as usize;
+            for _ in 0..na {
+                let alias = c.string()?;
+                let target = c.string()?;
+                aliases.push((alias, target));
+            }
+        }
+
+        let mut vars = HashMap::new();
+        let mut scalars = HashMap::new();
+        for (name, var) in &raw {
+            let bytes = &buf[var.data.clone()];
+            if var.dims.is_empty() {
+                let v = match var.dtype {
+                    1 => bytes[0] as i8 as i64,
+                    2 => i16::from_le_bytes([bytes[0], bytes[1]]) as i64,
+                    3 => i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as i64,
+                    _ => continue,
+                };
+                scalars.insert(name.clone(), v);
+                continue;
+            }
+            let t = to_tensor(bytes, var).map_err(|e| malformed(format!("variable {name}: {e}")))?;
+            vars.insert(name.clone(), t);
+        }
+        // De-quantise integer weights: CTranslate2 stores `w_q = round(w * scale)`.
+        let scaled: Vec<String> = raw
+            .iter()
+            .filter(|(n, v)| matches!(v.dtype, 1 | 2) && !v.dims.is_empty() && n.ends_with("weight"))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in scaled {
+            let scale_name = format!("{name}_scale");
+            let Some(scale) = vars.get(&scale_name) else {
+                return Err(malformed(format!(
+                    "quantised variable {name} has no {scale_name}"
+                )));
+            };
+            let w = &vars[&name];
+            let deq = if scale.rank() == 1 {
+                w.broadcast_div(&scale.unsqueeze(1).map_err(|e| malformed(e.to_string()))?)
+            } else {
+                w.broadcast_div(scale)
+            }
+            .map_err(|e| malformed(format!("de-quantising {name}: {e}")))?;
+            vars.insert(name, deq);
+        }
+        for (alias, target) in aliases {
+            if let Some(t) = vars.get(&target).cloned() {
+                vars.insert(alias, t);
+            }
+        }
+        Ok(Self {
+            spec,
+            vars,
+            scalars,
+        })
+    }
+
+    /// Rename and split the variables into the Hugging Face layout (without the `model.` prefix).
+    pub fn into_hf(mut self, path: &Path) -> Result<HashMap<String, Tensor>, ModelError> {
+        let missing = |name: &str| ModelError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("it has no variable {name}; is it a Whisper model?"),
+        };
+        let err = |e: candle_core::Error| ModelError::Malformed {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        let mut out = HashMap::new();
+        let take = |vars: &mut HashMap<String, Tensor>, name: &str| {
+            vars.remove(name).ok_or_else(|| missing(name))
+        };
+        for side in ["encoder", "decoder"] {
+            let layers = (0..)
+                .take_while(|i| {
+                    self.vars
+                        .contains_key(&format!("{side}/layer_{i}/ffn/linear_0/weight"))
+                })
+                .count();
+            if layers == 0 {
+                return Err(missing(&format!("{side}/layer_0/ffn/linear_0/weight")));
+            }
+            for i in 0..layers {
+                let src = format!("{side}/layer_{i}");
+                let dst = format!("{side}.layers.{i}");
+                let qkv_w = take(&mut self.vars, &format!("{src}/self_attention/linear_0/weight"))?;
+                let qkv_b = take(&mut self.vars, &format!("{src}/self_attention/linear_0/bias"))?;
+                let d = qkv_w.dim(0).map_err(err)? / 3;
+                for (j, p) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
+                    out.insert(
+                        format!("{dst}.self_attn.{p}.weight"),
+                        qkv_w.narrow(0, j * d, d).map_err(err)?,
+                    );
+                    if *p != "k_proj" {
+                        out.insert(
+                            format!("{dst}.self_attn.{p}.bias"),
+                            qkv_b.narrow(0, j * d, d).map_err(err)?,
+                        );
+                    }
+                }
+                let pairs: &[(&str, &str)] = &[
+                    ("self_attention/linear_1", "self_attn.out_proj"),
+                    ("self_attention/layer_norm", "self_attn_layer_norm"),
+                    ("ffn/layer_norm", "final_layer_norm"),
+                    ("ffn/linear_0", "fc1"),
+                    ("ffn/linear_1", "fc2"),
+                    ("attention/linear_0", "encoder_attn.q_proj"),
+                    ("attention/linear_2", "encoder_attn.out_proj"),
+                    ("attention/layer_norm", "encoder_attn_layer_norm"),
+                ];
+                for (s, t) in pairs {
+                    if side == "encoder" && s.starts_with("attention/") {
+                        continue;
+                    }
+                    let (w, b) = if s.ends_with("layer_norm") {
+                        ("gamma", "beta")
+                    } else {
+                        ("weight", "bias")
+                    };
+                    out.insert(
+                        format!("{dst}.{t}.weight"),
+                        take(&mut self.vars, &format!("{src}/{s}/{w}"))?,
+                    );
+                    out.insert(
+                        format!("{dst}.{t}.bias"),
+                        take(&mut self.vars, &format!("{src}/{s}/{b}"))?,
+                    );
+                }
+                if side == "decoder" {
+                    let kv_w = take(&mut self.vars, &format!("{src}/attention/linear_1/weight"))?;
+                    let kv_b = take(&mut self.vars, &format!("{src}/attention/linear_1/bias"))?;
+                    let d = kv_w.dim(0).map_err(err)? / 2;
+                    out.insert(
+                        format!("{dst}.encoder_attn.k_proj.weight"),
+                        kv_w.narrow(0, 0, d).map_err(err)?,
+                    );
+                    out.insert(
+                        format!("{dst}.encoder_attn.v_proj.weight"),
+                        kv_w.narrow(0, d, d).map_err(err)?,
+                    );
+                    out.insert(
+                        format!("{dst}.encoder_attn.v_proj.bias"),
+                        kv_b.narrow(0, d, d).map_err(err)?,
+                    );
+                }
+            }
+            out.insert(
+                format!("{side}.layer_norm.weight"),
+                take(&mut self.vars, &format!("{side}/layer_norm/gamma"))?,
+            );
+            out.insert(
+                format!("{side}.layer_norm.bias"),
+                take(&mut self.vars, &format!("{side}/layer_norm/beta"))?,
+            );
+            out.insert(
+                format!("{side}.embed_positions.weight"),
+                take(&mut self.vars, &format!("{side}/position_encodings/encodings"))?,
+            );
+        }
+        for conv in ["conv1", "conv2"] {
+            for p in ["weight", "bias"] {
+                out.insert(
+                    format!("encoder.{conv}.{p}"),
+                    take(&mut self.vars, &format!("encoder/{conv}/{p}"))?,
+                );
+            }
+        }
+        out.insert(
+            "decoder.embed_tokens.weight".into(),
+            take(&mut self.vars, "decoder/embeddings/weight")?,
+        );
+        Ok(out)
+    }
+}

@@ -1,0 +1,390 @@
+//! Decoding one 30-second window: prompt, suppression, timestamp rules, greedy or sampled
+//! search, temperature fallback on compression ratio and log-probability, and a repetition
+//! guard.
+
+use std::io::Write;
+
+use candle_core::Tensor;
+
+use super::{Model, ModelError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    Transcribe,
+    Translate,
+}
+
+/// How to decode. The defaults are Whisper's own.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    pub task: Task,
+    /// Language code; `None` detects it (multilingual models) or is English (`.en` models).
+    pub language: Option<String>,
+    /// Tried in order until a result passes the thresholds.
+    pub temperatures: Vec<f32>,
+    pub compression_ratio_threshold: Option<f32>,
+    pub logprob_threshold: Option<f32>,
+    pub no_speech_threshold: Option<f32>,
+    pub condition_on_previous_text: bool,
+    /// Text given to the decoder as if it had been said before the audio.
+    pub initial_prompt: Option<String>,
+    /// Latest time, in seconds, the first timestamp of a window may take.
+    pub max_initial_timestamp: f32,
+    /// Seed for sampling at temperatures above zero.
+    pub seed: u64,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            task: Task::Transcribe,
+            language: None,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: Some(2.4),
+            logprob_threshold: Some(-1.0),
+            no_speech_threshold: Some(0.6),
+            condition_on_previous_text: true,
+            initial_prompt: None,
+            max_initial_timestamp: 1.0,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// What one decode of one window produced.
+#[derive(Debug, Clone)]
+pub struct WindowResult {
+    /// Sampled tokens, timestamps included, end-of-text excluded.
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub avg_logprob: f32,
+    pub no_speech_prob: f32,
+    pub compression_ratio: f32,
+    pub temperature: f32,
+    /// The decode fell into a loop and was cut short.
+    pub looped: bool,
+}
+
+/// `len(text) / len(zlib(text))`, as Whisper measures repetitiveness.
+pub fn compression_ratio(text: &str) -> f32 {
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = enc
+        .write_all(text.as_bytes())
+        .and_then(|_| enc.finish())
+        .map(|v| v.len())
+        .unwrap_or(text.len());
+    text.len() as f32 / compressed.max(1) as f32
+}
+
+/// If the tail of `seq` repeats one pattern, the length to keep (up to the end of its second
+/// occurrence), else `None`. Timestamp tokens (>= `ts_begin`) are ignored.
+pub fn repetition_cut(seq: &[u32], ts_begin: u32) -> Option<usize> {
+    let text: Vec<(usize, u32)> = seq
+        .iter()
+        .enumerate()
+        .filter(|(_, &t)| t < ts_begin)
+        .map(|(i, &t)| (i, t))
+        .collect();
+    let n = text.len();
+    for period in 1..=32usize {
+        // A single token 8 times, or any longer pattern at least 4 times and 20 tokens in all.
+        let reps = if period == 1 { 8 } else { 4.max(20usize.div_ceil(period)) };
+        let span = period * reps;
+        if span > n {
+            break;
+        }
+        let tail = &text[n - span..];
+        if (period..span).all(|i| tail[i].1 == tail[i - period].1) {
+            let keep = tail[2 * period - 1].0 + 1;
+            return Some(keep);
+        }
+    }
+    None
+}
+
+/// Tiny deterministic generator for sampling (SplitMix64).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+    fn next_f32(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    let lse = max + sum.ln();
+    logits.iter().map(|&l| l - lse).collect()
+}
+
+fn logsumexp(v: &[f32]) -> f32 {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return max;
+    }
+    max + v.iter().map(|&x| (x - max).exp()).sum::<f32>().ln()
+}
+
+/// The decoder's view of one window, shared by all temperature attempts: the prompt is run once
+/// and its cache reused.
+pub struct WindowDecoder<'m> {
+    model: &'m Model,
+    state: super::model::DecoderState,
+    prompt_len: usize,
+    first_logits: Vec<f32>,
+    no_speech_prob: f32,
+    suppress: Vec<u32>,
+    max_initial_ts: u32,
+}
+
+impl<'m> WindowDecoder<'m> {
+    /// Encode nothing; `features` are the encoder output for this window. `input` is the full
+    /// decoder prompt: optional `<|startofprev|>` + previous text, then the start sequence.
+    pub fn new(
+        model: &'m Model,
+        features: &Tensor,
+        input: &[u32],
+        opts: &DecodeOptions,
+    ) -> Result<Self, ModelError> {
+        let t = &model.tokens;
+        let mut state = model.net.start(features)?;
+        let hidden = model.net.decode(&mut state, input)?;
+        let first_logits = model.net.logits(&hidden, input.len() - 1)?;
+        let no_speech_prob = match (t.no_speech, input.iter().position(|&x| x == t.sot)) {
+            (Some(ns), Some(pos)) => {
+                let l = if pos == input.len() - 1 {
+                    first_logits.clone()
+                } else {
+                    model.net.logits(&hidden, pos)?
+                };
+                log_softmax(&l)[ns as usize].exp()
+            }
+            _ => 0.0,
+        };
+        let mut suppress: Vec<u32> = model.suppress.clone();
+        suppress.extend([Some(t.sot), Some(t.sot_prev), t.transcribe, t.translate, t.sot_lm, t.no_speech].into_iter().flatten());
+        suppress.retain(|&x| (x as usize) < model.net.dims.n_vocab);
+        let max_initial_ts = (opts.max_initial_timestamp / 0.02).round() as u32;
+        Ok(Self {
+            model,
+            state,
+            prompt_len: input.len(),
+            first_logits,
+            no_speech_prob,
+            suppress,
+            max_initial_ts,
+        })
+    }
+
+    pub fn no_speech_prob(&self) -> f32 {
+        self.no_speech_prob
+    }
+
+    fn apply_filters(&self, logits: &mut [f32], sampled: &[u32]) {
+        let t = &self.model.tokens;
+        let ninf = f32::NEG_INFINITY;
+        if sampled.is_empty() {
+            for &b in &self.model.begin_suppress {
+                if let Some(l) = logits.get_mut(b as usize) {
+                    *l = ninf;
+                }
+            }
+        }
+        for &s in &self.suppress {
+            logits[s as usize] = ninf;
+        }
+        // Timestamp rules.
+        let tb = t.timestamp_begin as usize;
+        let eot = t.eot as usize;
+        logits[t.no_timestamps as usize] = ninf;
+        let last_ts = sampled.last().is_some_and(|&x| x >= t.timestamp_begin);
+        let penult_ts = sampled.len() < 2 || sampled[sampled.len() - 2] >= t.timestamp_begin;
+        if last_ts {
+            if penult_ts {
+                logits[tb..].fill(ninf);
+            } else {
+                logits[..eot].fill(ninf);
+            }
+        }
+        if let Some(&last) = sampled.iter().rev().find(|&&x| x >= t.timestamp_begin) {
+            let bound = if last_ts && !penult_ts { last } else { last + 1 } as usize;
+            let end = bound.min(logits.len());
+            logits[tb..end].fill(ninf);
+        }
+        if sampled.is_empty() {
+            logits[..tb].fill(ninf);
+            let last_allowed = tb + self.max_initial_ts as usize;
+            if last_allowed + 1 < logits.len() {
+                logits[last_allowed + 1..].fill(ninf);
+            }
+        }
+        let lp = log_softmax(logits);
+        let ts_lp = logsumexp(&lp[tb..]);
+        let max_text = lp[..tb].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if ts_lp > max_text {
+            logits[..tb].fill(ninf);
+        }
+    }
+
+    /// Decode the window at one temperature, up to `max_len` sampled tokens.
+    pub fn run(&mut self, temperature: f32, max_len: usize, rng: &mut Rng) -> Result<WindowResult, ModelError> {
+        let t = self.model.tokens.clone();
+        self.state.truncate(self.prompt_len)?;
+        let room = self.model.net.dims.n_text_ctx.saturating_sub(self.prompt_len);
+        let max_len = max_len.min(room);
+        let mut logits = self.first_logits.clone();
+        let mut sampled: Vec<u32> = Vec::new();
+        let mut sum_logprob = 0f32;
+        let mut looped = false;
+        loop {
+            self.apply_filters(&mut logits, &sampled);
+            let lp = log_softmax(&logits);
+            let next = if temperature <= 0.0 {
+                lp.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i as u32)
+                    .unwrap_or(t.eot)
+            } else {
+                let probs: Vec<f32> = logits.iter().map(|&l| ((l - logits.iter().copied().fold(f32::NEG_INFINITY, f32::max)) / temperature).exp()).collect();
+                let total: f32 = probs.iter().sum();
+                let mut r = rng.next_f32() * total;
+                let mut pick = t.eot;
+                for (i, p) in probs.iter().enumerate() {
+                    if *p > 0.0 {
+                        pick = i as u32;
+                        r -= p;
+                        if r <= 0.0 {
+                            break;
+                        }
+                    }
+                }
+                pick
+            };
+            sum_logprob += lp[next as usize];
+            if next == t.eot {
+                break;
+            }
+            sampled.push(next);
+            if let Some(keep) = repetition_cut(&sampled, t.timestamp_begin) {
+                sampled.truncate(keep);
+                looped = true;
+                break;
+            }
+            if sampled.len() >= max_len {
+                break;
+            }
+            let hidden = self.model.net.decode(&mut self.state, &[next])?;
+            logits = self.model.net.logits(&hidden, 0)?;
+        }
+        let text = self.model.text(&sampled);
+        let cr = compression_ratio(&text);
+        Ok(WindowResult {
+            avg_logprob: sum_logprob / (sampled.len() + 1) as f32,
+            tokens: sampled,
+            text,
+            no_speech_prob: self.no_speech_prob,
+            compression_ratio: cr,
+            temperature,
+            looped,
+        })
+    }
+
+    /// Decode with temperature fallback: the first result that passes the thresholds, else the
+    /// last one tried.
+    pub fn run_with_fallback(&mut self, opts: &DecodeOptions, max_len: usize, rng: &mut Rng) -> Result<WindowResult, ModelError> {
+        let mut last = None;
+        let temps = if opts.temperatures.is_empty() { vec![0.0] } else { opts.temperatures.clone() };
+        for &temp in &temps {
+            let r = self.run(temp, max_len, rng)?;
+            let mut fallback = r.looped;
+            if let Some(th) = opts.compression_ratio_threshold {
+                fallback |= r.compression_ratio > th;
+            }
+            if let Some(th) = opts.logprob_threshold {
+                fallback |= r.avg_logprob < th;
+            }
+            if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.logprob_threshold) {
+                // Silence: keep the result, the caller skips the window.
+                if r.no_speech_prob > ns && r.avg_logprob < lp {
+                    fallback = false;
+                }
+            }
+            if !fallback {
+                return Ok(r);
+            }
+            last = Some(r);
+        }
+        match last {
+            Some(r) => Ok(r),
+            None => self.run(0.0, max_len, rng),
+        }
+    }
+}
+
+/// Most likely language of encoded audio, with its probability.
+pub fn detect_language(model: &Model, features: &Tensor) -> Result<(&'static str, f32), ModelError> {
+    let t = &model.tokens;
+    if !t.is_multilingual() {
+        return Ok(("en", 1.0));
+    }
+    let mut state = model.net.start(features)?;
+    let hidden = model.net.decode(&mut state, &[t.sot])?;
+    let logits = model.net.logits(&hidden, 0)?;
+    let lang: Vec<f32> = t.languages.iter().map(|(_, id)| logits[*id as usize]).collect();
+    let lp = log_softmax(&lang);
+    let (best, p) = lp
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, p)| (i, p.exp()))
+        .unwrap_or((0, 0.0));
+    Ok((t.languages.get(best).map(|(c, _)| *c).unwrap_or("en"), p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compression_ratio_rises_with_repetition() {
+        let plain = "The quick brown fox jumps over the lazy dog near the river bank.";
+        let looped = "I'm going to go. ".repeat(20);
+        assert!(compression_ratio(plain) < 1.5);
+        assert!(compression_ratio(&looped) > 2.4);
+        assert_eq!(compression_ratio(""), 0.0);
+    }
+
+    #[test]
+    fn repetition_is_cut_after_second_copy() {
+        let ts = 50_000;
+        let mut seq = vec![1, 2, 3];
+        for _ in 0..8 {
+            seq.extend([7, 8, 9, 10, 11]);
+        }
+        let keep = repetition_cut(&seq, ts);
+        assert_eq!(keep, Some(3 + 10));
+        assert_eq!(repetition_cut(&[1, 2, 3, 4, 5, 6, 7, 8, 9], ts), None);
+        assert_eq!(repetition_cut(&[5; 7], ts), None);
+        assert_eq!(repetition_cut(&[5; 8], ts), Some(2));
+    }
+
+    #[test]
+    fn sampler_is_uniform_enough() {
+        let mut r = Rng::new(1);
+        let mean: f32 = (0..10_000).map(|_| r.next_f32()).sum::<f32>() / 10_000.0;
+        assert!((mean - 0.5).abs() < 0.02, "{mean}");
+    }
+}

@@ -1,0 +1,216 @@
+//! Transcription of audio of any length: 30-second windows, each advanced to the last complete
+//! segment's timestamp, previous text carried as the prompt, silent windows skipped.
+
+use serde::Serialize;
+
+use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder};
+use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
+use super::{Model, ModelError};
+
+/// Seconds per timestamp token.
+const TIME_PRECISION: f64 = 0.02;
+/// Mel frames per audio position of the encoder.
+const INPUT_STRIDE: usize = 2;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    #[serde(skip)]
+    pub tokens: Vec<u32>,
+    #[serde(skip)]
+    pub avg_logprob: f32,
+    #[serde(skip)]
+    pub no_speech_prob: f32,
+    #[serde(skip)]
+    pub temperature: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub language: String,
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+}
+
+impl Transcript {
+    /// All segment texts joined with single spaces.
+    pub fn text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn frames_to_secs(frames: usize) -> f64 {
+    (frames * HOP) as f64 / SAMPLE_RATE as f64
+}
+
+/// The start-of-transcript sequence for the task and language.
+fn sot_sequence(model: &Model, language: &str, task: Task) -> Vec<u32> {
+    let t = &model.tokens;
+    let mut seq = vec![t.sot];
+    if t.is_multilingual() {
+        if let Some(l) = t.language_token(language) {
+            seq.push(l);
+        }
+        let task_tok = match task {
+            Task::Transcribe => t.transcribe,
+            Task::Translate => t.translate,
+        };
+        seq.extend(task_tok);
+    }
+    seq
+}
+
+/// Transcribe 16 kHz mono samples. `on_segment` sees each segment as soon as it is final.
+pub fn transcribe(
+    model: &Model,
+    samples: &[f32],
+    opts: &DecodeOptions,
+    on_segment: &mut dyn FnMut(&Segment),
+) -> Result<Transcript, ModelError> {
+    let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+    let mel = model.mel.compute(samples);
+    let content_frames = mel.n_frames;
+    let t = model.tokens.clone();
+    let n_text_ctx = model.net.dims.n_text_ctx;
+    let sample_len = n_text_ctx / 2;
+
+    if !t.is_multilingual() {
+        if let Some(l) = opts.language.as_deref().filter(|l| *l != "en") {
+            return Err(ModelError::BadArg {
+                arg: model.dir.display().to_string(),
+                reason: format!("this model is English-only and cannot transcribe language {l:?}; use a multilingual model"),
+            });
+        }
+        if opts.task == Task::Translate {
+            return Err(ModelError::BadArg {
+                arg: model.dir.display().to_string(),
+                reason: "this model is English-only and cannot translate; use a multilingual model".into(),
+            });
+        }
+    }
+    let mut language = opts.language.clone();
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut all_tokens: Vec<u32> = Vec::new();
+    if let Some(p) = opts.initial_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+        if let Ok(enc) = model.tokenizer.encode(format!(" {}", p.trim()), false) {
+            all_tokens.extend(enc.get_ids());
+        }
+    }
+    let mut prompt_reset_since = 0usize;
+    let mut rng = Rng::new(opts.seed);
+    let mut seek = 0usize;
+
+    while seek < content_frames {
+        let segment_size = N_FRAMES.min(content_frames - seek);
+        let time_offset = frames_to_secs(seek);
+        let segment_duration = frames_to_secs(segment_size);
+        let window = mel.window(seek, segment_size)?;
+        let features = model.net.encode(&window)?;
+        let lang = match &language {
+            Some(l) => l.clone(),
+            None => {
+                let (code, _) = detect_language(model, &features)?;
+                language = Some(code.to_string());
+                code.to_string()
+            }
+        };
+        let mut input = Vec::new();
+        let prev = &all_tokens[prompt_reset_since..];
+        if !prev.is_empty() {
+            let keep = (n_text_ctx / 2 - 1).min(prev.len());
+            input.push(t.sot_prev);
+            input.extend(&prev[prev.len() - keep..]);
+        }
+        input.extend(sot_sequence(model, &lang, opts.task));
+        let mut dec = WindowDecoder::new(model, &features, &input, opts)?;
+        let result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
+
+        if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.logprob_threshold) {
+            if result.no_speech_prob > ns && result.avg_logprob < lp {
+                seek += segment_size;
+                continue;
+            }
+        }
+
+        let tokens = &result.tokens;
+        let is_ts = |x: u32| x >= t.timestamp_begin;
+        let n = tokens.len();
+        let single_ts_ending = n >= 2 && !is_ts(tokens[n - 2]) && is_ts(tokens[n - 1]);
+        let consecutive: Vec<usize> = (1..n).filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i])).collect();
+        let mut new_segments = Vec::new();
+        let make = |slice: &[u32], start: f64, end: f64| Segment {
+            start,
+            end,
+            text: model.text(slice).trim().to_string(),
+            tokens: slice.to_vec(),
+            avg_logprob: result.avg_logprob,
+            no_speech_prob: result.no_speech_prob,
+            temperature: result.temperature,
+        };
+        if !consecutive.is_empty() {
+            let mut slices = consecutive.clone();
+            if single_ts_ending {
+                slices.push(n);
+            }
+            let mut last = 0;
+            for &cur in &slices {
+                let s = &tokens[last..cur];
+                if let (Some(&a), Some(&b)) = (s.first(), s.last()) {
+                    let start = time_offset + (a.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
+                    let end = time_offset + (b.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
+                    new_segments.push(make(s, start, end));
+                }
+                last = cur;
+            }
+            if single_ts_ending {
+                seek += segment_size;
+            } else {
+                let last_ts = tokens[last - 1].saturating_sub(t.timestamp_begin) as usize;
+                seek += last_ts * INPUT_STRIDE;
+            }
+        } else {
+            let mut dur = segment_duration;
+            if let Some(&last_ts) = tokens.iter().rev().find(|&&x| is_ts(x)) {
+                if last_ts != t.timestamp_begin {
+                    dur = (last_ts - t.timestamp_begin) as f64 * TIME_PRECISION;
+                }
+            }
+            new_segments.push(make(tokens, time_offset, time_offset + dur));
+            seek += segment_size;
+        }
+        // A window that produced nothing usable must still move forward.
+        if seek <= frames_from_secs(time_offset) {
+            seek = frames_from_secs(time_offset) + segment_size;
+        }
+
+        for mut s in new_segments {
+            s.end = s.end.min(duration);
+            s.start = s.start.min(s.end);
+            if s.start == s.end || s.text.is_empty() {
+                continue;
+            }
+            all_tokens.extend(s.tokens.iter().copied());
+            on_segment(&s);
+            segments.push(s);
+        }
+        if !opts.condition_on_previous_text || result.temperature > 0.5 {
+            prompt_reset_since = all_tokens.len();
+        }
+    }
+    Ok(Transcript {
+        language: language.unwrap_or_else(|| "en".into()),
+        duration,
+        segments,
+    })
+}
+
+fn frames_from_secs(s: f64) -> usize {
+    (s * SAMPLE_RATE as f64 / HOP as f64).round() as usize
+}

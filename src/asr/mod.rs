@@ -1,0 +1,269 @@
+//! Speech recognition: Whisper models from the hub, a Hugging Face directory or a CTranslate2
+//! directory; log-mel features; decoding with timestamps and long-form transcription.
+
+pub mod ct2;
+pub mod decode;
+pub mod longform;
+pub mod mel;
+pub mod model;
+pub mod source;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+
+use tokenizers::Tokenizer;
+
+pub use decode::{DecodeOptions, Task};
+pub use longform::{transcribe, Segment, Transcript};
+pub use mel::MelExtractor;
+pub use model::Whisper;
+pub use source::ModelSource;
+pub use tokens::SpecialTokens;
+
+/// Everything that can go wrong finding and loading a model. Each message is one sentence that
+/// names the file, directory or flag concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {} is missing", .path.display())]
+    MissingFile { path: PathBuf },
+    #[error("cannot read model file {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model file {} is not usable: {reason}", .path.display())]
+    Malformed { path: PathBuf, reason: String },
+    #[error("model directory {} has no weights: expected model.safetensors (Hugging Face layout) or model.bin (CTranslate2 layout)", .dir.display())]
+    NoWeights { dir: PathBuf },
+    #[error("--model {arg}: {reason}")]
+    BadArg { arg: String, reason: String },
+    #[error("could not fetch {file} of {repo} from the Hugging Face hub ({reason}); to use a model already on disk, pass its directory with --model DIR")]
+    Hub {
+        repo: String,
+        file: String,
+        reason: String,
+    },
+    #[error("HF_HUB_OFFLINE is set and {file} of {repo} is not in the hub cache; unset it to download, or pass a local model directory with --model DIR")]
+    Offline { repo: String, file: String },
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: &Path, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ModelError::MissingFile {
+                path: path.to_path_buf(),
+            }
+        } else {
+            ModelError::Io {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+    }
+}
+
+/// Which on-disk layout a model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelFormat {
+    HuggingFace,
+    CTranslate2,
+}
+
+/// A Whisper model ready to transcribe: the network, its tokenizer and its token rules.
+pub struct Model {
+    pub net: Whisper,
+    pub tokenizer: Tokenizer,
+    pub tokens: SpecialTokens,
+    /// Token ids never to be produced (non-speech symbols).
+    pub suppress: Vec<u32>,
+    /// Token ids not allowed as the first sampled token (blank, end of text).
+    pub begin_suppress: Vec<u32>,
+    pub format: ModelFormat,
+    /// Directory the files were read from.
+    pub dir: PathBuf,
+    pub mel: MelExtractor,
+}
+
+#[derive(serde::Deserialize)]
+struct HfConfig {
+    num_mel_bins: usize,
+    d_model: usize,
+    encoder_layers: usize,
+    encoder_attention_heads: usize,
+    decoder_layers: usize,
+    decoder_attention_heads: usize,
+    max_source_positions: usize,
+    max_target_positions: usize,
+    vocab_size: usize,
+    #[serde(default)]
+    suppress_tokens: Vec<u32>,
+    #[serde(default)]
+    begin_suppress_tokens: Option<Vec<u32>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Ct2Config {
+    #[serde(default)]
+    suppress_ids: Vec<u32>,
+    #[serde(default)]
+    suppress_ids_begin: Option<Vec<u32>>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ModelError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("it is not the JSON expected ({e})"),
+    })
+}
+
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
+    if !path.is_file() {
+        return Err(ModelError::MissingFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Tokenizer::from_file(path).map_err(|e| ModelError::Malformed {
+        path: path.to_path_buf(),
+        reason: format!("it is not a tokenizer ({e})"),
+    })
+}
+
+impl Model {
+    /// Resolve `--model` (hub id, short name or directory) and load it.
+    pub fn load(arg: &str) -> Result<Self, ModelError> {
+        let dir = ModelSource::parse(arg)?.fetch()?;
+        Self::load_dir(&dir)
+    }
+
+    /// Load a model directory in Hugging Face or CTranslate2 layout.
+    pub fn load_dir(dir: &Path) -> Result<Self, ModelError> {
+        if !dir.is_dir() {
+            return Err(ModelError::BadArg {
+                arg: dir.display().to_string(),
+                reason: "no such directory".into(),
+            });
+        }
+        let st = dir.join("model.safetensors");
+        let bin = dir.join("model.bin");
+        if st.is_file() {
+            Self::load_hf(dir, &st)
+        } else if bin.is_file() {
+            Self::load_ct2(dir, &bin)
+        } else {
+            Err(ModelError::NoWeights {
+                dir: dir.to_path_buf(),
+            })
+        }
+    }
+
+    fn load_hf(dir: &Path, st: &Path) -> Result<Self, ModelError> {
+        let cfg_path = dir.join("config.json");
+        let cfg: HfConfig = read_json(&cfg_path)?;
+        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
+        let data = std::fs::read(st).map_err(|e| ModelError::io(st, e))?;
+        let tensors = candle_core::safetensors::load_buffer(&data, &candle_core::Device::Cpu)
+            .map_err(|e| ModelError::Malformed {
+                path: st.to_path_buf(),
+                reason: format!("it is not a readable safetensors file ({e})"),
+            })?;
+        let map = tensors
+            .into_iter()
+            .map(|(k, v)| (k.strip_prefix("model.").map(str::to_owned).unwrap_or(k), v))
+            .collect();
+        let weights = model::Weights::new(map, st.to_path_buf());
+        let dims = model::Dims {
+            n_mels: cfg.num_mel_bins,
+            d_model: cfg.d_model,
+            encoder_layers: cfg.encoder_layers,
+            encoder_heads: cfg.encoder_attention_heads,
+            decoder_layers: cfg.decoder_layers,
+            decoder_heads: cfg.decoder_attention_heads,
+            n_audio_ctx: cfg.max_source_positions,
+            n_text_ctx: cfg.max_target_positions,
+            n_vocab: cfg.vocab_size,
+        };
+        let net = Whisper::load(weights, dims)?;
+        Self::finish(
+            net,
+            tokenizer,
+            cfg.suppress_tokens,
+            cfg.begin_suppress_tokens,
+            ModelFormat::HuggingFace,
+            dir,
+            &dir.join("tokenizer.json"),
+        )
+    }
+
+    fn load_ct2(dir: &Path, bin: &Path) -> Result<Self, ModelError> {
+        let cfg: Ct2Config = read_json(&dir.join("config.json"))?;
+        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
+        let ct2 = ct2::Ct2Model::load(bin)?;
+        if !ct2.spec.contains("Whisper") {
+            return Err(ModelError::Malformed {
+                path: bin.to_path_buf(),
+                reason: format!("it holds a {} model, not Whisper", ct2.spec),
+            });
+        }
+        let heads = |k: &str| {
+            ct2.scalars
+                .get(k)
+                .map(|&v| v as usize)
+                .ok_or_else(|| ModelError::Malformed {
+                    path: bin.to_path_buf(),
+                    reason: format!("it has no {k}"),
+                })
+        };
+        let (eh, dh) = (heads("encoder/num_heads")?, heads("decoder/num_heads")?);
+        let map = ct2.into_hf(bin)?;
+        let weights = model::Weights::new(map, bin.to_path_buf());
+        let dims = weights.infer_dims(eh, dh)?;
+        let net = Whisper::load(weights, dims)?;
+        Self::finish(
+            net,
+            tokenizer,
+            cfg.suppress_ids,
+            cfg.suppress_ids_begin,
+            ModelFormat::CTranslate2,
+            dir,
+            &dir.join("tokenizer.json"),
+        )
+    }
+
+    fn finish(
+        net: Whisper,
+        tokenizer: Tokenizer,
+        suppress: Vec<u32>,
+        begin_suppress: Option<Vec<u32>>,
+        format: ModelFormat,
+        dir: &Path,
+        tok_path: &Path,
+    ) -> Result<Self, ModelError> {
+        let tokens = SpecialTokens::from_tokenizer(&tokenizer, net.dims.n_vocab).map_err(|reason| {
+            ModelError::Malformed {
+                path: tok_path.to_path_buf(),
+                reason,
+            }
+        })?;
+        let begin_suppress = begin_suppress.unwrap_or_else(|| vec![220, tokens.eot]);
+        let mel = MelExtractor::new(net.dims.n_mels);
+        Ok(Self {
+            net,
+            tokenizer,
+            tokens,
+            suppress,
+            begin_suppress,
+            format,
+            dir: dir.to_path_buf(),
+            mel,
+        })
+    }
+
+    /// Text of a token sequence, special and timestamp tokens left out.
+    pub fn text(&self, tokens: &[u32]) -> String {
+        let ids: Vec<u32> = tokens.iter().copied().filter(|&t| t < self.tokens.eot).collect();
+        self.tokenizer.decode(&ids, true).unwrap_or_default()
+    }
+}

@@ -1,0 +1,46 @@
+//! Audio in: decoding files (wav, flac, mp3, ogg/vorbis) of any sample rate, sample format and
+//! channel count into 16 kHz mono `f32`, the one format the engine works in.
+
+pub mod file;
+pub mod resample;
+
+use std::path::PathBuf;
+
+pub use file::load_file;
+
+/// The engine's sample rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("audio file {} does not exist", .path.display())]
+    NotFound { path: PathBuf },
+    #[error("cannot read audio file {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("audio file {} is empty (0 bytes)", .path.display())]
+    Empty { path: PathBuf },
+    #[error("{} is not an audio file livecap can read (wav, flac, mp3 or ogg): {reason}", .path.display())]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("audio file {} is damaged: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("cannot resample audio from {from} Hz: {reason}")]
+    Resample { from: u32, reason: String },
+}
+
+/// Decoded audio, 16 kHz mono.
+#[derive(Debug, Clone)]
+pub struct Audio {
+    pub samples: Vec<f32>,
+    /// The file's own rate and channel count, for reporting.
+    pub source_rate: u32,
+    pub source_channels: usize,
+}
+
+impl Audio {
+    pub fn duration(&self) -> f64 {
+        self.samples.len() as f64 / SAMPLE_RATE as f64
+    }
+}

@@ -1,0 +1,9 @@
+//! livecap: live captions in the terminal. The library holds the engine (audio in, Whisper
+//! inference, transcript out); `main.rs` only parses the command line and dispatches.
+
+pub mod asr;
+pub mod audio;
+pub mod cli;
+pub mod session;
+pub mod transcribe;
+pub mod wer;

@@ -1,0 +1,21 @@
+//! The `livecap` binary: parse the command line, dispatch, and turn errors into one sentence.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use livecap::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Transcribe(args) => livecap::transcribe::run(args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("livecap: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `livecap transcribe`: full-context transcription of finished recordings to txt, SRT, WebVTT
+//! or JSON. Each file's text reaches its destination as soon as it exists (plain text segment by
+//! segment), so an error in one file loses nothing already transcribed.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::asr::{self, tokens, DecodeOptions, Model, Task};
+use crate::audio;
+use crate::cli::{TaskArg, TranscribeArgs};
+use crate::session::{write_transcript, Format};
+
+/// Decoding options from the command line, validated.
+pub fn decode_options(language: Option<&str>, task: TaskArg, prompt: Option<&str>) -> Result<DecodeOptions> {
+    let language = match language {
+        None => None,
+        Some(l) => match tokens::language_code(l) {
+            Some(code) => Some(code.to_string()),
+            None => bail!("--language {l}: not a language Whisper knows (use a code such as en, de, fr, or a name such as german)"),
+        },
+    };
+    Ok(DecodeOptions {
+        language,
+        task: match task {
+            TaskArg::Transcribe => Task::Transcribe,
+            TaskArg::Translate => Task::Translate,
+        },
+        initial_prompt: prompt.map(str::to_owned),
+        ..DecodeOptions::default()
+    })
+}
+
+enum Sink {
+    Stdout,
+    File(PathBuf),
+}
+
+fn destinations(args: &TranscribeArgs) -> Result<Vec<Sink>> {
+    let many = args.files.len() > 1;
+    match &args.output {
+        None => {
+            if many && matches!(args.format, Format::Srt | Format::Vtt) {
+                bail!(
+                    "--format {}: several files need --output DIR, one subtitle file each",
+                    args.format.extension()
+                );
+            }
+            Ok(args.files.iter().map(|_| Sink::Stdout).collect())
+        }
+        Some(out) if many => {
+            std::fs::create_dir_all(out).with_context(|| format!("--output {}: cannot create this directory", out.display()))?;
+            let mut used = std::collections::HashSet::new();
+            Ok(args
+                .files
+                .iter()
+                .map(|f| {
+                    let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+                    let mut name = format!("{stem}.{}", args.format.extension());
+                    let mut k = 2;
+                    while !used.insert(name.clone()) {
+                        name = format!("{stem}-{k}.{}", args.format.extension());
+                        k += 1;
+                    }
+                    Sink::File(out.join(name))
+                })
+                .collect())
+        }
+        Some(out) => {
+            if out.is_dir() {
+                bail!("--output {}: is a directory; give a file name", out.display());
+            }
+            Ok(vec![Sink::File(out.clone())])
+        }
+    }
+}
+
+/// Run the command; `Ok(false)` when some file could not be transcribed (each already reported).
+pub fn run(args: &TranscribeArgs) -> Result<bool> {
+    let opts = decode_options(args.language.as_deref(), args.task, args.prompt.as_deref())?;
+    let sinks = destinations(args)?;
+    let model = Model::load(&args.model.model)?;
+    let many = args.files.len() > 1;
+    let mut all_ok = true;
+    for (i, (file, sink)) in args.files.iter().zip(&sinks).enumerate() {
+        if let Err(e) = transcribe_one(&model, &opts, file, sink, args.format, many && i > 0, many) {
+            eprintln!("livecap: {e:#}");
+            all_ok = false;
+        }
+    }
+    Ok(all_ok)
+}
+
+fn open(sink: &Sink) -> Result<Box<dyn Write>> {
+    Ok(match sink {
+        Sink::Stdout => Box::new(io::stdout().lock()),
+        Sink::File(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("--output {}: cannot create this file", p.display()))?,
+        )),
+    })
+}
+
+fn transcribe_one(model: &Model, opts: &DecodeOptions, file: &Path, sink: &Sink, format: Format, gap: bool, header: bool) -> Result<()> {
+    let audio = audio::load_file(file)?;
+    let name = file.display().to_string();
+    let mut out = open(sink)?;
+    let stdout_header = header && matches!(sink, Sink::Stdout) && format == Format::Txt;
+    if stdout_header {
+        writeln!(out, "{}==> {name} <==", if gap { "\n" } else { "" })?;
+    }
+    let transcript = if format == Format::Txt {
+        let mut write_err: Option<io::Error> = None;
+        let t = asr::transcribe(model, &audio.samples, opts, &mut |s| {
+            if write_err.is_none() {
+                if let Err(e) = writeln!(out, "{}", s.text.trim()).and_then(|_| out.flush()) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e).context("cannot write the transcript");
+        }
+        t?
+    } else {
+        let t = asr::transcribe(model, &audio.samples, opts, &mut |_| {})?;
+        write_transcript(&mut out, &t, &name, format).context("cannot write the transcript")?;
+        t
+    };
+    out.flush().context("cannot write the transcript")?;
+    let _ = transcript;
+    Ok(())
+}

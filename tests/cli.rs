@@ -1,0 +1,231 @@
+//! `livecap transcribe` as a user runs it: formats read back by ffmpeg, audio in every
+//! supported container and sample format, the three model sources, and bad input.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use livecap::wer::WerCount;
+
+const CLIP: &str = "dev/ls-dev-clean_2412-153948-0000";
+
+fn clip() -> (PathBuf, String) {
+    let wav = fixtures().join(format!("{CLIP}.wav"));
+    let txt = std::fs::read_to_string(fixtures().join(format!("{CLIP}.txt"))).unwrap_or_default();
+    (wav, txt)
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"))
+}
+
+fn model_arg() -> String {
+    model_dir().display().to_string()
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let (wav, reference) = clip();
+    let o = livecap(&["transcribe", "--model", &model_arg(), "--format", "json", &wav.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+    assert_eq!(j["file"], wav.display().to_string());
+    assert_eq!(j["language"], "en");
+    let duration = j["duration"].as_f64().unwrap_or(0.0);
+    assert!((duration - 11.66).abs() < 0.05, "duration {duration}");
+    let segs = j["segments"].as_array().cloned().unwrap_or_default();
+    assert!(!segs.is_empty());
+    for s in &segs {
+        let (a, b) = (s["start"].as_f64().unwrap_or(-1.0), s["end"].as_f64().unwrap_or(-1.0));
+        assert!(0.0 <= a && a < b && b <= duration, "segment {s}");
+    }
+    let text = j["text"].as_str().unwrap_or("");
+    assert!(WerCount::of(&reference, text).rate() < 0.15, "{text}");
+}
+
+#[test]
+fn srt_and_vtt_are_read_by_ffmpeg() {
+    let (wav, _) = clip();
+    let dir = tmp();
+    for (fmt, other) in [("srt", "vtt"), ("vtt", "srt")] {
+        let out = dir.path().join(format!("clip.{fmt}"));
+        let o = livecap(&[
+            "transcribe", "--model", &model_arg(), "--format", fmt, "--output", &out.display().to_string(), &wav.display().to_string(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let converted = dir.path().join(format!("back.{other}"));
+        assert!(ffmpeg(&["-i", &out.display().to_string(), &converted.display().to_string()]), "ffmpeg rejected the {fmt} file");
+        let back = std::fs::read_to_string(&converted).unwrap_or_default().to_lowercase();
+        assert!(back.contains("antecedents"), "{fmt} cues lost in conversion: {back}");
+    }
+}
+
+#[test]
+fn several_files_go_to_a_directory() {
+    let dev = dev_set();
+    let files: Vec<String> = dev.iter().take(3).map(|(p, _)| p.display().to_string()).collect();
+    let dir = tmp();
+    let out = dir.path().join("subs");
+    let mut args = vec!["transcribe", "--model"];
+    let m = model_arg();
+    args.push(&m);
+    let o_s = out.display().to_string();
+    args.extend(["--format", "srt", "--output", &o_s]);
+    args.extend(files.iter().map(String::as_str));
+    let o = livecap(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (p, _) in dev.iter().take(3) {
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let f = out.join(format!("{stem}.srt"));
+        assert!(std::fs::read_to_string(&f).is_ok_and(|s| s.contains(" --> ")), "{} missing", f.display());
+    }
+    // JSON to stdout: one object per line, one line per file.
+    let mut args = vec!["transcribe", "--model", &m, "--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let o = livecap(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(lines.len(), 3);
+}
+
+/// Re-encode the clip with ffmpeg and check every variant decodes to the same words.
+#[test]
+fn any_container_rate_channels_and_sample_format() {
+    let (wav, reference) = clip();
+    let dir = tmp();
+    let variants: &[(&str, &[&str])] = &[
+        ("stereo-44k-f32.wav", &["-ac", "2", "-ar", "44100", "-c:a", "pcm_f32le"]),
+        ("mono-48k-s24.wav", &["-ar", "48000", "-c:a", "pcm_s24le"]),
+        ("stereo-22k.flac", &["-ac", "2", "-ar", "22050", "-sample_fmt", "s32"]),
+        ("mono-8k-s16.wav", &["-ar", "8000", "-c:a", "pcm_s16le"]),
+        ("stereo.mp3", &["-ac", "2", "-ar", "44100", "-b:a", "128k"]),
+        ("mono.ogg", &["-ar", "48000", "-c:a", "libvorbis", "-q:a", "5"]),
+    ];
+    let mut files = Vec::new();
+    for (name, args) in variants {
+        let out = dir.path().join(name);
+        let mut a = vec!["-i", wav.to_str().unwrap_or_default()];
+        a.extend_from_slice(args);
+        let o = out.display().to_string();
+        a.push(&o);
+        assert!(ffmpeg(&a), "ffmpeg could not make {name}");
+        files.push(o);
+    }
+    let m = model_arg();
+    let mut args = vec!["transcribe", "--model", &m, "--format", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let o = livecap(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert_eq!(results.len(), variants.len());
+    for r in results {
+        let d = r["duration"].as_f64().unwrap_or(0.0);
+        assert!((d - 11.66).abs() < 0.1, "{}: duration {d}", r["file"]);
+        let wer = WerCount::of(&reference, r["text"].as_str().unwrap_or("")).rate();
+        assert!(wer < 0.15, "{}: WER {:.1}% {}", r["file"], 100.0 * wer, r["text"]);
+    }
+}
+
+#[test]
+fn bad_audio_inputs_fail_clearly() {
+    let dir = tmp();
+    let m = model_arg();
+    let missing = dir.path().join("nope.wav");
+    let o = livecap(&["transcribe", "--model", &m, &missing.display().to_string()]);
+    assert_clear_failure(&o, &missing.display().to_string());
+
+    let text = dir.path().join("notes.wav");
+    std::fs::write(&text, "these are my meeting notes, not audio\n".repeat(20)).ok();
+    let o = livecap(&["transcribe", "--model", &m, &text.display().to_string()]);
+    assert_clear_failure(&o, &text.display().to_string());
+
+    let empty = dir.path().join("empty.wav");
+    std::fs::write(&empty, b"").ok();
+    let o = livecap(&["transcribe", "--model", &m, &empty.display().to_string()]);
+    assert_clear_failure(&o, &empty.display().to_string());
+
+    let truncated = dir.path().join("cut.wav");
+    let bytes = std::fs::read(clip().0).unwrap_or_default();
+    std::fs::write(&truncated, &bytes[..30]).ok();
+    let o = livecap(&["transcribe", "--model", &m, &truncated.display().to_string()]);
+    assert_clear_failure(&o, &truncated.display().to_string());
+
+    let o = livecap(&["transcribe", "--model", &m, "--language", "klingon", &clip().0.display().to_string()]);
+    assert_clear_failure(&o, "--language klingon");
+}
+
+#[test]
+fn one_bad_file_does_not_lose_the_others() {
+    let (wav, _) = clip();
+    let dir = tmp();
+    let missing = dir.path().join("gone.flac");
+    let o = livecap(&["transcribe", "--model", &model_arg(), &wav.display().to_string(), &missing.display().to_string()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("gone.flac"));
+    assert!(stdout(&o).to_lowercase().contains("antecedents"), "{}", stdout(&o));
+}
+
+#[test]
+fn header_only_wav_is_an_empty_transcript() {
+    let dir = tmp();
+    let wav = dir.path().join("nothing.wav");
+    assert!(ffmpeg(&["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", "-c:a", "pcm_s16le", &wav.display().to_string()]));
+    let o = livecap(&["transcribe", "--model", &model_arg(), "--format", "json", &wav.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_default();
+    assert_eq!(j["text"], "");
+    assert_eq!(j["segments"].as_array().map(Vec::len), Some(0));
+}
+
+fn copy_model(to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).ok();
+    for f in ["config.json", "tokenizer.json", "model.bin"] {
+        if !skip.contains(&f) {
+            std::fs::copy(model_dir().join(f), to.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn bad_models_fail_clearly() {
+    let (wav, _) = clip();
+    let wav = wav.display().to_string();
+    let dir = tmp();
+
+    let none = dir.path().join("empty-model");
+    std::fs::create_dir_all(&none).ok();
+    let o = livecap(&["transcribe", "--model", &none.display().to_string(), &wav]);
+    assert_clear_failure(&o, &none.display().to_string());
+    assert!(stderr(&o).contains("no weights"), "{}", stderr(&o));
+
+    let cut = dir.path().join("truncated");
+    copy_model(&cut, &["model.bin"]);
+    let full = std::fs::read(model_dir().join("model.bin")).unwrap_or_default();
+    std::fs::write(cut.join("model.bin"), &full[..full.len() / 3]).ok();
+    let o = livecap(&["transcribe", "--model", &cut.display().to_string(), &wav]);
+    assert_clear_failure(&o, &cut.join("model.bin").display().to_string());
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+
+    let garbage = dir.path().join("garbage");
+    copy_model(&garbage, &["model.bin"]);
+    std::fs::write(garbage.join("model.bin"), b"\x06\0\0\0not really a model").ok();
+    let o = livecap(&["transcribe", "--model", &garbage.display().to_string(), &wav]);
+    assert_clear_failure(&o, &garbage.join("model.bin").display().to_string());
+
+    let notok = dir.path().join("no-tokenizer");
+    copy_model(&notok, &["tokenizer.json"]);
+    let o = livecap(&["transcribe", "--model", &notok.display().to_string(), &wav]);
+    assert_clear_failure(&o, &notok.join("tokenizer.json").display().to_string());
+
+    let badcfg = dir.path().join("bad-config");
+    copy_model(&badcfg, &["config.json"]);
+    std::fs::write(badcfg.join("config.json"), "{ nope").ok();
+    let o = livecap(&["transcribe", "--model", &badcfg.display().to_string(), &wav]);
+    assert_clear_failure(&o, &badcfg.join("config.json").display().to_string());
+
+    let o = livecap(&["transcribe", "--model", "./does/not/exist", &wav]);
+    assert_clear_failure(&o, "--model ./does/not/exist");
+    let o = livecap(&["transcribe", "--model", "huge.en", &wav]);
+    assert_clear_failure(&o, "--model huge.en");
+}

@@ -1,0 +1,106 @@
+//! Shared helpers for tests that use the real model and the recorded fixtures.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use livecap::asr::Model;
+
+/// The test model directory (tiny.en, CTranslate2 layout), as fetched by
+/// `scripts/fetch-test-models`.
+pub fn model_dir() -> PathBuf {
+    let dir = std::env::var_os("LIVECAP_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/livecap-test/tiny.en-ct2")
+        });
+    assert!(
+        dir.join("model.bin").is_file(),
+        "test model not found at {}: run scripts/fetch-test-models (scripts/test does)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn model() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| match Model::load_dir(&model_dir()) {
+        Ok(m) => m,
+        Err(e) => panic!("loading the test model: {e}"),
+    })
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// (wav, reference text) for every dev fixture.
+pub fn dev_set() -> Vec<(PathBuf, String)> {
+    let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(fixtures().join("dev"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "wav"))
+        .map(|p| {
+            let txt = std::fs::read_to_string(p.with_extension("txt")).unwrap_or_default();
+            (p, txt)
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 20, "dev fixtures missing");
+    v
+}
+
+pub const LONG: &str = "long/ljspeech_LJ001-0001_to_0032_concat";
+
+pub fn long_wav() -> PathBuf {
+    fixtures().join(format!("{LONG}.wav"))
+}
+
+pub fn long_reference() -> String {
+    std::fs::read_to_string(fixtures().join(format!("{LONG}.txt"))).unwrap_or_default()
+}
+
+pub fn livecap(args: &[&str]) -> Output {
+    livecap_env(args, &[])
+}
+
+pub fn livecap_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_livecap"));
+    c.args(args).env_remove("LIVECAP_MODEL");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    match c.output() {
+        Ok(o) => o,
+        Err(e) => panic!("running livecap: {e}"),
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A failed run that explains itself in one sentence naming `what`, without a panic.
+pub fn assert_clear_failure(o: &Output, what: &str) {
+    let err = stderr(o);
+    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(err.contains(what), "stderr should name {what:?}: {err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line expected: {err}");
+}
+
+pub fn ffmpeg(args: &[&str]) -> bool {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}

@@ -1,0 +1,193 @@
+//! Models from each source: a Hugging Face layout directory, the hub cache (offline), the
+//! hub itself when unreachable, and CTranslate2 weights de-quantised from int8.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use common::*;
+use livecap::asr::ct2::Ct2Model;
+use livecap::asr::{transcribe, DecodeOptions, Model, ModelFormat};
+use livecap::audio::load_file;
+use livecap::wer::WerCount;
+
+const CLIP: &str = "dev/ls-dev-clean_2412-153948-0000";
+
+/// Write the test model in Hugging Face layout (f16 safetensors + config.json) into `dir`.
+fn write_hf_layout(dir: &Path) {
+    std::fs::create_dir_all(dir).ok();
+    let bin = model_dir().join("model.bin");
+    let ct2 = Ct2Model::load(&bin).unwrap_or_else(|e| panic!("{e}"));
+    let map = ct2.into_hf(&bin).unwrap_or_else(|e| panic!("{e}"));
+    let dims = |k: &str, i: usize| map.get(k).map(|t| t.dims()[i]).unwrap_or(0);
+    let count = |side: &str| (0..).take_while(|i| map.contains_key(&format!("{side}.layers.{i}.fc1.weight"))).count();
+    let config = serde_json::json!({
+        "num_mel_bins": dims("encoder.conv1.weight", 1),
+        "d_model": dims("encoder.conv1.weight", 0),
+        "encoder_layers": count("encoder"),
+        "encoder_attention_heads": 6,
+        "decoder_layers": count("decoder"),
+        "decoder_attention_heads": 6,
+        "max_source_positions": dims("encoder.embed_positions.weight", 0),
+        "max_target_positions": dims("decoder.embed_positions.weight", 0),
+        "vocab_size": dims("decoder.embed_tokens.weight", 0),
+        "suppress_tokens": serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(model_dir().join("config.json")).unwrap_or_default()
+        ).ok().and_then(|c| c.get("suppress_ids").cloned()).unwrap_or_default(),
+        "begin_suppress_tokens": [220, 50256],
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).ok();
+    let tensors: HashMap<String, Tensor> = map
+        .into_iter()
+        .map(|(k, v)| (format!("model.{k}"), v.to_dtype(candle_core::DType::F16).unwrap_or(v)))
+        .collect();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(model_dir().join("tokenizer.json"), dir.join("tokenizer.json")).ok();
+}
+
+fn text_of(model: &Model) -> String {
+    let audio = load_file(&fixtures().join(format!("{CLIP}.wav"))).unwrap_or_else(|e| panic!("{e}"));
+    transcribe(model, &audio.samples, &DecodeOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+}
+
+fn reference() -> String {
+    std::fs::read_to_string(fixtures().join(format!("{CLIP}.txt"))).unwrap_or_default()
+}
+
+#[test]
+fn hugging_face_directory_and_hub_cache() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = home.path().join("hub/models--openai--whisper-tiny.en");
+    let snapshot = repo.join("snapshots/0123456789abcdef");
+    write_hf_layout(&snapshot);
+    std::fs::create_dir_all(repo.join("refs")).ok();
+    std::fs::write(repo.join("refs/main"), "0123456789abcdef").ok();
+
+    // In-process: the HF layout gives the same words as the CTranslate2 one.
+    let hf = Model::load_dir(&snapshot).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(hf.format, ModelFormat::HuggingFace);
+    assert_eq!(model().format, ModelFormat::CTranslate2);
+    let (a, b) = (text_of(&hf), text_of(model()));
+    let diff = WerCount::of(&b, &a);
+    assert!(diff.errors <= 1, "HF layout and CTranslate2 layout disagree:\n{a}\n{b}");
+    assert!(WerCount::of(&reference(), &a).rate() < 0.15, "{a}");
+
+    // The binary, by short name, from the hub cache with the hub switched off.
+    let wav = fixtures().join(format!("{CLIP}.wav")).display().to_string();
+    let hf_home = home.path().display().to_string();
+    let env = [("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1")];
+    let o = livecap_env(&["transcribe", "--model", "tiny.en", &wav], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(WerCount::of(&reference(), &stdout(&o)).rate() < 0.15, "{}", stdout(&o));
+    // LIVECAP_MODEL picks the model too.
+    let o = livecap_env(&["transcribe", &wav], &[("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1"), ("LIVECAP_MODEL", "openai/whisper-tiny.en")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn hub_missing_or_unreachable_says_what_to_do() {
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let hf_home = home.path().display().to_string();
+    let wav = fixtures().join(format!("{CLIP}.wav")).display().to_string();
+    let o = livecap_env(&["transcribe", "--model", "base.en", &wav], &[("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1")]);
+    assert_clear_failure(&o, "openai/whisper-base.en");
+    assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
+    // Nothing listens on port 9 of this machine: the hub is unreachable.
+    let o = livecap_env(
+        &["transcribe", "--model", "tiny.en", &wav],
+        &[("HF_HOME", hf_home.as_str()), ("HF_ENDPOINT", "http://127.0.0.1:9")],
+    );
+    assert_clear_failure(&o, "openai/whisper-tiny.en");
+    assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
+}
+
+/// Re-write the test model's linear weights as int8 with per-row scales, as CTranslate2 stores an
+/// int8 model, then check it loads and still transcribes.
+#[test]
+fn ctranslate2_int8_weights() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let src = std::fs::read(model_dir().join("model.bin")).unwrap_or_default();
+    let out = quantize_ct2(&src);
+    std::fs::write(dir.path().join("model.bin"), out).ok();
+    for f in ["config.json", "tokenizer.json"] {
+        std::fs::copy(model_dir().join(f), dir.path().join(f)).ok();
+    }
+    let m = Model::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let text = text_of(&m);
+    assert!(WerCount::of(&reference(), &text).rate() < 0.2, "{text}");
+}
+
+/// A CTranslate2 model.bin re-encoded with int8 linear weights (and `weight_scale` variables).
+fn quantize_ct2(src: &[u8]) -> Vec<u8> {
+    let mut pos = 0usize;
+    let mut rd = |n: usize| {
+        let s = &src[pos..pos + n];
+        pos += n;
+        s
+    };
+    let u32_at = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut out = Vec::new();
+    let version = rd(4).to_vec();
+    out.extend(&version);
+    // Spec name and revision are copied as they are.
+    let n = { let b = rd(2); u16::from_le_bytes([b[0], b[1]]) as usize };
+    let name = rd(n).to_vec();
+    out.extend((n as u16).to_le_bytes());
+    out.extend(&name);
+    out.extend(rd(4)); // revision
+    let count = u32_at(rd(4));
+    let mut vars: Vec<(Vec<u8>, Vec<u32>, u8, Vec<u8>)> = Vec::new();
+    for _ in 0..count {
+        let n = { let b = rd(2); u16::from_le_bytes([b[0], b[1]]) as usize };
+        let name = rd(n).to_vec();
+        let rank = rd(1)[0] as usize;
+        let dims: Vec<u32> = (0..rank).map(|_| u32_at(rd(4))).collect();
+        let dtype = rd(1)[0];
+        let nb = u32_at(rd(4)) as usize;
+        let data = rd(nb).to_vec();
+        vars.push((name, dims, dtype, data));
+    }
+    let rest = src[pos..].to_vec();
+    let mut new_vars = Vec::new();
+    for (name, dims, dtype, data) in vars {
+        let s = String::from_utf8_lossy(&name).trim_end_matches('\0').to_string();
+        let is_linear = s.ends_with("weight") && s.contains("linear") && dims.len() == 2 && dtype == 4;
+        if !is_linear {
+            new_vars.push((name, dims, dtype, data));
+            continue;
+        }
+        let (rows, cols) = (dims[0] as usize, dims[1] as usize);
+        let vals: Vec<f32> = data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
+        let mut q = Vec::with_capacity(rows * cols);
+        let mut scales = Vec::with_capacity(rows * 4);
+        for r in 0..rows {
+            let row = &vals[r * cols..(r + 1) * cols];
+            let amax = row.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+            let scale = 127.0 / amax;
+            q.extend(row.iter().map(|v| (v * scale).round().clamp(-127.0, 127.0) as i8 as u8));
+            scales.extend(scale.to_le_bytes());
+        }
+        new_vars.push((name, dims.clone(), 1, q));
+        let mut sname = format!("{s}_scale").into_bytes();
+        sname.push(0);
+        new_vars.push((sname, vec![rows as u32], 0, scales));
+    }
+    out.extend((new_vars.len() as u32).to_le_bytes());
+    for (name, dims, dtype, data) in new_vars {
+        out.extend((name.len() as u16).to_le_bytes());
+        out.extend(&name);
+        out.push(dims.len() as u8);
+        for d in &dims {
+            out.extend(d.to_le_bytes());
+        }
+        out.push(dtype);
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend(&data);
+    }
+    out.extend(rest);
+    out
+}
