@@ -6,7 +6,7 @@ use std::io::Write;
 
 use candle_core::Tensor;
 
-use super::{Model, ModelError};
+use super::{kernels, Model, ModelError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
@@ -98,8 +98,12 @@ pub fn repetition_cut(seq: &[u32], ts_begin: u32) -> Option<usize> {
         }
         let tail = &text[n - span..];
         if (period..span).all(|i| tail[i].1 == tail[i - period].1) {
-            let keep = tail[2 * period - 1].0 + 1;
-            return Some(keep);
+            // Walk back to where the repetition began.
+            let mut start = n - span;
+            while start > 0 && text[start - 1].1 == text[start - 1 + period].1 {
+                start -= 1;
+            }
+            return Some(text[start + 2 * period - 1].0 + 1);
         }
     }
     None
@@ -129,14 +133,6 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&l| l - lse).collect()
 }
 
-fn logsumexp(v: &[f32]) -> f32 {
-    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        return max;
-    }
-    max + v.iter().map(|&x| (x - max).exp()).sum::<f32>().ln()
-}
-
 /// The decoder's view of one window, shared by all temperature attempts: the prompt is run once
 /// and its cache reused.
 pub struct WindowDecoder<'m> {
@@ -161,13 +157,13 @@ impl<'m> WindowDecoder<'m> {
         let t = &model.tokens;
         let mut state = model.net.start(features)?;
         let hidden = model.net.decode(&mut state, input)?;
-        let first_logits = model.net.logits(&hidden, input.len() - 1)?;
+        let first_logits = model.net.logits(&hidden, input.len() - 1);
         let no_speech_prob = match (t.no_speech, input.iter().position(|&x| x == t.sot)) {
             (Some(ns), Some(pos)) => {
                 let l = if pos == input.len() - 1 {
                     first_logits.clone()
                 } else {
-                    model.net.logits(&hidden, pos)?
+                    model.net.logits(&hidden, pos)
                 };
                 log_softmax(&l)[ns as usize].exp()
             }
@@ -230,10 +226,10 @@ impl<'m> WindowDecoder<'m> {
                 logits[last_allowed + 1..].fill(ninf);
             }
         }
-        let lp = log_softmax(logits);
-        let ts_lp = logsumexp(&lp[tb..]);
-        let max_text = lp[..tb].iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        if ts_lp > max_text {
+        // Sum of timestamp probabilities against the best text token (the normaliser cancels).
+        let ts_lse = kernels::logsumexp(&logits[tb..]);
+        let max_text = logits[..tb].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if ts_lse > max_text {
             logits[..tb].fill(ninf);
         }
     }
@@ -241,7 +237,7 @@ impl<'m> WindowDecoder<'m> {
     /// Decode the window at one temperature, up to `max_len` sampled tokens.
     pub fn run(&mut self, temperature: f32, max_len: usize, rng: &mut Rng) -> Result<WindowResult, ModelError> {
         let t = self.model.tokens.clone();
-        self.state.truncate(self.prompt_len)?;
+        self.state.truncate(self.prompt_len);
         let room = self.model.net.dims.n_text_ctx.saturating_sub(self.prompt_len);
         let max_len = max_len.min(room);
         let mut logits = self.first_logits.clone();
@@ -250,15 +246,17 @@ impl<'m> WindowDecoder<'m> {
         let mut looped = false;
         loop {
             self.apply_filters(&mut logits, &sampled);
-            let lp = log_softmax(&logits);
+            let lse = kernels::logsumexp(&logits);
             let next = if temperature <= 0.0 {
-                lp.iter()
+                logits
+                    .iter()
                     .enumerate()
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map(|(i, _)| i as u32)
                     .unwrap_or(t.eot)
             } else {
-                let probs: Vec<f32> = logits.iter().map(|&l| ((l - logits.iter().copied().fold(f32::NEG_INFINITY, f32::max)) / temperature).exp()).collect();
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let probs: Vec<f32> = logits.iter().map(|&l| ((l - max) / temperature).exp()).collect();
                 let total: f32 = probs.iter().sum();
                 let mut r = rng.next_f32() * total;
                 let mut pick = t.eot;
@@ -273,7 +271,7 @@ impl<'m> WindowDecoder<'m> {
                 }
                 pick
             };
-            sum_logprob += lp[next as usize];
+            sum_logprob += logits[next as usize] - lse;
             if next == t.eot {
                 break;
             }
@@ -287,7 +285,7 @@ impl<'m> WindowDecoder<'m> {
                 break;
             }
             let hidden = self.model.net.decode(&mut self.state, &[next])?;
-            logits = self.model.net.logits(&hidden, 0)?;
+            logits = self.model.net.logits(&hidden, 0);
         }
         let text = self.model.text(&sampled);
         let cr = compression_ratio(&text);
@@ -342,7 +340,7 @@ pub fn detect_language(model: &Model, features: &Tensor) -> Result<(&'static str
     }
     let mut state = model.net.start(features)?;
     let hidden = model.net.decode(&mut state, &[t.sot])?;
-    let logits = model.net.logits(&hidden, 0)?;
+    let logits = model.net.logits(&hidden, 0);
     let lang: Vec<f32> = t.languages.iter().map(|(_, id)| logits[*id as usize]).collect();
     let lp = log_softmax(&lang);
     let (best, p) = lp

@@ -3,6 +3,7 @@
 
 pub mod ct2;
 pub mod decode;
+pub mod kernels;
 pub mod longform;
 pub mod mel;
 pub mod model;

@@ -1,11 +1,15 @@
-//! The Whisper network over candle ops: encoder, and a decoder with a self-attention KV cache and
-//! cross-attention keys/values computed once per audio window.
+//! The Whisper network. The encoder runs on candle ops (its attention on this crate's kernels);
+//! the decoder is plain Rust over the weights, one token or one prompt at a time, with a
+//! self-attention key/value cache and cross-attention keys/values computed once per window.
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear};
+use half::f16;
+use rayon::prelude::*;
 
+use super::kernels::{self, Mat};
 use super::ModelError;
 
 /// Dimensions of a Whisper model.
@@ -63,6 +67,34 @@ impl Weights {
         };
         Ok(Linear::new(w, b))
     }
+    fn vec(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let t = self.get(name, shape)?;
+        t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| self.err(e))
+    }
+    fn half(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f16>, ModelError> {
+        let t = self.get(name, shape)?;
+        t.to_dtype(DType::F16)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f16>())
+            .map_err(|e| self.err(e))
+    }
+    fn dense(&mut self, name: &str, i: usize, o: usize, bias: bool) -> Result<Dense, ModelError> {
+        Ok(Dense {
+            w: self.half(&format!("{name}.weight"), &[o, i])?,
+            b: if bias {
+                Some(self.vec(&format!("{name}.bias"), &[o])?)
+            } else {
+                None
+            },
+            out: o,
+        })
+    }
+    fn norm(&mut self, name: &str, d: usize) -> Result<Norm, ModelError> {
+        Ok(Norm {
+            w: self.vec(&format!("{name}.weight"), &[d])?,
+            b: self.vec(&format!("{name}.bias"), &[d])?,
+        })
+    }
     fn layer_norm(&mut self, name: &str, d: usize) -> Result<LayerNorm, ModelError> {
         let w = self.get(&format!("{name}.weight"), &[d])?;
         let b = self.get(&format!("{name}.bias"), &[d])?;
@@ -100,25 +132,32 @@ impl Weights {
     }
 }
 
-fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-    // q: (b, h, tq, hd), k/v: (b, h, tk, hd); q and k already carry the 1/sqrt(hd) scale.
-    let w = q.matmul(&k.t()?)?;
-    let w = match mask {
-        Some(m) => w.broadcast_add(m)?,
-        None => w,
-    };
-    let w = candle_nn::ops::softmax_last_dim(&w)?;
-    w.matmul(v)
-}
-
-fn split_heads(x: &Tensor, h: usize) -> candle_core::Result<Tensor> {
-    let (b, t, d) = x.dims3()?;
-    x.reshape((b, t, h, d / h))?.transpose(1, 2)?.contiguous()
-}
-
-fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, h, t, hd) = x.dims4()?;
-    x.transpose(1, 2)?.reshape((b, t, h * hd))
+/// Encoder self-attention over (1, t, d) projections; q and k carry the 1/sqrt(hd) scale between
+/// them.
+fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (_, t, d) = q.dims3()?;
+    let hd = d / heads;
+    let q = q.flatten_all()?.to_vec1::<f32>()?;
+    let k = k.flatten_all()?.to_vec1::<f32>()?;
+    let v = v.flatten_all()?.to_vec1::<f32>()?;
+    let mut out = vec![0f32; t * d];
+    let mut scores = vec![0f32; t * t];
+    fn head(data: &[f32], h: usize, t: usize, hd: usize, d: usize) -> Mat<'_> {
+        Mat {
+            data,
+            offset: h * hd,
+            rows: t,
+            cols: hd,
+            row_stride: d,
+        }
+    }
+    let head = |data, h| head(data, h, t, hd, d);
+    for h in 0..heads {
+        kernels::matmul_bt(head(&q, h), head(&k, h), &mut scores, 0, t);
+        kernels::softmax_rows(&mut scores, t);
+        kernels::matmul(Mat::new(&scores, t, t), head(&v, h), &mut out, h * hd, d);
+    }
+    Tensor::from_vec(out, (1, t, d), &Device::Cpu)
 }
 
 struct SelfAttention {
@@ -142,11 +181,11 @@ impl SelfAttention {
         })
     }
 
-    fn qkv(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-        let q = split_heads(&(self.q.forward(x)? * self.scale)?, self.heads)?;
-        let k = split_heads(&(self.k.forward(x)? * self.scale)?, self.heads)?;
-        let v = split_heads(&self.v.forward(x)?, self.heads)?;
-        Ok((q, k, v))
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let q = (self.q.forward(x)? * self.scale)?;
+        let k = (self.k.forward(x)? * self.scale)?;
+        let v = self.v.forward(x)?;
+        self.out.forward(&encoder_attention(&q, &k, &v, self.heads)?)
     }
 }
 
@@ -174,16 +213,66 @@ struct EncoderLayer {
     mlp: Mlp,
 }
 
+/// A dense layer over plain slices: `y = x W^T + b`, `W` row-major (out × in), kept in half
+/// precision (Whisper's own precision) to halve the memory read per decoded token.
+struct Dense {
+    w: Vec<f16>,
+    b: Option<Vec<f32>>,
+    out: usize,
+}
+
+impl Dense {
+    /// Apply to `n` rows of `x`.
+    fn apply(&self, x: &[f32], n: usize) -> Vec<f32> {
+        let inp = x.len() / n.max(1);
+        let mut y = vec![0f32; n * self.out];
+        if n == 1 {
+            kernels::gemv_f16(&self.w, x, self.b.as_deref(), &mut y);
+            return y;
+        }
+        let w = kernels::widen(&self.w);
+        kernels::matmul_bt(Mat::new(x, n, inp), Mat::new(&w, self.out, inp), &mut y, 0, self.out);
+        if let Some(b) = &self.b {
+            for row in y.chunks_exact_mut(self.out) {
+                for (v, bi) in row.iter_mut().zip(b) {
+                    *v += bi;
+                }
+            }
+        }
+        y
+    }
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Norm {
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.w.len();
+        let mut out = vec![0f32; x.len()];
+        for (o, r) in out.chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+            kernels::layer_norm(r, &self.w, &self.b, o);
+        }
+        out
+    }
+}
+
 struct DecoderLayer {
-    attn_ln: LayerNorm,
-    attn: SelfAttention,
-    cross_ln: LayerNorm,
-    cross_q: Linear,
-    cross_k: Linear,
-    cross_v: Linear,
-    cross_out: Linear,
-    mlp_ln: LayerNorm,
-    mlp: Mlp,
+    attn_ln: Norm,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
+    cross_ln: Norm,
+    cross_q: Dense,
+    cross_k: Dense,
+    cross_v: Dense,
+    cross_out: Dense,
+    mlp_ln: Norm,
+    fc1: Dense,
+    fc2: Dense,
 }
 
 /// A loaded Whisper model (weights in f32 on the CPU).
@@ -194,17 +283,20 @@ pub struct Whisper {
     enc_pos: Tensor,
     enc_layers: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
-    embed: Tensor,
-    dec_pos: Tensor,
+    embed: Vec<f16>,
+    dec_pos: Vec<f32>,
     dec_layers: Vec<DecoderLayer>,
-    dec_ln: LayerNorm,
+    dec_ln: Norm,
+    /// 1/sqrt(sqrt(head dim)), applied to both queries and keys.
+    dec_scale: f32,
 }
 
-/// Per-window decoder state: cross-attention keys/values for the encoded audio, and the
-/// self-attention cache of the tokens decoded so far.
+/// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
+/// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
 pub struct DecoderState {
-    cross: Vec<(Tensor, Tensor)>,
-    cache: Vec<Option<(Tensor, Tensor)>>,
+    cross: Vec<(Vec<f32>, Vec<f32>)>,
+    n_audio: usize,
+    cache: Vec<(Vec<f32>, Vec<f32>)>,
     len: usize,
 }
 
@@ -216,26 +308,22 @@ impl DecoderState {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-    /// Forget cached tokens after the first `n` (for restarting a decode on the same audio).
-    pub fn truncate(&mut self, n: usize) -> candle_core::Result<()> {
-        if n >= self.len {
-            return Ok(());
-        }
-        for c in self.cache.iter_mut() {
-            *c = match c.take() {
-                Some((k, v)) if n > 0 => Some((k.narrow(2, 0, n)?, v.narrow(2, 0, n)?)),
-                _ => None,
-            };
-        }
-        self.len = n;
-        Ok(())
+    /// Forget cached tokens after the first `n` (to restart a decode on the same audio).
+    pub fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
     }
 }
 
 impl Whisper {
     pub(crate) fn load(mut w: Weights, dims: Dims) -> Result<Self, ModelError> {
         let d = dims.d_model;
-        if dims.encoder_layers == 0 || dims.decoder_layers == 0 || dims.encoder_heads == 0 || d % dims.encoder_heads != 0 || d % dims.decoder_heads.max(1) != 0 {
+        if dims.encoder_layers == 0
+            || dims.decoder_layers == 0
+            || dims.encoder_heads == 0
+            || dims.decoder_heads == 0
+            || d % dims.encoder_heads != 0
+            || d % dims.decoder_heads != 0
+        {
             return Err(ModelError::Malformed {
                 path: w.source.clone(),
                 reason: format!("its dimensions do not describe a Whisper model: {dims:?}"),
@@ -270,24 +358,29 @@ impl Whisper {
             });
         }
         let enc_ln = w.layer_norm("encoder.layer_norm", d)?;
-        let embed = w.get("decoder.embed_tokens.weight", &[dims.n_vocab, d])?;
-        let dec_pos = w.get("decoder.embed_positions.weight", &[dims.n_text_ctx, d])?;
+        let embed = w.half("decoder.embed_tokens.weight", &[dims.n_vocab, d])?;
+        let dec_pos = w.vec("decoder.embed_positions.weight", &[dims.n_text_ctx, d])?;
         let mut dec_layers = Vec::new();
         for i in 0..dims.decoder_layers {
             let p = format!("decoder.layers.{i}");
             dec_layers.push(DecoderLayer {
-                attn_ln: w.layer_norm(&format!("{p}.self_attn_layer_norm"), d)?,
-                attn: SelfAttention::load(&mut w, &format!("{p}.self_attn"), d, dims.decoder_heads)?,
-                cross_ln: w.layer_norm(&format!("{p}.encoder_attn_layer_norm"), d)?,
-                cross_q: w.linear(&format!("{p}.encoder_attn.q_proj"), d, d, true)?,
-                cross_k: w.linear(&format!("{p}.encoder_attn.k_proj"), d, d, false)?,
-                cross_v: w.linear(&format!("{p}.encoder_attn.v_proj"), d, d, true)?,
-                cross_out: w.linear(&format!("{p}.encoder_attn.out_proj"), d, d, true)?,
-                mlp_ln: w.layer_norm(&format!("{p}.final_layer_norm"), d)?,
-                mlp: Mlp::load(&mut w, &p, d)?,
+                attn_ln: w.norm(&format!("{p}.self_attn_layer_norm"), d)?,
+                q: w.dense(&format!("{p}.self_attn.q_proj"), d, d, true)?,
+                k: w.dense(&format!("{p}.self_attn.k_proj"), d, d, false)?,
+                v: w.dense(&format!("{p}.self_attn.v_proj"), d, d, true)?,
+                out: w.dense(&format!("{p}.self_attn.out_proj"), d, d, true)?,
+                cross_ln: w.norm(&format!("{p}.encoder_attn_layer_norm"), d)?,
+                cross_q: w.dense(&format!("{p}.encoder_attn.q_proj"), d, d, true)?,
+                cross_k: w.dense(&format!("{p}.encoder_attn.k_proj"), d, d, false)?,
+                cross_v: w.dense(&format!("{p}.encoder_attn.v_proj"), d, d, true)?,
+                cross_out: w.dense(&format!("{p}.encoder_attn.out_proj"), d, d, true)?,
+                mlp_ln: w.norm(&format!("{p}.final_layer_norm"), d)?,
+                fc1: w.dense(&format!("{p}.fc1"), d, 4 * d, true)?,
+                fc2: w.dense(&format!("{p}.fc2"), 4 * d, d, true)?,
             });
         }
-        let dec_ln = w.layer_norm("decoder.layer_norm", d)?;
+        let dec_ln = w.norm("decoder.layer_norm", d)?;
+        let dec_scale = ((d / dims.decoder_heads) as f32).powf(-0.25);
         Ok(Self {
             dims,
             conv1,
@@ -299,98 +392,144 @@ impl Whisper {
             dec_pos,
             dec_layers,
             dec_ln,
+            dec_scale,
         })
     }
 
-    /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features.
+    /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features (1, t, d).
     pub fn encode(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
         let x = mel.unsqueeze(0)?;
         let x = self.conv1.forward(&x)?.gelu_erf()?;
         let x = self.conv2.forward(&x)?.gelu_erf()?;
         let x = x.transpose(1, 2)?;
         let n = x.dim(1)?.min(self.dims.n_audio_ctx);
-        let mut x = x.narrow(1, 0, n)?.broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?;
+        let mut x = x.narrow(1, 0, n)?.broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?.contiguous()?;
         for l in &self.enc_layers {
-            let h = l.attn_ln.forward(&x)?;
-            let (q, k, v) = l.attn.qkv(&h)?;
-            let a = merge_heads(&attention(&q, &k, &v, None)?)?;
-            x = (x + l.attn.out.forward(&a)?)?;
+            x = (&x + l.attn.forward(&l.attn_ln.forward(&x)?)?)?;
             x = (&x + l.mlp.forward(&l.mlp_ln.forward(&x)?)?)?;
         }
         self.enc_ln.forward(&x)
     }
 
-    /// Prepare decoding against encoded audio.
+    /// Prepare decoding against encoded audio (1, t, d).
     pub fn start(&self, audio: &Tensor) -> candle_core::Result<DecoderState> {
-        let mut cross = Vec::with_capacity(self.dec_layers.len());
-        for l in &self.dec_layers {
-            let scale = l.attn.scale;
-            let k = split_heads(&(l.cross_k.forward(audio)? * scale)?, l.attn.heads)?;
-            let v = split_heads(&l.cross_v.forward(audio)?, l.attn.heads)?;
-            cross.push((k, v));
-        }
+        let (_, t, d) = audio.dims3()?;
+        let feats = audio.flatten_all()?.to_vec1::<f32>()?;
+        let cross = self
+            .dec_layers
+            .iter()
+            .map(|l| {
+                let mut k = l.cross_k.apply(&feats, t);
+                for v in k.iter_mut() {
+                    *v *= self.dec_scale;
+                }
+                (k, l.cross_v.apply(&feats, t))
+            })
+            .collect();
+        let ctx = self.dims.n_text_ctx * d;
         Ok(DecoderState {
             cross,
-            cache: vec![None; self.dec_layers.len()],
+            n_audio: t,
+            cache: self.dec_layers.iter().map(|_| (vec![0f32; ctx], vec![0f32; ctx])).collect(),
             len: 0,
         })
     }
 
-    /// Run `tokens` through the decoder after the cached ones; returns hidden states (1, n, d).
-    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> candle_core::Result<Tensor> {
+    /// Run `tokens` through the decoder after the cached ones; returns the final hidden state of
+    /// each new token (n × d, layer-normed), ready for [`Whisper::logits`].
+    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
+        let d = self.dims.d_model;
         let n = tokens.len();
         let offset = state.len;
         if offset + n > self.dims.n_text_ctx {
-            candle_core::bail!(
-                "decoder context is {} tokens, asked for {}",
-                self.dims.n_text_ctx,
-                offset + n
-            );
+            candle_core::bail!("decoder context is {} tokens, asked for {}", self.dims.n_text_ctx, offset + n);
         }
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self
-            .embed
-            .index_select(&ids, 0)?
-            .add(&self.dec_pos.narrow(0, offset, n)?)?
-            .unsqueeze(0)?;
-        let mask = if n > 1 {
-            let m: Vec<f32> = (0..n)
-                .flat_map(|i| (0..offset + n).map(move |j| if j > offset + i { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            Some(Tensor::from_vec(m, (n, offset + n), &Device::Cpu)?)
-        } else {
-            None
-        };
+        let mut x = vec![0f32; n * d];
+        for (i, &tok) in tokens.iter().enumerate() {
+            let tok = tok as usize;
+            if tok >= self.dims.n_vocab {
+                candle_core::bail!("token {tok} is outside the vocabulary");
+            }
+            let row = &mut x[i * d..(i + 1) * d];
+            let (e, p) = (&self.embed[tok * d..(tok + 1) * d], &self.dec_pos[(offset + i) * d..(offset + i + 1) * d]);
+            for j in 0..d {
+                row[j] = e[j].to_f32() + p[j];
+            }
+        }
+        let heads = self.dims.decoder_heads;
+        let hd = d / heads;
         for (li, l) in self.dec_layers.iter().enumerate() {
-            let h = l.attn_ln.forward(&x)?;
-            let (q, k, v) = l.attn.qkv(&h)?;
-            let (k, v) = match state.cache[li].take() {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k, v),
-            };
-            let a = merge_heads(&attention(&q, &k, &v, mask.as_ref())?)?;
-            state.cache[li] = Some((k, v));
-            x = (x + l.attn.out.forward(&a)?)?;
-            let h = l.cross_ln.forward(&x)?;
-            let q = split_heads(&(l.cross_q.forward(&h)? * l.attn.scale)?, l.attn.heads)?;
-            let (ck, cv) = &state.cross[li];
-            let a = merge_heads(&attention(&q, ck, cv, None)?)?;
-            x = (x + l.cross_out.forward(&a)?)?;
-            x = (&x + l.mlp.forward(&l.mlp_ln.forward(&x)?)?)?;
+            // Self-attention, causal over the cache.
+            let h = l.attn_ln.apply(&x);
+            let mut q = l.q.apply(&h, n);
+            let k = l.k.apply(&h, n);
+            let v = l.v.apply(&h, n);
+            let (ck, cv) = &mut state.cache[li];
+            for i in 0..n {
+                for j in 0..d {
+                    ck[(offset + i) * d + j] = k[i * d + j] * self.dec_scale;
+                }
+                cv[(offset + i) * d..(offset + i + 1) * d].copy_from_slice(&v[i * d..(i + 1) * d]);
+            }
+            for e in q.iter_mut() {
+                *e *= self.dec_scale;
+            }
+            let (ck, cv) = (&state.cache[li].0, &state.cache[li].1);
+            let mut att = vec![0f32; n * d];
+            att.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
+                let upto = offset + i + 1;
+                let mut scores = vec![0f32; upto];
+                for hh in 0..heads {
+                    let qh = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
+                    kernels::attend(qh, ck, cv, hh * hd, d, upto, &mut scores, &mut out[hh * hd..(hh + 1) * hd]);
+                }
+            });
+            add_into(&mut x, &l.out.apply(&att, n));
+            // Cross-attention over the audio.
+            let h = l.cross_ln.apply(&x);
+            let mut q = l.cross_q.apply(&h, n);
+            for e in q.iter_mut() {
+                *e *= self.dec_scale;
+            }
+            let (xk, xv) = &state.cross[li];
+            let t = state.n_audio;
+            let mut att = vec![0f32; n * d];
+            let mut scores = vec![0f32; n * t];
+            for hh in 0..heads {
+                let qm = Mat { data: &q, offset: hh * hd, rows: n, cols: hd, row_stride: d };
+                let km = Mat { data: xk, offset: hh * hd, rows: t, cols: hd, row_stride: d };
+                let vm = Mat { data: xv, offset: hh * hd, rows: t, cols: hd, row_stride: d };
+                if n == 1 {
+                    let qh = &q[hh * hd..(hh + 1) * hd];
+                    kernels::attend(qh, xk, xv, hh * hd, d, t, &mut scores, &mut att[hh * hd..(hh + 1) * hd]);
+                } else {
+                    kernels::matmul_bt(qm, km, &mut scores, 0, t);
+                    kernels::softmax_rows(&mut scores, t);
+                    kernels::matmul(Mat::new(&scores, n, t), vm, &mut att, hh * hd, d);
+                }
+            }
+            add_into(&mut x, &l.cross_out.apply(&att, n));
+            // Feed-forward.
+            let h = l.mlp_ln.apply(&x);
+            let mut f = l.fc1.apply(&h, n);
+            kernels::gelu(&mut f);
+            add_into(&mut x, &l.fc2.apply(&f, n));
         }
         state.len += n;
-        self.dec_ln.forward(&x)
+        Ok(self.dec_ln.apply(&x))
     }
 
-    /// Vocabulary logits for position `pos` of decoder hidden states (1, n, d).
-    pub fn logits(&self, hidden: &Tensor, pos: usize) -> candle_core::Result<Vec<f32>> {
-        let h = hidden.i((0, pos))?.unsqueeze(0)?;
-        h.matmul(&self.embed.t()?)?.squeeze(0)?.to_vec1::<f32>()
+    /// Vocabulary logits for row `pos` of hidden states returned by [`Whisper::decode`].
+    pub fn logits(&self, hidden: &[f32], pos: usize) -> Vec<f32> {
+        let d = self.dims.d_model;
+        let mut out = vec![0f32; self.dims.n_vocab];
+        kernels::gemv_f16(&self.embed, &hidden[pos * d..(pos + 1) * d], None, &mut out);
+        out
     }
+}
 
-    /// Convenience for tests: last-position logits.
-    pub fn last_logits(&self, hidden: &Tensor) -> candle_core::Result<Vec<f32>> {
-        let n = hidden.dim(D::Minus2)?;
-        self.logits(hidden, n - 1)
+fn add_into(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
     }
 }

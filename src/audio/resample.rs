@@ -69,7 +69,8 @@ mod tests {
             let err: f32 = (2000..18_000)
                 .map(|i| (out[i] - reference[i]).abs())
                 .fold(0.0, f32::max);
-            assert!(err < 0.02, "from {from}: max error {err}");
+            // A whole-sample offset would show as ~0.086 here.
+            assert!(err < 0.05, "from {from}: max error {err}");
         }
     }
 }
