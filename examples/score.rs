@@ -25,10 +25,20 @@ fn main() {
                 std::process::exit(1);
             };
             let c = WerCount::of(&r, j["text"].as_str().unwrap_or_default());
-            println!("{:6.2}%  {:3}/{:3}  {file}", 100.0 * c.rate(), c.errors, c.words);
-            total = total.add(c);
+            println!(
+                "{:6.2}%  {:3}/{:3}  {file}",
+                100.0 * c.rate(),
+                c.errors,
+                c.words
+            );
+            total = total + c;
             files += 1;
         }
     }
-    println!("WER {:.2}% ({} errors / {} words, {files} files)", 100.0 * total.rate(), total.errors, total.words);
+    println!(
+        "WER {:.2}% ({} errors / {} words, {files} files)",
+        100.0 * total.rate(),
+        total.errors,
+        total.words
+    );
 }

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::session::Format;
 
 #[derive(Debug, Parser)]
-#[command(name = "livecap", version, about = "Live captions in the terminal, with Whisper on the CPU")]
+#[command(
+    name = "livecap",
+    version,
+    about = "Live captions in the terminal, with Whisper on the CPU"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

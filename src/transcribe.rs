@@ -14,7 +14,11 @@ use crate::cli::{TaskArg, TranscribeArgs};
 use crate::session::{write_transcript, Format};
 
 /// Decoding options from the command line, validated.
-pub fn decode_options(language: Option<&str>, task: TaskArg, prompt: Option<&str>) -> Result<DecodeOptions> {
+pub fn decode_options(
+    language: Option<&str>,
+    task: TaskArg,
+    prompt: Option<&str>,
+) -> Result<DecodeOptions> {
     let language = match language {
         None => None,
         Some(l) => match tokens::language_code(l) {
@@ -51,13 +55,18 @@ fn destinations(args: &TranscribeArgs) -> Result<Vec<Sink>> {
             Ok(args.files.iter().map(|_| Sink::Stdout).collect())
         }
         Some(out) if many => {
-            std::fs::create_dir_all(out).with_context(|| format!("--output {}: cannot create this directory", out.display()))?;
+            std::fs::create_dir_all(out).with_context(|| {
+                format!("--output {}: cannot create this directory", out.display())
+            })?;
             let mut used = std::collections::HashSet::new();
             Ok(args
                 .files
                 .iter()
                 .map(|f| {
-                    let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+                    let stem = f
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "audio".into());
                     let mut name = format!("{stem}.{}", args.format.extension());
                     let mut k = 2;
                     while !used.insert(name.clone()) {
@@ -70,7 +79,10 @@ fn destinations(args: &TranscribeArgs) -> Result<Vec<Sink>> {
         }
         Some(out) => {
             if out.is_dir() {
-                bail!("--output {}: is a directory; give a file name", out.display());
+                bail!(
+                    "--output {}: is a directory; give a file name",
+                    out.display()
+                );
             }
             Ok(vec![Sink::File(out.clone())])
         }
@@ -85,7 +97,8 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
     let many = args.files.len() > 1;
     let mut all_ok = true;
     for (i, (file, sink)) in args.files.iter().zip(&sinks).enumerate() {
-        if let Err(e) = transcribe_one(&model, &opts, file, sink, args.format, many && i > 0, many) {
+        if let Err(e) = transcribe_one(&model, &opts, file, sink, args.format, many && i > 0, many)
+        {
             eprintln!("livecap: {e:#}");
             all_ok = false;
         }
@@ -96,13 +109,23 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
 fn open(sink: &Sink) -> Result<Box<dyn Write>> {
     Ok(match sink {
         Sink::Stdout => Box::new(io::stdout().lock()),
-        Sink::File(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("--output {}: cannot create this file", p.display()))?,
-        )),
+        Sink::File(p) => {
+            Box::new(BufWriter::new(File::create(p).with_context(|| {
+                format!("--output {}: cannot create this file", p.display())
+            })?))
+        }
     })
 }
 
-fn transcribe_one(model: &Model, opts: &DecodeOptions, file: &Path, sink: &Sink, format: Format, gap: bool, header: bool) -> Result<()> {
+fn transcribe_one(
+    model: &Model,
+    opts: &DecodeOptions,
+    file: &Path,
+    sink: &Sink,
+    format: Format,
+    gap: bool,
+    header: bool,
+) -> Result<()> {
     let audio = audio::load_file(file)?;
     let name = file.display().to_string();
     let mut out = open(sink)?;

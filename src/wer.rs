@@ -33,8 +33,8 @@ pub fn align(reference: &[String], hypothesis: &[String]) -> Vec<Edit> {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=m {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -45,8 +45,15 @@ pub fn align(reference: &[String], hypothesis: &[String]) -> Vec<Edit> {
     let (mut i, mut j) = (n, m);
     let mut ops = Vec::with_capacity(n.max(m));
     while i > 0 || j > 0 {
-        if i > 0 && j > 0 && d[i][j] == d[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1]) {
-            ops.push(if reference[i - 1] == hypothesis[j - 1] { Edit::Match } else { Edit::Substitute });
+        if i > 0
+            && j > 0
+            && d[i][j] == d[i - 1][j - 1] + usize::from(reference[i - 1] != hypothesis[j - 1])
+        {
+            ops.push(if reference[i - 1] == hypothesis[j - 1] {
+                Edit::Match
+            } else {
+                Edit::Substitute
+            });
             i -= 1;
             j -= 1;
         } else if i > 0 && d[i][j] == d[i - 1][j] + 1 {
@@ -78,6 +85,16 @@ pub fn longest_deletion(reference: &str, hypothesis: &str) -> usize {
     best
 }
 
+impl std::ops::Add for WerCount {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            errors: self.errors + o.errors,
+            words: self.words + o.words,
+        }
+    }
+}
+
 /// Errors and reference length for one pair of texts, after normalisation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WerCount {
@@ -94,12 +111,6 @@ impl WerCount {
             words: r.len(),
         }
     }
-    pub fn add(self, o: Self) -> Self {
-        Self {
-            errors: self.errors + o.errors,
-            words: self.words + o.words,
-        }
-    }
     /// Word error rate as a fraction (0.064 = 6.4 %).
     pub fn rate(self) -> f64 {
         if self.words == 0 {
@@ -109,20 +120,67 @@ impl WerCount {
     }
 }
 
-const FILLERS: &[&str] = &["uh", "um", "uhm", "umm", "hm", "hmm", "mm", "mhm", "er", "erm", "ah", "eh"];
+const FILLERS: &[&str] = &[
+    "uh", "um", "uhm", "umm", "hm", "hmm", "mm", "mhm", "er", "erm", "ah", "eh",
+];
 
 const ONES: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
 ];
-const TENS: &[&str] = &["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
+const TENS: &[&str] = &[
+    "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+];
 const ORD_ONES: &[&str] = &[
-    "zeroth", "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-    "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
-    "seventeenth", "eighteenth", "nineteenth",
+    "zeroth",
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
 ];
 const ORD_TENS: &[&str] = &[
-    "", "", "twentieth", "thirtieth", "fortieth", "fiftieth", "sixtieth", "seventieth", "eightieth",
+    "",
+    "",
+    "twentieth",
+    "thirtieth",
+    "fortieth",
+    "fiftieth",
+    "sixtieth",
+    "seventieth",
+    "eightieth",
     "ninetieth",
 ];
 
@@ -218,7 +276,9 @@ fn numbers_to_digits(words: Vec<String>) -> Vec<String> {
             let Some(n) = num_word(&words[i]) else {
                 // "and" inside a number: "one hundred and five".
                 if words[i] == "and" && matches!(last, Some(Num::Hundred | Num::Big(_))) {
-                    if let Some(Num::Small(_) | Num::Tens(_) | Num::Ordinal(_)) = words.get(i + 1).and_then(|w| num_word(w)) {
+                    if let Some(Num::Small(_) | Num::Tens(_) | Num::Ordinal(_)) =
+                        words.get(i + 1).and_then(|w| num_word(w))
+                    {
                         i += 1;
                         continue;
                     }
@@ -227,8 +287,13 @@ fn numbers_to_digits(words: Vec<String>) -> Vec<String> {
             };
             let ok = match (last, n) {
                 (None, _) => true,
-                (Some(Num::Tens(_)), Num::Small(v) | Num::Ordinal(v)) => (1..10).contains(&v) && current % 10 == 0,
-                (Some(Num::Hundred | Num::Big(_)), Num::Small(_) | Num::Tens(_) | Num::Ordinal(_)) => true,
+                (Some(Num::Tens(_)), Num::Small(v) | Num::Ordinal(v)) => {
+                    (1..10).contains(&v) && current % 10 == 0
+                }
+                (
+                    Some(Num::Hundred | Num::Big(_)),
+                    Num::Small(_) | Num::Tens(_) | Num::Ordinal(_),
+                ) => true,
                 (Some(Num::Small(v)), Num::Hundred) => v > 0,
                 (Some(Num::Small(_) | Num::Tens(_) | Num::Hundred), Num::Big(_)) => true,
                 (Some(Num::Small(_) | Num::Tens(_)), Num::OrdinalMult(_)) => true,
@@ -286,7 +351,10 @@ pub fn normalize(text: &str) -> Vec<String> {
     let chars: Vec<char> = s.chars().collect();
     let mut cleaned = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
-        let digit_at = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_ascii_digit());
+        let digit_at = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|c| c.is_ascii_digit())
+        };
         match c {
             // Thousands separators: 1,000 -> 1000.
             ',' if digit_at(i.checked_sub(1)) && digit_at(Some(i + 1)) => {}
@@ -319,7 +387,10 @@ mod tests {
 
     #[test]
     fn normalises_case_punctuation_fillers() {
-        assert_eq!(n("Uh, This isn't [noise] it, Mr. Quilter!"), "this isnt it mr quilter");
+        assert_eq!(
+            n("Uh, This isn't [noise] it, Mr. Quilter!"),
+            "this isnt it mr quilter"
+        );
         assert_eq!(n("The \"lower-case\" letters"), "the lower case letters");
     }
 
@@ -342,13 +413,28 @@ mod tests {
     #[test]
     fn word_error_rate() {
         let c = WerCount::of("the cat sat on the mat", "the cat sat on mat");
-        assert_eq!(c, WerCount { errors: 1, words: 6 });
+        assert_eq!(
+            c,
+            WerCount {
+                errors: 1,
+                words: 6
+            }
+        );
         let c = WerCount::of("a b c", "x a b c d");
         assert_eq!(c.errors, 2);
         assert_eq!(WerCount::of("In eighteen thirteen.", "In 1813").errors, 0);
         assert_eq!(WerCount::default().rate(), 0.0);
         assert_eq!(longest_deletion("a b c d e f g", "a b g"), 4);
         assert_eq!(longest_deletion("a b c", "a x b c"), 0);
-        assert!((WerCount { errors: 1, words: 4 }.rate() - 0.25).abs() < 1e-12);
+        assert!(
+            (WerCount {
+                errors: 1,
+                words: 4
+            }
+            .rate()
+                - 0.25)
+                .abs()
+                < 1e-12
+        );
     }
 }

@@ -27,9 +27,17 @@ fn model_arg() -> String {
 #[test]
 fn json_output_has_the_documented_shape() {
     let (wav, reference) = clip();
-    let o = livecap(&["transcribe", "--model", &model_arg(), "--format", "json", &wav.display().to_string()]);
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        "--format",
+        "json",
+        &wav.display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
     assert_eq!(j["file"], wav.display().to_string());
     assert_eq!(j["language"], "en");
     let duration = j["duration"].as_f64().unwrap_or(0.0);
@@ -37,7 +45,10 @@ fn json_output_has_the_documented_shape() {
     let segs = j["segments"].as_array().cloned().unwrap_or_default();
     assert!(!segs.is_empty());
     for s in &segs {
-        let (a, b) = (s["start"].as_f64().unwrap_or(-1.0), s["end"].as_f64().unwrap_or(-1.0));
+        let (a, b) = (
+            s["start"].as_f64().unwrap_or(-1.0),
+            s["end"].as_f64().unwrap_or(-1.0),
+        );
         assert!(0.0 <= a && a < b && b <= duration, "segment {s}");
     }
     let text = j["text"].as_str().unwrap_or("");
@@ -51,20 +62,43 @@ fn srt_and_vtt_are_read_by_ffmpeg() {
     for (fmt, other) in [("srt", "vtt"), ("vtt", "srt")] {
         let out = dir.path().join(format!("clip.{fmt}"));
         let o = livecap(&[
-            "transcribe", "--model", &model_arg(), "--format", fmt, "--output", &out.display().to_string(), &wav.display().to_string(),
+            "transcribe",
+            "--model",
+            &model_arg(),
+            "--format",
+            fmt,
+            "--output",
+            &out.display().to_string(),
+            &wav.display().to_string(),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let converted = dir.path().join(format!("back.{other}"));
-        assert!(ffmpeg(&["-i", &out.display().to_string(), &converted.display().to_string()]), "ffmpeg rejected the {fmt} file");
-        let back = std::fs::read_to_string(&converted).unwrap_or_default().to_lowercase();
-        assert!(back.contains("antecedents"), "{fmt} cues lost in conversion: {back}");
+        assert!(
+            ffmpeg(&[
+                "-i",
+                &out.display().to_string(),
+                &converted.display().to_string()
+            ]),
+            "ffmpeg rejected the {fmt} file"
+        );
+        let back = std::fs::read_to_string(&converted)
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            back.contains("antecedents"),
+            "{fmt} cues lost in conversion: {back}"
+        );
     }
 }
 
 #[test]
 fn several_files_go_to_a_directory() {
     let dev = dev_set();
-    let files: Vec<String> = dev.iter().take(3).map(|(p, _)| p.display().to_string()).collect();
+    let files: Vec<String> = dev
+        .iter()
+        .take(3)
+        .map(|(p, _)| p.display().to_string())
+        .collect();
     let dir = tmp();
     let out = dir.path().join("subs");
     let mut args = vec!["transcribe", "--model"];
@@ -76,16 +110,26 @@ fn several_files_go_to_a_directory() {
     let o = livecap(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     for (p, _) in dev.iter().take(3) {
-        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let f = out.join(format!("{stem}.srt"));
-        assert!(std::fs::read_to_string(&f).is_ok_and(|s| s.contains(" --> ")), "{} missing", f.display());
+        assert!(
+            std::fs::read_to_string(&f).is_ok_and(|s| s.contains(" --> ")),
+            "{} missing",
+            f.display()
+        );
     }
     // JSON to stdout: one object per line, one line per file.
     let mut args = vec!["transcribe", "--model", &m, "--format", "json"];
     args.extend(files.iter().map(String::as_str));
     let o = livecap(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert_eq!(lines.len(), 3);
 }
 
@@ -95,12 +139,21 @@ fn any_container_rate_channels_and_sample_format() {
     let (wav, reference) = clip();
     let dir = tmp();
     let variants: &[(&str, &[&str])] = &[
-        ("stereo-44k-f32.wav", &["-ac", "2", "-ar", "44100", "-c:a", "pcm_f32le"]),
+        (
+            "stereo-44k-f32.wav",
+            &["-ac", "2", "-ar", "44100", "-c:a", "pcm_f32le"],
+        ),
         ("mono-48k-s24.wav", &["-ar", "48000", "-c:a", "pcm_s24le"]),
-        ("stereo-22k.flac", &["-ac", "2", "-ar", "22050", "-sample_fmt", "s32"]),
+        (
+            "stereo-22k.flac",
+            &["-ac", "2", "-ar", "22050", "-sample_fmt", "s32"],
+        ),
         ("mono-8k-s16.wav", &["-ar", "8000", "-c:a", "pcm_s16le"]),
         ("stereo.mp3", &["-ac", "2", "-ar", "44100", "-b:a", "128k"]),
-        ("mono.ogg", &["-ar", "48000", "-c:a", "libvorbis", "-q:a", "5"]),
+        (
+            "mono.ogg",
+            &["-ar", "48000", "-c:a", "libvorbis", "-q:a", "5"],
+        ),
     ];
     let mut files = Vec::new();
     for (name, args) in variants {
@@ -117,13 +170,22 @@ fn any_container_rate_channels_and_sample_format() {
     args.extend(files.iter().map(String::as_str));
     let o = livecap(&args);
     assert!(o.status.success(), "{}", stderr(&o));
-    let results: Vec<serde_json::Value> = stdout(&o).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let results: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert_eq!(results.len(), variants.len());
     for r in results {
         let d = r["duration"].as_f64().unwrap_or(0.0);
         assert!((d - 11.66).abs() < 0.1, "{}: duration {d}", r["file"]);
         let wer = WerCount::of(&reference, r["text"].as_str().unwrap_or("")).rate();
-        assert!(wer < 0.15, "{}: WER {:.1}% {}", r["file"], 100.0 * wer, r["text"]);
+        assert!(
+            wer < 0.15,
+            "{}: WER {:.1}% {}",
+            r["file"],
+            100.0 * wer,
+            r["text"]
+        );
     }
 }
 
@@ -148,10 +210,22 @@ fn bad_audio_inputs_fail_clearly() {
     let truncated = dir.path().join("cut.wav");
     let bytes = std::fs::read(clip().0).unwrap_or_default();
     std::fs::write(&truncated, &bytes[..30]).ok();
-    let o = livecap(&["transcribe", "--model", &m, &truncated.display().to_string()]);
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &m,
+        &truncated.display().to_string(),
+    ]);
     assert_clear_failure(&o, &truncated.display().to_string());
 
-    let o = livecap(&["transcribe", "--model", &m, "--language", "klingon", &clip().0.display().to_string()]);
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &m,
+        "--language",
+        "klingon",
+        &clip().0.display().to_string(),
+    ]);
     assert_clear_failure(&o, "--language klingon");
 }
 
@@ -160,18 +234,45 @@ fn one_bad_file_does_not_lose_the_others() {
     let (wav, _) = clip();
     let dir = tmp();
     let missing = dir.path().join("gone.flac");
-    let o = livecap(&["transcribe", "--model", &model_arg(), &wav.display().to_string(), &missing.display().to_string()]);
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        &wav.display().to_string(),
+        &missing.display().to_string(),
+    ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("gone.flac"));
-    assert!(stdout(&o).to_lowercase().contains("antecedents"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).to_lowercase().contains("antecedents"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn header_only_wav_is_an_empty_transcript() {
     let dir = tmp();
     let wav = dir.path().join("nothing.wav");
-    assert!(ffmpeg(&["-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", "-c:a", "pcm_s16le", &wav.display().to_string()]));
-    let o = livecap(&["transcribe", "--model", &model_arg(), "--format", "json", &wav.display().to_string()]);
+    assert!(ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-t",
+        "0",
+        "-c:a",
+        "pcm_s16le",
+        &wav.display().to_string()
+    ]));
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &model_arg(),
+        "--format",
+        "json",
+        &wav.display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_default();
     assert_eq!(j["text"], "");
@@ -182,7 +283,8 @@ fn copy_model(to: &Path, skip: &[&str]) {
     std::fs::create_dir_all(to).ok();
     for f in ["config.json", "tokenizer.json", "model.bin"] {
         if !skip.contains(&f) {
-            std::fs::copy(model_dir().join(f), to.join(f)).unwrap_or_else(|e| panic!("copy {f}: {e}"));
+            std::fs::copy(model_dir().join(f), to.join(f))
+                .unwrap_or_else(|e| panic!("copy {f}: {e}"));
         }
     }
 }
@@ -210,7 +312,12 @@ fn bad_models_fail_clearly() {
     let garbage = dir.path().join("garbage");
     copy_model(&garbage, &["model.bin"]);
     std::fs::write(garbage.join("model.bin"), b"\x06\0\0\0not really a model").ok();
-    let o = livecap(&["transcribe", "--model", &garbage.display().to_string(), &wav]);
+    let o = livecap(&[
+        "transcribe",
+        "--model",
+        &garbage.display().to_string(),
+        &wav,
+    ]);
     assert_clear_failure(&o, &garbage.join("model.bin").display().to_string());
 
     let notok = dir.path().join("no-tokenizer");

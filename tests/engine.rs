@@ -19,16 +19,30 @@ fn dev_set_word_error_rate() {
     let mut total = WerCount::default();
     for (wav, reference) in dev_set() {
         let audio = load_file(&wav).unwrap_or_else(|e| panic!("{e}"));
-        let t = transcribe(model, &audio.samples, &DecodeOptions::default(), &mut |_| {})
-            .unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
+        let t = transcribe(
+            model,
+            &audio.samples,
+            &DecodeOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
         let c = WerCount::of(&reference, &t.text());
-        eprintln!("{:>5.1}%  {}  | {}", 100.0 * c.rate(), wav.display(), t.text());
-        total = total.add(c);
+        eprintln!(
+            "{:>5.1}%  {}  | {}",
+            100.0 * c.rate(),
+            wav.display(),
+            t.text()
+        );
+        total = total + c;
     }
     let wer = total.rate();
     eprintln!("dev WER {:.2}% over {} words", 100.0 * wer, total.words);
     assert!(total.words > 200);
-    assert!(wer <= REFERENCE_DEV_WER + 0.015, "dev WER {:.2}%", 100.0 * wer);
+    assert!(
+        wer <= REFERENCE_DEV_WER + 0.015,
+        "dev WER {:.2}%",
+        100.0 * wer
+    );
 }
 
 #[test]
@@ -38,14 +52,31 @@ fn long_recording_is_transcribed_whole() {
     let duration = audio.duration();
     assert!(duration > 230.0);
     let mut seen = 0;
-    let t = transcribe(model, &audio.samples, &DecodeOptions::default(), &mut |_| seen += 1)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(seen, t.segments.len(), "every segment is reported as it is final");
+    let t = transcribe(
+        model,
+        &audio.samples,
+        &DecodeOptions::default(),
+        &mut |_| seen += 1,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        seen,
+        t.segments.len(),
+        "every segment is reported as it is final"
+    );
     let reference = long_reference();
     let text = t.text();
     let c = WerCount::of(&reference, &text);
-    eprintln!("long WER {:.2}% ({} segments)", 100.0 * c.rate(), t.segments.len());
-    assert!(c.rate() <= REFERENCE_LONG_WER + 0.015, "long WER {:.2}%: {text}", 100.0 * c.rate());
+    eprintln!(
+        "long WER {:.2}% ({} segments)",
+        100.0 * c.rate(),
+        t.segments.len()
+    );
+    assert!(
+        c.rate() <= REFERENCE_LONG_WER + 0.015,
+        "long WER {:.2}%: {text}",
+        100.0 * c.rate()
+    );
     // Nothing dropped at window boundaries: no run of missing reference words.
     let gap = longest_deletion(&reference, &text);
     assert!(gap < 4, "{gap} consecutive reference words missing");
@@ -58,12 +89,24 @@ fn long_recording_is_transcribed_whole() {
     // Timestamps: ordered, non-empty, inside the audio, and covering it.
     let mut prev_start = 0.0;
     for s in &t.segments {
-        assert!(s.start >= prev_start - 1e-9, "segments out of order at {}", s.start);
-        assert!(s.end > s.start && s.end <= duration + 1e-9, "bad segment {:.2}..{:.2}", s.start, s.end);
+        assert!(
+            s.start >= prev_start - 1e-9,
+            "segments out of order at {}",
+            s.start
+        );
+        assert!(
+            s.end > s.start && s.end <= duration + 1e-9,
+            "bad segment {:.2}..{:.2}",
+            s.start,
+            s.end
+        );
         prev_start = s.start;
     }
     let last_end = t.segments.last().map_or(0.0, |s| s.end);
-    assert!(last_end > duration - 5.0, "segments stop at {last_end:.1}s of {duration:.1}s");
+    assert!(
+        last_end > duration - 5.0,
+        "segments stop at {last_end:.1}s of {duration:.1}s"
+    );
 }
 
 #[test]
@@ -72,14 +115,20 @@ fn segment_times_follow_the_speech() {
     let model = model();
     let audio = load_file(&long_wav()).unwrap_or_else(|e| panic!("{e}"));
     let clip = &audio.samples[..(60.0 * 16_000.0) as usize];
-    let t = transcribe(model, clip, &DecodeOptions::default(), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
-    let tsv = std::fs::read_to_string(fixtures().join(format!("{LONG}.segments.tsv"))).unwrap_or_default();
+    let t = transcribe(model, clip, &DecodeOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tsv = std::fs::read_to_string(fixtures().join(format!("{LONG}.segments.tsv")))
+        .unwrap_or_default();
     let sentences: Vec<(f64, f64, String)> = tsv
         .lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?, f.get(3)?.to_string()))
+            Some((
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.to_string(),
+            ))
         })
         .collect();
     assert!(sentences.len() > 20 && t.segments.len() >= 4);
@@ -105,8 +154,14 @@ fn segment_times_follow_the_speech() {
 fn silence_and_empty_audio_give_no_text() {
     let model = model();
     for samples in [vec![], vec![0.0f32; 16_000 * 8], vec![0.0f32; 100]] {
-        let t = transcribe(model, &samples, &DecodeOptions::default(), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
-        assert!(t.segments.is_empty(), "invented text from {} silent samples: {:?}", samples.len(), t.text());
+        let t = transcribe(model, &samples, &DecodeOptions::default(), &mut |_| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            t.segments.is_empty(),
+            "invented text from {} silent samples: {:?}",
+            samples.len(),
+            t.text()
+        );
     }
     // Low noise is not speech either.
     let mut x = 1u32;
@@ -116,6 +171,11 @@ fn silence_and_empty_audio_give_no_text() {
             ((x >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.002
         })
         .collect();
-    let t = transcribe(model, &noise, &DecodeOptions::default(), &mut |_| {}).unwrap_or_else(|e| panic!("{e}"));
-    assert!(t.text().split_whitespace().count() <= 2, "invented text from noise: {:?}", t.text());
+    let t = transcribe(model, &noise, &DecodeOptions::default(), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        t.text().split_whitespace().count() <= 2,
+        "invented text from noise: {:?}",
+        t.text()
+    );
 }

@@ -22,7 +22,11 @@ fn write_hf_layout(dir: &Path) {
     let ct2 = Ct2Model::load(&bin).unwrap_or_else(|e| panic!("{e}"));
     let map = ct2.into_hf(&bin).unwrap_or_else(|e| panic!("{e}"));
     let dims = |k: &str, i: usize| map.get(k).map(|t| t.dims()[i]).unwrap_or(0);
-    let count = |side: &str| (0..).take_while(|i| map.contains_key(&format!("{side}.layers.{i}.fc1.weight"))).count();
+    let count = |side: &str| {
+        (0..)
+            .take_while(|i| map.contains_key(&format!("{side}.layers.{i}.fc1.weight")))
+            .count()
+    };
     let config = serde_json::json!({
         "num_mel_bins": dims("encoder.conv1.weight", 1),
         "d_model": dims("encoder.conv1.weight", 0),
@@ -41,17 +45,33 @@ fn write_hf_layout(dir: &Path) {
     std::fs::write(dir.join("config.json"), config.to_string()).ok();
     let tensors: HashMap<String, Tensor> = map
         .into_iter()
-        .map(|(k, v)| (format!("model.{k}"), v.to_dtype(candle_core::DType::F16).unwrap_or(v)))
+        .map(|(k, v)| {
+            (
+                format!("model.{k}"),
+                v.to_dtype(candle_core::DType::F16).unwrap_or(v),
+            )
+        })
         .collect();
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::copy(model_dir().join("tokenizer.json"), dir.join("tokenizer.json")).ok();
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        model_dir().join("tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .ok();
 }
 
 fn text_of(model: &Model) -> String {
-    let audio = load_file(&fixtures().join(format!("{CLIP}.wav"))).unwrap_or_else(|e| panic!("{e}"));
-    transcribe(model, &audio.samples, &DecodeOptions::default(), &mut |_| {})
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
+    let audio =
+        load_file(&fixtures().join(format!("{CLIP}.wav"))).unwrap_or_else(|e| panic!("{e}"));
+    transcribe(
+        model,
+        &audio.samples,
+        &DecodeOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .text()
 }
 
 fn reference() -> String {
@@ -73,7 +93,10 @@ fn hugging_face_directory_and_hub_cache() {
     assert_eq!(model().format, ModelFormat::CTranslate2);
     let (a, b) = (text_of(&hf), text_of(model()));
     let diff = WerCount::of(&b, &a);
-    assert!(diff.errors <= 1, "HF layout and CTranslate2 layout disagree:\n{a}\n{b}");
+    assert!(
+        diff.errors <= 1,
+        "HF layout and CTranslate2 layout disagree:\n{a}\n{b}"
+    );
     assert!(WerCount::of(&reference(), &a).rate() < 0.15, "{a}");
 
     // The binary, by short name, from the hub cache with the hub switched off.
@@ -82,9 +105,20 @@ fn hugging_face_directory_and_hub_cache() {
     let env = [("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1")];
     let o = livecap_env(&["transcribe", "--model", "tiny.en", &wav], &env);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(WerCount::of(&reference(), &stdout(&o)).rate() < 0.15, "{}", stdout(&o));
+    assert!(
+        WerCount::of(&reference(), &stdout(&o)).rate() < 0.15,
+        "{}",
+        stdout(&o)
+    );
     // LIVECAP_MODEL picks the model too.
-    let o = livecap_env(&["transcribe", &wav], &[("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1"), ("LIVECAP_MODEL", "openai/whisper-tiny.en")]);
+    let o = livecap_env(
+        &["transcribe", &wav],
+        &[
+            ("HF_HOME", hf_home.as_str()),
+            ("HF_HUB_OFFLINE", "1"),
+            ("LIVECAP_MODEL", "openai/whisper-tiny.en"),
+        ],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -93,13 +127,19 @@ fn hub_missing_or_unreachable_says_what_to_do() {
     let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let hf_home = home.path().display().to_string();
     let wav = fixtures().join(format!("{CLIP}.wav")).display().to_string();
-    let o = livecap_env(&["transcribe", "--model", "base.en", &wav], &[("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1")]);
+    let o = livecap_env(
+        &["transcribe", "--model", "base.en", &wav],
+        &[("HF_HOME", hf_home.as_str()), ("HF_HUB_OFFLINE", "1")],
+    );
     assert_clear_failure(&o, "openai/whisper-base.en");
     assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
     // Nothing listens on port 9 of this machine: the hub is unreachable.
     let o = livecap_env(
         &["transcribe", "--model", "tiny.en", &wav],
-        &[("HF_HOME", hf_home.as_str()), ("HF_ENDPOINT", "http://127.0.0.1:9")],
+        &[
+            ("HF_HOME", hf_home.as_str()),
+            ("HF_ENDPOINT", "http://127.0.0.1:9"),
+        ],
     );
     assert_clear_failure(&o, "openai/whisper-tiny.en");
     assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
@@ -121,6 +161,9 @@ fn ctranslate2_int8_weights() {
     assert!(WerCount::of(&reference(), &text).rate() < 0.2, "{text}");
 }
 
+/// A stored variable: name bytes, dimensions, data type id, data.
+type Var = (Vec<u8>, Vec<u32>, u8, Vec<u8>);
+
 /// A CTranslate2 model.bin re-encoded with int8 linear weights (and `weight_scale` variables).
 fn quantize_ct2(src: &[u8]) -> Vec<u8> {
     let mut pos = 0usize;
@@ -134,15 +177,21 @@ fn quantize_ct2(src: &[u8]) -> Vec<u8> {
     let version = rd(4).to_vec();
     out.extend(&version);
     // Spec name and revision are copied as they are.
-    let n = { let b = rd(2); u16::from_le_bytes([b[0], b[1]]) as usize };
+    let n = {
+        let b = rd(2);
+        u16::from_le_bytes([b[0], b[1]]) as usize
+    };
     let name = rd(n).to_vec();
     out.extend((n as u16).to_le_bytes());
     out.extend(&name);
     out.extend(rd(4)); // revision
     let count = u32_at(rd(4));
-    let mut vars: Vec<(Vec<u8>, Vec<u32>, u8, Vec<u8>)> = Vec::new();
+    let mut vars: Vec<Var> = Vec::new();
     for _ in 0..count {
-        let n = { let b = rd(2); u16::from_le_bytes([b[0], b[1]]) as usize };
+        let n = {
+            let b = rd(2);
+            u16::from_le_bytes([b[0], b[1]]) as usize
+        };
         let name = rd(n).to_vec();
         let rank = rd(1)[0] as usize;
         let dims: Vec<u32> = (0..rank).map(|_| u32_at(rd(4))).collect();
@@ -154,21 +203,30 @@ fn quantize_ct2(src: &[u8]) -> Vec<u8> {
     let rest = src[pos..].to_vec();
     let mut new_vars = Vec::new();
     for (name, dims, dtype, data) in vars {
-        let s = String::from_utf8_lossy(&name).trim_end_matches('\0').to_string();
-        let is_linear = s.ends_with("weight") && s.contains("linear") && dims.len() == 2 && dtype == 4;
+        let s = String::from_utf8_lossy(&name)
+            .trim_end_matches('\0')
+            .to_string();
+        let is_linear =
+            s.ends_with("weight") && s.contains("linear") && dims.len() == 2 && dtype == 4;
         if !is_linear {
             new_vars.push((name, dims, dtype, data));
             continue;
         }
         let (rows, cols) = (dims[0] as usize, dims[1] as usize);
-        let vals: Vec<f32> = data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect();
+        let vals: Vec<f32> = data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect();
         let mut q = Vec::with_capacity(rows * cols);
         let mut scales = Vec::with_capacity(rows * 4);
         for r in 0..rows {
             let row = &vals[r * cols..(r + 1) * cols];
             let amax = row.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
             let scale = 127.0 / amax;
-            q.extend(row.iter().map(|v| (v * scale).round().clamp(-127.0, 127.0) as i8 as u8));
+            q.extend(
+                row.iter()
+                    .map(|v| (v * scale).round().clamp(-127.0, 127.0) as i8 as u8),
+            );
             scales.extend(scale.to_le_bytes());
         }
         new_vars.push((name, dims.clone(), 1, q));

@@ -74,7 +74,7 @@ impl<'a> Cursor<'a> {
 fn dtype_of(id: u8) -> Option<(DType, usize)> {
     match id {
         0 => Some((DType::F32, 4)),
-        1 => Some((DType::U8, 1)), // int8, reinterpreted below
+        1 => Some((DType::U8, 1)),  // int8, reinterpreted below
         2 => Some((DType::I64, 2)), // int16, widened below
         3 => Some((DType::I64, 4)), // int32, widened below
         4 => Some((DType::F16, 2)),
@@ -189,13 +189,16 @@ impl Ct2Model {
                 scalars.insert(name.clone(), v);
                 continue;
             }
-            let t = to_tensor(bytes, var).map_err(|e| malformed(format!("variable {name}: {e}")))?;
+            let t =
+                to_tensor(bytes, var).map_err(|e| malformed(format!("variable {name}: {e}")))?;
             vars.insert(name.clone(), t);
         }
         // De-quantise integer weights: CTranslate2 stores `w_q = round(w * scale)`.
         let scaled: Vec<String> = raw
             .iter()
-            .filter(|(n, v)| matches!(v.dtype, 1 | 2) && !v.dims.is_empty() && n.ends_with("weight"))
+            .filter(|(n, v)| {
+                matches!(v.dtype, 1 | 2) && !v.dims.is_empty() && n.ends_with("weight")
+            })
             .map(|(n, _)| n.clone())
             .collect();
         for name in scaled {
@@ -253,8 +256,14 @@ impl Ct2Model {
             for i in 0..layers {
                 let src = format!("{side}/layer_{i}");
                 let dst = format!("{side}.layers.{i}");
-                let qkv_w = take(&mut self.vars, &format!("{src}/self_attention/linear_0/weight"))?;
-                let qkv_b = take(&mut self.vars, &format!("{src}/self_attention/linear_0/bias"))?;
+                let qkv_w = take(
+                    &mut self.vars,
+                    &format!("{src}/self_attention/linear_0/weight"),
+                )?;
+                let qkv_b = take(
+                    &mut self.vars,
+                    &format!("{src}/self_attention/linear_0/bias"),
+                )?;
                 let d = qkv_w.dim(0).map_err(err)? / 3;
                 for (j, p) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
                     out.insert(
@@ -324,7 +333,10 @@ impl Ct2Model {
             );
             out.insert(
                 format!("{side}.embed_positions.weight"),
-                take(&mut self.vars, &format!("{side}/position_encodings/encodings"))?,
+                take(
+                    &mut self.vars,
+                    &format!("{side}/position_encodings/encodings"),
+                )?,
             );
         }
         for conv in ["conv1", "conv2"] {

@@ -91,7 +91,11 @@ pub fn repetition_cut(seq: &[u32], ts_begin: u32) -> Option<usize> {
     let n = text.len();
     for period in 1..=32usize {
         // A single token 8 times, or any longer pattern at least 4 times and 20 tokens in all.
-        let reps = if period == 1 { 8 } else { 4.max(20usize.div_ceil(period)) };
+        let reps = if period == 1 {
+            8
+        } else {
+            4.max(20usize.div_ceil(period))
+        };
         let span = period * reps;
         if span > n {
             break;
@@ -170,7 +174,18 @@ impl<'m> WindowDecoder<'m> {
             _ => 0.0,
         };
         let mut suppress: Vec<u32> = model.suppress.clone();
-        suppress.extend([Some(t.sot), Some(t.sot_prev), t.transcribe, t.translate, t.sot_lm, t.no_speech].into_iter().flatten());
+        suppress.extend(
+            [
+                Some(t.sot),
+                Some(t.sot_prev),
+                t.transcribe,
+                t.translate,
+                t.sot_lm,
+                t.no_speech,
+            ]
+            .into_iter()
+            .flatten(),
+        );
         suppress.retain(|&x| (x as usize) < model.net.dims.n_vocab);
         let max_initial_ts = (opts.max_initial_timestamp / 0.02).round() as u32;
         Ok(Self {
@@ -215,7 +230,11 @@ impl<'m> WindowDecoder<'m> {
             }
         }
         if let Some(&last) = sampled.iter().rev().find(|&&x| x >= t.timestamp_begin) {
-            let bound = if last_ts && !penult_ts { last } else { last + 1 } as usize;
+            let bound = if last_ts && !penult_ts {
+                last
+            } else {
+                last + 1
+            } as usize;
             let end = bound.min(logits.len());
             logits[tb..end].fill(ninf);
         }
@@ -228,17 +247,30 @@ impl<'m> WindowDecoder<'m> {
         }
         // Sum of timestamp probabilities against the best text token (the normaliser cancels).
         let ts_lse = kernels::logsumexp(&logits[tb..]);
-        let max_text = logits[..tb].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max_text = logits[..tb]
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         if ts_lse > max_text {
             logits[..tb].fill(ninf);
         }
     }
 
     /// Decode the window at one temperature, up to `max_len` sampled tokens.
-    pub fn run(&mut self, temperature: f32, max_len: usize, rng: &mut Rng) -> Result<WindowResult, ModelError> {
+    pub fn run(
+        &mut self,
+        temperature: f32,
+        max_len: usize,
+        rng: &mut Rng,
+    ) -> Result<WindowResult, ModelError> {
         let t = self.model.tokens.clone();
         self.state.truncate(self.prompt_len);
-        let room = self.model.net.dims.n_text_ctx.saturating_sub(self.prompt_len);
+        let room = self
+            .model
+            .net
+            .dims
+            .n_text_ctx
+            .saturating_sub(self.prompt_len);
         let max_len = max_len.min(room);
         let mut logits = self.first_logits.clone();
         let mut sampled: Vec<u32> = Vec::new();
@@ -256,7 +288,10 @@ impl<'m> WindowDecoder<'m> {
                     .unwrap_or(t.eot)
             } else {
                 let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let probs: Vec<f32> = logits.iter().map(|&l| ((l - max) / temperature).exp()).collect();
+                let probs: Vec<f32> = logits
+                    .iter()
+                    .map(|&l| ((l - max) / temperature).exp())
+                    .collect();
                 let total: f32 = probs.iter().sum();
                 let mut r = rng.next_f32() * total;
                 let mut pick = t.eot;
@@ -300,40 +335,70 @@ impl<'m> WindowDecoder<'m> {
         })
     }
 
-    /// Decode with temperature fallback: the first result that passes the thresholds, else the
-    /// last one tried.
-    pub fn run_with_fallback(&mut self, opts: &DecodeOptions, max_len: usize, rng: &mut Rng) -> Result<WindowResult, ModelError> {
-        let mut last = None;
-        let temps = if opts.temperatures.is_empty() { vec![0.0] } else { opts.temperatures.clone() };
+    /// Decode with temperature fallback: the first result that passes the thresholds; if none
+    /// does, the one with the best average log-probability among those that are not repetitive
+    /// (or among all, if every one is).
+    pub fn run_with_fallback(
+        &mut self,
+        opts: &DecodeOptions,
+        max_len: usize,
+        rng: &mut Rng,
+    ) -> Result<WindowResult, ModelError> {
+        let temps = if opts.temperatures.is_empty() {
+            vec![0.0]
+        } else {
+            opts.temperatures.clone()
+        };
+        let mut tried: Vec<WindowResult> = Vec::with_capacity(temps.len());
         for &temp in &temps {
             let r = self.run(temp, max_len, rng)?;
-            let mut fallback = r.looped;
-            if let Some(th) = opts.compression_ratio_threshold {
-                fallback |= r.compression_ratio > th;
-            }
-            if let Some(th) = opts.logprob_threshold {
-                fallback |= r.avg_logprob < th;
-            }
-            if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.logprob_threshold) {
-                // Silence: keep the result, the caller skips the window.
-                if r.no_speech_prob > ns && r.avg_logprob < lp {
-                    fallback = false;
-                }
-            }
-            if !fallback {
+            if passes(&r, opts) {
                 return Ok(r);
             }
-            last = Some(r);
+            tried.push(r);
         }
-        match last {
+        let repetitive = |r: &WindowResult| {
+            r.looped
+                || opts
+                    .compression_ratio_threshold
+                    .is_some_and(|th| r.compression_ratio > th)
+        };
+        let pool: Vec<WindowResult> = if tried.iter().any(|r| !repetitive(r)) {
+            tried.into_iter().filter(|r| !repetitive(r)).collect()
+        } else {
+            tried
+        };
+        match pool
+            .into_iter()
+            .max_by(|a, b| a.avg_logprob.total_cmp(&b.avg_logprob))
+        {
             Some(r) => Ok(r),
             None => self.run(0.0, max_len, rng),
         }
     }
 }
 
+/// Whether a decode result is good enough to keep without trying a higher temperature.
+fn passes(r: &WindowResult, opts: &DecodeOptions) -> bool {
+    // Silence: kept, and the caller skips the window.
+    if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.logprob_threshold) {
+        if r.no_speech_prob > ns && r.avg_logprob < lp {
+            return true;
+        }
+    }
+    let too_repetitive = r.looped
+        || opts
+            .compression_ratio_threshold
+            .is_some_and(|th| r.compression_ratio > th);
+    let too_unlikely = opts.logprob_threshold.is_some_and(|th| r.avg_logprob < th);
+    !too_repetitive && !too_unlikely
+}
+
 /// Most likely language of encoded audio, with its probability.
-pub fn detect_language(model: &Model, features: &Tensor) -> Result<(&'static str, f32), ModelError> {
+pub fn detect_language(
+    model: &Model,
+    features: &Tensor,
+) -> Result<(&'static str, f32), ModelError> {
     let t = &model.tokens;
     if !t.is_multilingual() {
         return Ok(("en", 1.0));
@@ -341,7 +406,11 @@ pub fn detect_language(model: &Model, features: &Tensor) -> Result<(&'static str
     let mut state = model.net.start(features)?;
     let hidden = model.net.decode(&mut state, &[t.sot])?;
     let logits = model.net.logits(&hidden, 0);
-    let lang: Vec<f32> = t.languages.iter().map(|(_, id)| logits[*id as usize]).collect();
+    let lang: Vec<f32> = t
+        .languages
+        .iter()
+        .map(|(_, id)| logits[*id as usize])
+        .collect();
     let lp = log_softmax(&lang);
     let (best, p) = lp
         .iter()

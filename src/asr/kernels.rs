@@ -19,12 +19,15 @@ macro_rules! multiversion {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         #[inline]
+        #[allow(clippy::too_many_arguments)]
         pub fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn imp($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
                 if has_avx2() {
                     // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -42,7 +45,10 @@ fn dot_body(a: &[f32], b: &[f32]) -> f32 {
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0f32; 16];
     let chunks = n / 16 * 16;
-    for (ca, cb) in a[..chunks].chunks_exact(16).zip(b[..chunks].chunks_exact(16)) {
+    for (ca, cb) in a[..chunks]
+        .chunks_exact(16)
+        .zip(b[..chunks].chunks_exact(16))
+    {
         for i in 0..16 {
             acc[i] = ca[i].mul_add(cb[i], acc[i]);
         }
@@ -311,7 +317,8 @@ fn erf(x: f32) -> f32 {
     let x = x.abs() as f64;
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
     let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592)
+        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
+            + 0.254_829_592)
             * t
             * (-x * x).exp();
     s * y as f32
@@ -345,7 +352,9 @@ impl<'a> Mat<'a> {
         }
     }
     fn fits(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || self.offset + (self.rows - 1) * self.row_stride + self.cols <= self.data.len()
+        self.rows == 0
+            || self.cols == 0
+            || self.offset + (self.rows - 1) * self.row_stride + self.cols <= self.data.len()
     }
 }
 
@@ -353,8 +362,14 @@ impl<'a> Mat<'a> {
 /// `out_stride` between rows.
 pub fn matmul_bt(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride: usize) {
     let (m, n, k) = (a.rows, b.rows, a.cols);
-    assert!(a.fits() && b.fits() && a.cols == b.cols, "matmul_bt: shapes");
-    assert!(m == 0 || n == 0 || out_offset + (m - 1) * out_stride + n <= out.len(), "matmul_bt: output");
+    assert!(
+        a.fits() && b.fits() && a.cols == b.cols,
+        "matmul_bt: shapes"
+    );
+    assert!(
+        m == 0 || n == 0 || out_offset + (m - 1) * out_stride + n <= out.len(),
+        "matmul_bt: output"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -388,7 +403,10 @@ pub fn matmul_bt(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride:
 pub fn matmul(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride: usize) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     assert!(a.fits() && b.fits() && a.cols == b.rows, "matmul: shapes");
-    assert!(m == 0 || n == 0 || out_offset + (m - 1) * out_stride + n <= out.len(), "matmul: output");
+    assert!(
+        m == 0 || n == 0 || out_offset + (m - 1) * out_stride + n <= out.len(),
+        "matmul: output"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -427,7 +445,10 @@ mod tests {
         for i in 0..2000 {
             let x = -(i as f32) * 0.05;
             let (a, b) = (exp_neg(x), x.exp());
-            assert!((a - b).abs() <= 2e-7 * b.max(1e-30) + 1e-38, "{x}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 2e-7 * b.max(1e-30) + 1e-38,
+                "{x}: {a} vs {b}"
+            );
         }
         let tiny = exp_neg(-1000.0);
         assert!((0.0..1e-37).contains(&tiny), "{tiny}");
@@ -452,7 +473,9 @@ mod tests {
         assert!((out.iter().sum::<f32>() - 2.0).abs() < 1e-5);
         let mut g = vec![-3.0, 0.0, 1.0];
         gelu(&mut g);
-        assert!((g[2] - 0.841_344_7).abs() < 1e-5 && g[1] == 0.0 && (g[0] + 0.004_049_7).abs() < 1e-5);
+        assert!(
+            (g[2] - 0.841_344_7).abs() < 1e-5 && g[1] == 0.0 && (g[0] + 0.004_049_7).abs() < 1e-5
+        );
     }
 
     #[test]

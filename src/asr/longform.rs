@@ -91,14 +91,19 @@ pub fn transcribe(
         if opts.task == Task::Translate {
             return Err(ModelError::BadArg {
                 arg: model.dir.display().to_string(),
-                reason: "this model is English-only and cannot translate; use a multilingual model".into(),
+                reason: "this model is English-only and cannot translate; use a multilingual model"
+                    .into(),
             });
         }
     }
     let mut language = opts.language.clone();
     let mut segments: Vec<Segment> = Vec::new();
     let mut all_tokens: Vec<u32> = Vec::new();
-    if let Some(p) = opts.initial_prompt.as_deref().filter(|p| !p.trim().is_empty()) {
+    if let Some(p) = opts
+        .initial_prompt
+        .as_deref()
+        .filter(|p| !p.trim().is_empty())
+    {
         if let Ok(enc) = model.tokenizer.encode(format!(" {}", p.trim()), false) {
             all_tokens.extend(enc.get_ids());
         }
@@ -143,7 +148,9 @@ pub fn transcribe(
         let is_ts = |x: u32| x >= t.timestamp_begin;
         let n = tokens.len();
         let single_ts_ending = n >= 2 && !is_ts(tokens[n - 2]) && is_ts(tokens[n - 1]);
-        let consecutive: Vec<usize> = (1..n).filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i])).collect();
+        let consecutive: Vec<usize> = (1..n)
+            .filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i]))
+            .collect();
         let mut new_segments = Vec::new();
         let make = |slice: &[u32], start: f64, end: f64| Segment {
             start,
@@ -163,8 +170,10 @@ pub fn transcribe(
             for &cur in &slices {
                 let s = &tokens[last..cur];
                 if let (Some(&a), Some(&b)) = (s.first(), s.last()) {
-                    let start = time_offset + (a.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
-                    let end = time_offset + (b.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
+                    let start =
+                        time_offset + (a.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
+                    let end =
+                        time_offset + (b.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
                     new_segments.push(make(s, start, end));
                 }
                 last = cur;

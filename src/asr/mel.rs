@@ -62,7 +62,9 @@ fn mel_to_hz(m: f64) -> f64 {
 pub fn mel_filters(n_mels: usize) -> Vec<Vec<f32>> {
     let n_bins = N_FFT / 2 + 1;
     let fmax = SAMPLE_RATE as f64 / 2.0;
-    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * fmax / (n_bins - 1) as f64).collect();
+    let fft_freqs: Vec<f64> = (0..n_bins)
+        .map(|i| i as f64 * fmax / (n_bins - 1) as f64)
+        .collect();
     let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(fmax));
     let mel_f: Vec<f64> = (0..n_mels + 2)
         .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64))
@@ -98,7 +100,9 @@ impl MelExtractor {
             .collect();
         // Periodic Hann window, as torch.hann_window(400).
         let window = (0..N_FFT)
-            .map(|i| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32)
+            .map(|i| {
+                (0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos()) as f32
+            })
             .collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
         Self {
@@ -219,7 +223,10 @@ mod tests {
         let mel = ex.compute(&vec![0.0; 16_000]);
         assert_eq!(mel.n_frames, 100);
         // All-zero audio: every value is the floor, log10(1e-10) normalised.
-        assert!(mel.data.iter().all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6));
+        assert!(mel
+            .data
+            .iter()
+            .all(|&v| (v - (-10.0 + 4.0) / 4.0).abs() < 1e-6));
         assert_eq!(ex.compute(&[]).n_frames, 0);
     }
 
@@ -231,7 +238,9 @@ mod tests {
             .collect();
         let mel = ex.compute(&tone);
         let frame = 50;
-        let col: Vec<f32> = (0..80).map(|m| mel.data[m * mel.n_frames + frame]).collect();
+        let col: Vec<f32> = (0..80)
+            .map(|m| mel.data[m * mel.n_frames + frame])
+            .collect();
         let best = col
             .iter()
             .enumerate()

@@ -242,12 +242,13 @@ impl Model {
         dir: &Path,
         tok_path: &Path,
     ) -> Result<Self, ModelError> {
-        let tokens = SpecialTokens::from_tokenizer(&tokenizer, net.dims.n_vocab).map_err(|reason| {
-            ModelError::Malformed {
-                path: tok_path.to_path_buf(),
-                reason,
-            }
-        })?;
+        let tokens =
+            SpecialTokens::from_tokenizer(&tokenizer, net.dims.n_vocab).map_err(|reason| {
+                ModelError::Malformed {
+                    path: tok_path.to_path_buf(),
+                    reason,
+                }
+            })?;
         let begin_suppress = begin_suppress.unwrap_or_else(|| vec![220, tokens.eot]);
         let mel = MelExtractor::new(net.dims.n_mels);
         Ok(Self {
@@ -264,7 +265,11 @@ impl Model {
 
     /// Text of a token sequence, special and timestamp tokens left out.
     pub fn text(&self, tokens: &[u32]) -> String {
-        let ids: Vec<u32> = tokens.iter().copied().filter(|&t| t < self.tokens.eot).collect();
+        let ids: Vec<u32> = tokens
+            .iter()
+            .copied()
+            .filter(|&t| t < self.tokens.eot)
+            .collect();
         self.tokenizer.decode(&ids, true).unwrap_or_default()
     }
 }

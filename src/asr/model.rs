@@ -69,7 +69,9 @@ impl Weights {
     }
     fn vec(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
         let t = self.get(name, shape)?;
-        t.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(|e| self.err(e))
+        t.flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| self.err(e))
     }
     fn half(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f16>, ModelError> {
         let t = self.get(name, shape)?;
@@ -102,7 +104,11 @@ impl Weights {
     }
 
     /// Infer the layer counts and sizes from tensor shapes; head counts come from the caller.
-    pub(crate) fn infer_dims(&self, encoder_heads: usize, decoder_heads: usize) -> Result<Dims, ModelError> {
+    pub(crate) fn infer_dims(
+        &self,
+        encoder_heads: usize,
+        decoder_heads: usize,
+    ) -> Result<Dims, ModelError> {
         let need = |n: &str| {
             self.peek_dims(n).ok_or_else(|| ModelError::Malformed {
                 path: self.source.clone(),
@@ -115,7 +121,10 @@ impl Weights {
         let emb = need("decoder.embed_tokens.weight")?;
         let count = |side: &str| {
             (0..)
-                .take_while(|i| self.map.contains_key(&format!("{side}.layers.{i}.fc1.weight")))
+                .take_while(|i| {
+                    self.map
+                        .contains_key(&format!("{side}.layers.{i}.fc1.weight"))
+                })
                 .count()
         };
         Ok(Dims {
@@ -134,7 +143,12 @@ impl Weights {
 
 /// Encoder self-attention over (1, t, d) projections; q and k carry the 1/sqrt(hd) scale between
 /// them.
-fn encoder_attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+fn encoder_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+) -> candle_core::Result<Tensor> {
     let (_, t, d) = q.dims3()?;
     let hd = d / heads;
     let q = q.flatten_all()?.to_vec1::<f32>()?;
@@ -185,7 +199,8 @@ impl SelfAttention {
         let q = (self.q.forward(x)? * self.scale)?;
         let k = (self.k.forward(x)? * self.scale)?;
         let v = self.v.forward(x)?;
-        self.out.forward(&encoder_attention(&q, &k, &v, self.heads)?)
+        self.out
+            .forward(&encoder_attention(&q, &k, &v, self.heads)?)
     }
 }
 
@@ -231,7 +246,13 @@ impl Dense {
             return y;
         }
         let w = kernels::widen(&self.w);
-        kernels::matmul_bt(Mat::new(x, n, inp), Mat::new(&w, self.out, inp), &mut y, 0, self.out);
+        kernels::matmul_bt(
+            Mat::new(x, n, inp),
+            Mat::new(&w, self.out, inp),
+            &mut y,
+            0,
+            self.out,
+        );
         if let Some(b) = &self.b {
             for row in y.chunks_exact_mut(self.out) {
                 for (v, bi) in row.iter_mut().zip(b) {
@@ -321,15 +342,19 @@ impl Whisper {
             || dims.decoder_layers == 0
             || dims.encoder_heads == 0
             || dims.decoder_heads == 0
-            || d % dims.encoder_heads != 0
-            || d % dims.decoder_heads != 0
+            || !d.is_multiple_of(dims.encoder_heads)
+            || !d.is_multiple_of(dims.decoder_heads)
         {
             return Err(ModelError::Malformed {
                 path: w.source.clone(),
                 reason: format!("its dimensions do not describe a Whisper model: {dims:?}"),
             });
         }
-        let conv = |w: &mut Weights, name: &str, cin: usize, stride: usize| -> Result<Conv1d, ModelError> {
+        let conv = |w: &mut Weights,
+                    name: &str,
+                    cin: usize,
+                    stride: usize|
+         -> Result<Conv1d, ModelError> {
             let weight = w.get(&format!("encoder.{name}.weight"), &[d, cin, 3])?;
             let bias = w.get(&format!("encoder.{name}.bias"), &[d])?;
             Ok(Conv1d::new(
@@ -352,7 +377,12 @@ impl Whisper {
             let p = format!("encoder.layers.{i}");
             enc_layers.push(EncoderLayer {
                 attn_ln: w.layer_norm(&format!("{p}.self_attn_layer_norm"), d)?,
-                attn: SelfAttention::load(&mut w, &format!("{p}.self_attn"), d, dims.encoder_heads)?,
+                attn: SelfAttention::load(
+                    &mut w,
+                    &format!("{p}.self_attn"),
+                    d,
+                    dims.encoder_heads,
+                )?,
                 mlp_ln: w.layer_norm(&format!("{p}.final_layer_norm"), d)?,
                 mlp: Mlp::load(&mut w, &p, d)?,
             });
@@ -403,7 +433,10 @@ impl Whisper {
         let x = self.conv2.forward(&x)?.gelu_erf()?;
         let x = x.transpose(1, 2)?;
         let n = x.dim(1)?.min(self.dims.n_audio_ctx);
-        let mut x = x.narrow(1, 0, n)?.broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?.contiguous()?;
+        let mut x = x
+            .narrow(1, 0, n)?
+            .broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?
+            .contiguous()?;
         for l in &self.enc_layers {
             x = (&x + l.attn.forward(&l.attn_ln.forward(&x)?)?)?;
             x = (&x + l.mlp.forward(&l.mlp_ln.forward(&x)?)?)?;
@@ -430,19 +463,31 @@ impl Whisper {
         Ok(DecoderState {
             cross,
             n_audio: t,
-            cache: self.dec_layers.iter().map(|_| (vec![0f32; ctx], vec![0f32; ctx])).collect(),
+            cache: self
+                .dec_layers
+                .iter()
+                .map(|_| (vec![0f32; ctx], vec![0f32; ctx]))
+                .collect(),
             len: 0,
         })
     }
 
     /// Run `tokens` through the decoder after the cached ones; returns the final hidden state of
     /// each new token (n × d, layer-normed), ready for [`Whisper::logits`].
-    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
+    pub fn decode(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+    ) -> candle_core::Result<Vec<f32>> {
         let d = self.dims.d_model;
         let n = tokens.len();
         let offset = state.len;
         if offset + n > self.dims.n_text_ctx {
-            candle_core::bail!("decoder context is {} tokens, asked for {}", self.dims.n_text_ctx, offset + n);
+            candle_core::bail!(
+                "decoder context is {} tokens, asked for {}",
+                self.dims.n_text_ctx,
+                offset + n
+            );
         }
         let mut x = vec![0f32; n * d];
         for (i, &tok) in tokens.iter().enumerate() {
@@ -451,7 +496,10 @@ impl Whisper {
                 candle_core::bail!("token {tok} is outside the vocabulary");
             }
             let row = &mut x[i * d..(i + 1) * d];
-            let (e, p) = (&self.embed[tok * d..(tok + 1) * d], &self.dec_pos[(offset + i) * d..(offset + i + 1) * d]);
+            let (e, p) = (
+                &self.embed[tok * d..(tok + 1) * d],
+                &self.dec_pos[(offset + i) * d..(offset + i + 1) * d],
+            );
             for j in 0..d {
                 row[j] = e[j].to_f32() + p[j];
             }
@@ -481,7 +529,16 @@ impl Whisper {
                 let mut scores = vec![0f32; upto];
                 for hh in 0..heads {
                     let qh = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
-                    kernels::attend(qh, ck, cv, hh * hd, d, upto, &mut scores, &mut out[hh * hd..(hh + 1) * hd]);
+                    kernels::attend(
+                        qh,
+                        ck,
+                        cv,
+                        hh * hd,
+                        d,
+                        upto,
+                        &mut scores,
+                        &mut out[hh * hd..(hh + 1) * hd],
+                    );
                 }
             });
             add_into(&mut x, &l.out.apply(&att, n));
@@ -496,12 +553,39 @@ impl Whisper {
             let mut att = vec![0f32; n * d];
             let mut scores = vec![0f32; n * t];
             for hh in 0..heads {
-                let qm = Mat { data: &q, offset: hh * hd, rows: n, cols: hd, row_stride: d };
-                let km = Mat { data: xk, offset: hh * hd, rows: t, cols: hd, row_stride: d };
-                let vm = Mat { data: xv, offset: hh * hd, rows: t, cols: hd, row_stride: d };
+                let qm = Mat {
+                    data: &q,
+                    offset: hh * hd,
+                    rows: n,
+                    cols: hd,
+                    row_stride: d,
+                };
+                let km = Mat {
+                    data: xk,
+                    offset: hh * hd,
+                    rows: t,
+                    cols: hd,
+                    row_stride: d,
+                };
+                let vm = Mat {
+                    data: xv,
+                    offset: hh * hd,
+                    rows: t,
+                    cols: hd,
+                    row_stride: d,
+                };
                 if n == 1 {
                     let qh = &q[hh * hd..(hh + 1) * hd];
-                    kernels::attend(qh, xk, xv, hh * hd, d, t, &mut scores, &mut att[hh * hd..(hh + 1) * hd]);
+                    kernels::attend(
+                        qh,
+                        xk,
+                        xv,
+                        hh * hd,
+                        d,
+                        t,
+                        &mut scores,
+                        &mut att[hh * hd..(hh + 1) * hd],
+                    );
                 } else {
                     kernels::matmul_bt(qm, km, &mut scores, 0, t);
                     kernels::softmax_rows(&mut scores, t);

@@ -30,7 +30,11 @@ pub enum ModelSource {
 }
 
 fn looks_like_path(s: &str) -> bool {
-    s.starts_with('/') || s.starts_with('.') || s.starts_with('~') || s.ends_with('/') || s.contains('\\')
+    s.starts_with('/')
+        || s.starts_with('.')
+        || s.starts_with('~')
+        || s.ends_with('/')
+        || s.contains('\\')
 }
 
 impl ModelSource {
@@ -88,7 +92,11 @@ fn offline() -> bool {
 /// The hub cache directory, as the Hugging Face tools choose it: `HF_HUB_CACHE`, else
 /// `HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
 pub fn hub_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("HF_HUB_CACHE")
         .or_else(|| var("HF_HOME").map(|h| h.join("hub")))
         .or_else(|| var("XDG_CACHE_HOME").map(|c| c.join("huggingface/hub")))
@@ -121,13 +129,11 @@ fn fetch_hub(repo_id: &str) -> Result<PathBuf, ModelError> {
             if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
                 builder = builder.with_endpoint(endpoint);
             }
-            let api = builder
-                .build()
-                .map_err(|e| ModelError::Hub {
-                    repo: repo_id.into(),
-                    file: (*file).into(),
-                    reason: e.to_string(),
-                })?;
+            let api = builder.build().map_err(|e| ModelError::Hub {
+                repo: repo_id.into(),
+                file: (*file).into(),
+                reason: e.to_string(),
+            })?;
             api_repo = Some(api.model(repo_id.to_string()));
         }
         if let Some(r) = &api_repo {
@@ -169,7 +175,10 @@ mod tests {
             ModelSource::parse("./no/such/dir"),
             Err(ModelError::BadArg { .. })
         ));
-        assert!(matches!(ModelSource::parse("tiny-ish"), Err(ModelError::BadArg { .. })));
+        assert!(matches!(
+            ModelSource::parse("tiny-ish"),
+            Err(ModelError::BadArg { .. })
+        ));
         let tmp = std::env::temp_dir();
         assert_eq!(
             ModelSource::parse(&tmp.display().to_string()).ok(),

@@ -50,7 +50,12 @@ pub fn load_file(path: &Path) -> Result<Audio, AudioError> {
         reason,
     };
     let probed = symphonia::default::get_probe()
-        .format(&hint, mss, &FormatOptions::default(), &MetadataOptions::default())
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
         .map_err(|e| unsupported(describe(&e)))?;
     let mut format = probed.format;
     let track = format

@@ -20,7 +20,8 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErro
         from,
         reason: e.to_string(),
     };
-    let mut r = FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
+    let mut r =
+        FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
     let expected = (input.len() as u64 * to as u64).div_ceil(from as u64) as usize;
     let delay = r.output_delay();
     let mut out: Vec<f32> = Vec::with_capacity(expected + delay + CHUNK);
@@ -31,13 +32,16 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErro
         let (_, n) = if pos + need <= input.len() {
             let chunk = [&input[pos..pos + need]];
             pos += need;
-            r.process_into_buffer(&chunk, &mut buf, None).map_err(|e| err(&e))?
+            r.process_into_buffer(&chunk, &mut buf, None)
+                .map_err(|e| err(&e))?
         } else if pos < input.len() {
             let chunk = [&input[pos..]];
             pos = input.len();
-            r.process_partial_into_buffer(Some(&chunk), &mut buf, None).map_err(|e| err(&e))?
+            r.process_partial_into_buffer(Some(&chunk), &mut buf, None)
+                .map_err(|e| err(&e))?
         } else {
-            r.process_partial_into_buffer(None::<&[&[f32]]>, &mut buf, None).map_err(|e| err(&e))?
+            r.process_partial_into_buffer(None::<&[&[f32]]>, &mut buf, None)
+                .map_err(|e| err(&e))?
         };
         out.extend_from_slice(&buf[0][..n]);
     }

@@ -69,7 +69,12 @@ fn round3(x: f64) -> f64 {
 }
 
 /// Write `t` (transcribed from `file`) in `format`.
-pub fn write_transcript(w: &mut dyn Write, t: &Transcript, file: &str, format: Format) -> io::Result<()> {
+pub fn write_transcript(
+    w: &mut dyn Write,
+    t: &Transcript,
+    file: &str,
+    format: Format,
+) -> io::Result<()> {
     let cues = t.segments.iter().filter(|s| !s.text.trim().is_empty());
     match format {
         Format::Txt => {
@@ -142,7 +147,11 @@ mod tests {
         let t = Transcript {
             language: "en".into(),
             duration: 3725.5,
-            segments: vec![seg(0.0, 1.5, " Hello there."), seg(1.5, 1.5, "  "), seg(3661.25, 3662.0, "a --> b")],
+            segments: vec![
+                seg(0.0, 1.5, " Hello there."),
+                seg(1.5, 1.5, "  "),
+                seg(3661.25, 3662.0, "a --> b"),
+            ],
         };
         let mut out = Vec::new();
         assert!(write_transcript(&mut out, &t, "x.wav", format).is_ok());
@@ -158,7 +167,9 @@ mod tests {
     #[test]
     fn srt_and_vtt_cues() {
         let srt = render(Format::Srt);
-        assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n01:01:01,250"));
+        assert!(
+            srt.starts_with("1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n01:01:01,250")
+        );
         assert!(!srt.contains("a --> b"));
         let vtt = render(Format::Vtt);
         assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nHello there.\n"));

@@ -13,7 +13,9 @@ pub fn model_dir() -> PathBuf {
     let dir = std::env::var_os("LIVECAP_TEST_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
             home.join(".cache/livecap-test/tiny.en-ct2")
         });
     assert!(
@@ -39,7 +41,11 @@ pub fn fixtures() -> PathBuf {
 /// (wav, reference text) for every dev fixture.
 pub fn dev_set() -> Vec<(PathBuf, String)> {
     let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(fixtures().join("dev"))
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "wav"))
@@ -90,9 +96,15 @@ pub fn stdout(o: &Output) -> String {
 /// A failed run that explains itself in one sentence naming `what`, without a panic.
 pub fn assert_clear_failure(o: &Output, what: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "expected failure, got success; stderr: {err}");
+    assert!(
+        !o.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
     assert!(err.contains(what), "stderr should name {what:?}: {err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "panic: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic: {err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "one line expected: {err}");
 }
 
