@@ -94,6 +94,7 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
     let opts = decode_options(args.language.as_deref(), args.task, args.prompt.as_deref())?;
     let sinks = destinations(args)?;
     let model = Model::load(&args.model.model)?;
+    model.check_options(&opts)?;
     let many = args.files.len() > 1;
     let mut all_ok = true;
     for (i, (file, sink)) in args.files.iter().zip(&sinks).enumerate() {
@@ -133,7 +134,7 @@ fn transcribe_one(
     if stdout_header {
         writeln!(out, "{}==> {name} <==", if gap { "\n" } else { "" })?;
     }
-    let transcript = if format == Format::Txt {
+    if format == Format::Txt {
         let mut write_err: Option<io::Error> = None;
         let t = asr::transcribe(model, &audio.samples, opts, &mut |s| {
             if write_err.is_none() {
@@ -145,13 +146,11 @@ fn transcribe_one(
         if let Some(e) = write_err {
             return Err(e).context("cannot write the transcript");
         }
-        t?
+        t?;
     } else {
         let t = asr::transcribe(model, &audio.samples, opts, &mut |_| {})?;
         write_transcript(&mut out, &t, &name, format).context("cannot write the transcript")?;
-        t
-    };
+    }
     out.flush().context("cannot write the transcript")?;
-    let _ = transcript;
     Ok(())
 }

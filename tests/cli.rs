@@ -331,6 +331,18 @@ fn bad_models_fail_clearly() {
     let o = livecap(&["transcribe", "--model", &badcfg.display().to_string(), &wav]);
     assert_clear_failure(&o, &badcfg.join("config.json").display().to_string());
 
+    // The multilingual tokenizer beside the English-only weights.
+    let mixed = dir.path().join("mixed");
+    copy_model(&mixed, &["tokenizer.json"]);
+    let other = model_dir()
+        .parent()
+        .map(|p| p.join("base-ct2/tokenizer.json"))
+        .unwrap_or_default();
+    std::fs::copy(&other, mixed.join("tokenizer.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", other.display()));
+    let o = livecap(&["transcribe", "--model", &mixed.display().to_string(), &wav]);
+    assert_clear_failure(&o, &mixed.join("tokenizer.json").display().to_string());
+
     let o = livecap(&["transcribe", "--model", "./does/not/exist", &wav]);
     assert_clear_failure(&o, "--model ./does/not/exist");
     let o = livecap(&["transcribe", "--model", "huge.en", &wav]);

@@ -81,21 +81,7 @@ pub fn transcribe(
     let n_text_ctx = model.net.dims.n_text_ctx;
     let sample_len = n_text_ctx / 2;
 
-    if !t.is_multilingual() {
-        if let Some(l) = opts.language.as_deref().filter(|l| *l != "en") {
-            return Err(ModelError::BadArg {
-                arg: model.dir.display().to_string(),
-                reason: format!("this model is English-only and cannot transcribe language {l:?}; use a multilingual model"),
-            });
-        }
-        if opts.task == Task::Translate {
-            return Err(ModelError::BadArg {
-                arg: model.dir.display().to_string(),
-                reason: "this model is English-only and cannot translate; use a multilingual model"
-                    .into(),
-            });
-        }
-    }
+    model.check_options(opts)?;
     let mut language = opts.language.clone();
     let mut segments: Vec<Segment> = Vec::new();
     let mut all_tokens: Vec<u32> = Vec::new();

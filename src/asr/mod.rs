@@ -46,6 +46,8 @@ pub enum ModelError {
     },
     #[error("HF_HUB_OFFLINE is set and {file} of {repo} is not in the hub cache; unset it to download, or pass a local model directory with --model DIR")]
     Offline { repo: String, file: String },
+    #[error("{0}")]
+    Unsupported(String),
     #[error("model computation failed: {0}")]
     Compute(#[from] candle_core::Error),
 }
@@ -249,6 +251,15 @@ impl Model {
                     reason,
                 }
             })?;
+        // Timestamps <|0.00|> .. <|30.00|> close the vocabulary; a tokenizer from another model
+        // would index past it.
+        let n_vocab = net.dims.n_vocab as u32;
+        if tokens.timestamp_begin + 1501 > n_vocab || tokens.sot >= n_vocab {
+            return Err(ModelError::Malformed {
+                path: tok_path.to_path_buf(),
+                reason: format!("its special tokens do not fit the model's vocabulary of {n_vocab} tokens; is it the tokenizer of another model?"),
+            });
+        }
         let begin_suppress = begin_suppress.unwrap_or_else(|| vec![220, tokens.eot]);
         let mel = MelExtractor::new(net.dims.n_mels);
         Ok(Self {
@@ -261,6 +272,35 @@ impl Model {
             dir: dir.to_path_buf(),
             mel,
         })
+    }
+
+    /// Refuse options this model cannot honour (another language or translation with an
+    /// English-only model).
+    pub fn check_options(&self, opts: &DecodeOptions) -> Result<(), ModelError> {
+        if self.tokens.is_multilingual() {
+            if let Some(l) = opts.language.as_deref() {
+                if self.tokens.language_token(l).is_none() {
+                    return Err(ModelError::Unsupported(format!(
+                        "--language {l}: the model in {} does not know this language",
+                        self.dir.display()
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        if let Some(l) = opts.language.as_deref().filter(|l| *l != "en") {
+            return Err(ModelError::Unsupported(format!(
+                "--language {l}: the model in {} is English-only; use a multilingual model such as base or small",
+                self.dir.display()
+            )));
+        }
+        if opts.task == Task::Translate {
+            return Err(ModelError::Unsupported(format!(
+                "--task translate: the model in {} is English-only and cannot translate; use a multilingual model such as base or small",
+                self.dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Text of a token sequence, special and timestamp tokens left out.
