@@ -128,6 +128,93 @@ unsafe fn dot_f16_avx(w: &[f16], x: &[f32]) -> f32 {
     s
 }
 
+/// `out += a * x` for half-precision `x`, with AVX2/FMA/F16C.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn axpy_f16_avx(a: f32, x: &[f16], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = x.len().min(out.len());
+    let (xp, op) = (x.as_ptr() as *const u16, out.as_mut_ptr());
+    let av = _mm256_set1_ps(a);
+    let mut i = 0;
+    // SAFETY: every access covers 8 elements below `n`, inside both slices.
+    while i + 8 <= n {
+        let xv = _mm256_cvtph_ps(_mm_loadu_si128(xp.add(i) as *const __m128i));
+        _mm256_storeu_ps(
+            op.add(i),
+            _mm256_fmadd_ps(av, xv, _mm256_loadu_ps(op.add(i))),
+        );
+        i += 8;
+    }
+    for j in i..n {
+        out[j] += a * x[j].to_f32();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn attend_f16_avx(
+    q: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    offset: usize,
+    stride: usize,
+    n: usize,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let scores = &mut scores[..n];
+    for (j, s) in scores.iter_mut().enumerate() {
+        let at = j * stride + offset;
+        *s = dot_f16_avx(&keys[at..at + hd], q);
+    }
+    softmax_body(scores);
+    out.fill(0.0);
+    for (j, &s) in scores.iter().enumerate() {
+        let at = j * stride + offset;
+        axpy_f16_avx(s, &values[at..at + hd], out);
+    }
+}
+
+/// [`attend`] over half-precision keys and values.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_f16(
+    q: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    offset: usize,
+    stride: usize,
+    n: usize,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked at run time).
+        unsafe { attend_f16_avx(q, keys, values, offset, stride, n, scores, out) };
+        return;
+    }
+    let hd = q.len();
+    let mut row = vec![0f32; hd];
+    for (j, s) in scores[..n].iter_mut().enumerate() {
+        let at = j * stride + offset;
+        for (r, k) in row.iter_mut().zip(&keys[at..at + hd]) {
+            *r = k.to_f32();
+        }
+        *s = dot(q, &row);
+    }
+    softmax(&mut scores[..n]);
+    out.fill(0.0);
+    for (j, &s) in scores[..n].iter().enumerate() {
+        let at = j * stride + offset;
+        for (o, v) in out.iter_mut().zip(&values[at..at + hd]) {
+            *o += s * v.to_f32();
+        }
+    }
+}
+
 fn gemv_f16_rows(w: &[f16], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     let k = x.len();
     #[cfg(target_arch = "x86_64")]
@@ -310,24 +397,47 @@ multiversion! {
     }
 }
 
-/// erf with absolute error below 1.5e-7 (Abramowitz and Stegun 7.1.26).
+/// erf with absolute error below 1.5e-7 (Abramowitz and Stegun 7.1.26), branch-free.
 #[inline(always)]
 fn erf(x: f32) -> f32 {
-    let s = x.signum();
-    let x = x.abs() as f64;
-    let t = 1.0 / (1.0 + 0.327_591_1 * x);
-    let y = 1.0
-        - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t
-            + 0.254_829_592)
-            * t
-            * (-x * x).exp();
-    s * y as f32
+    let a = x.abs();
+    let t = 1.0 / 0.327_591_1f32.mul_add(a, 1.0);
+    let p = ((((1.061_405_4f32 * t - 1.453_152_1) * t + 1.421_413_7) * t - 0.284_496_74) * t
+        + 0.254_829_6)
+        * t;
+    let y = 1.0 - p * exp_neg(-a * a);
+    y.copysign(x)
 }
 
-/// Exact (erf) GELU in place.
-pub fn gelu(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+multiversion! {
+    /// Exact (erf) GELU in place.
+    fn gelu(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+/// [`gelu`] as a candle operation (for the encoder's tensors).
+pub struct GeluOp;
+
+impl candle_core::CustomOp1 for GeluOp {
+    fn name(&self) -> &'static str {
+        "livecap-gelu-erf"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let data = storage.as_slice::<f32>()?;
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("gelu: input is not contiguous");
+        };
+        let mut out = data[a..b].to_vec();
+        out.par_chunks_mut(1 << 14).for_each(gelu);
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 

@@ -141,66 +141,69 @@ impl Weights {
     }
 }
 
-/// Encoder self-attention over (1, t, d) projections; q and k carry the 1/sqrt(hd) scale between
-/// them.
-fn encoder_attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    heads: usize,
-) -> candle_core::Result<Tensor> {
-    let (_, t, d) = q.dims3()?;
+/// Encoder self-attention from fused projections (1, t, 3d) = [q | k | v], q and k already
+/// scaled; returns (1, t, d) before the output projection.
+fn encoder_attention(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
+    let (_, t, d3) = qkv.dims3()?;
+    let d = d3 / 3;
     let hd = d / heads;
-    let q = q.flatten_all()?.to_vec1::<f32>()?;
-    let k = k.flatten_all()?.to_vec1::<f32>()?;
-    let v = v.flatten_all()?.to_vec1::<f32>()?;
+    let qkv = qkv.flatten_all()?.to_vec1::<f32>()?;
     let mut out = vec![0f32; t * d];
     let mut scores = vec![0f32; t * t];
-    fn head(data: &[f32], h: usize, t: usize, hd: usize, d: usize) -> Mat<'_> {
-        Mat {
-            data,
-            offset: h * hd,
-            rows: t,
-            cols: hd,
-            row_stride: d,
-        }
-    }
-    let head = |data, h| head(data, h, t, hd, d);
+    let part = |which: usize, h: usize| Mat {
+        data: &qkv,
+        offset: which * d + h * hd,
+        rows: t,
+        cols: hd,
+        row_stride: d3,
+    };
     for h in 0..heads {
-        kernels::matmul_bt(head(&q, h), head(&k, h), &mut scores, 0, t);
+        kernels::matmul_bt(part(0, h), part(1, h), &mut scores, 0, t);
         kernels::softmax_rows(&mut scores, t);
-        kernels::matmul(Mat::new(&scores, t, t), head(&v, h), &mut out, h * hd, d);
+        kernels::matmul(Mat::new(&scores, t, t), part(2, h), &mut out, h * hd, d);
     }
     Tensor::from_vec(out, (1, t, d), &Device::Cpu)
 }
 
+/// Encoder self-attention with one fused projection for queries, keys and values; the
+/// 1/sqrt(sqrt(head dim)) scale of queries and keys is folded into their weights.
 struct SelfAttention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
+    qkv: Linear,
     out: Linear,
     heads: usize,
-    scale: f64,
 }
 
 impl SelfAttention {
     fn load(w: &mut Weights, name: &str, d: usize, heads: usize) -> Result<Self, ModelError> {
+        let scale = ((d / heads) as f64).powf(-0.25);
+        let q = w.get(&format!("{name}.q_proj.weight"), &[d, d])?;
+        let qb = w.get(&format!("{name}.q_proj.bias"), &[d])?;
+        let k = w.get(&format!("{name}.k_proj.weight"), &[d, d])?;
+        let v = w.get(&format!("{name}.v_proj.weight"), &[d, d])?;
+        let vb = w.get(&format!("{name}.v_proj.bias"), &[d])?;
+        let fuse = || -> candle_core::Result<(Tensor, Tensor)> {
+            let weight = Tensor::cat(&[&(q * scale)?, &(k * scale)?, &v], 0)?;
+            let bias = Tensor::cat(
+                &[
+                    &(qb * scale)?,
+                    &Tensor::zeros(d, DType::F32, &Device::Cpu)?,
+                    &vb,
+                ],
+                0,
+            )?;
+            Ok((weight, bias))
+        };
+        let (weight, bias) = fuse().map_err(|e| w.err(e))?;
         Ok(Self {
-            q: w.linear(&format!("{name}.q_proj"), d, d, true)?,
-            k: w.linear(&format!("{name}.k_proj"), d, d, false)?,
-            v: w.linear(&format!("{name}.v_proj"), d, d, true)?,
+            qkv: Linear::new(weight, Some(bias)),
             out: w.linear(&format!("{name}.out_proj"), d, d, true)?,
             heads,
-            scale: ((d / heads) as f64).powf(-0.25),
         })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let q = (self.q.forward(x)? * self.scale)?;
-        let k = (self.k.forward(x)? * self.scale)?;
-        let v = self.v.forward(x)?;
-        self.out
-            .forward(&encoder_attention(&q, &k, &v, self.heads)?)
+        let qkv = self.qkv.forward(x)?;
+        self.out.forward(&encoder_attention(&qkv, self.heads)?)
     }
 }
 
@@ -217,7 +220,8 @@ impl Mlp {
         })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
+        self.fc2
+            .forward(&self.fc1.forward(x)?.apply_op1_no_bwd(&kernels::GeluOp)?)
     }
 }
 
@@ -315,7 +319,11 @@ pub struct Whisper {
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
 pub struct DecoderState {
-    cross: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Cross-attention keys (scaled) and values, t × d each, in half precision (read once per
+    /// decoded token, so their size is what bounds the token rate).
+    cross: Vec<(Vec<f16>, Vec<f16>)>,
+    /// The same in f32, for decoding several tokens at once.
+    cross32: Vec<(Vec<f32>, Vec<f32>)>,
     n_audio: usize,
     cache: Vec<(Vec<f32>, Vec<f32>)>,
     len: usize,
@@ -429,8 +437,8 @@ impl Whisper {
     /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features (1, t, d).
     pub fn encode(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
         let x = mel.unsqueeze(0)?;
-        let x = self.conv1.forward(&x)?.gelu_erf()?;
-        let x = self.conv2.forward(&x)?.gelu_erf()?;
+        let x = self.conv1.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
+        let x = self.conv2.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
         let x = x.transpose(1, 2)?;
         let n = x.dim(1)?.min(self.dims.n_audio_ctx);
         let mut x = x
@@ -448,7 +456,7 @@ impl Whisper {
     pub fn start(&self, audio: &Tensor) -> candle_core::Result<DecoderState> {
         let (_, t, d) = audio.dims3()?;
         let feats = audio.flatten_all()?.to_vec1::<f32>()?;
-        let cross = self
+        let cross32: Vec<(Vec<f32>, Vec<f32>)> = self
             .dec_layers
             .iter()
             .map(|l| {
@@ -459,9 +467,12 @@ impl Whisper {
                 (k, l.cross_v.apply(&feats, t))
             })
             .collect();
+        let half = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<f16>>();
+        let cross = cross32.iter().map(|(k, v)| (half(k), half(v))).collect();
         let ctx = self.dims.n_text_ctx * d;
         Ok(DecoderState {
             cross,
+            cross32,
             n_audio: t,
             cache: self
                 .dec_layers
@@ -524,7 +535,7 @@ impl Whisper {
             }
             let (ck, cv) = (&state.cache[li].0, &state.cache[li].1);
             let mut att = vec![0f32; n * d];
-            att.par_chunks_mut(d).enumerate().for_each(|(i, out)| {
+            let attend_row = |(i, out): (usize, &mut [f32])| {
                 let upto = offset + i + 1;
                 let mut scores = vec![0f32; upto];
                 for hh in 0..heads {
@@ -540,7 +551,12 @@ impl Whisper {
                         &mut out[hh * hd..(hh + 1) * hd],
                     );
                 }
-            });
+            };
+            if n == 1 {
+                attend_row((0, &mut att));
+            } else {
+                att.par_chunks_mut(d).enumerate().for_each(attend_row);
+            }
             add_into(&mut x, &l.out.apply(&att, n));
             // Cross-attention over the audio.
             let h = l.cross_ln.apply(&x);
@@ -548,7 +564,8 @@ impl Whisper {
             for e in q.iter_mut() {
                 *e *= self.dec_scale;
             }
-            let (xk, xv) = &state.cross[li];
+            let (xk, xv) = &state.cross32[li];
+            let (hk, hv) = &state.cross[li];
             let t = state.n_audio;
             let mut att = vec![0f32; n * d];
             let mut scores = vec![0f32; n * t];
@@ -576,10 +593,10 @@ impl Whisper {
                 };
                 if n == 1 {
                     let qh = &q[hh * hd..(hh + 1) * hd];
-                    kernels::attend(
+                    kernels::attend_f16(
                         qh,
-                        xk,
-                        xv,
+                        hk,
+                        hv,
                         hh * hd,
                         d,
                         t,
