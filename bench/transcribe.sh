@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Wall time, peak memory and word error rate of `livecap transcribe` against faster-whisper
 # (CTranslate2 int8 and float32, greedy, 2 threads) on the same model and files, in one run.
+# Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
 #
-#   bench/transcribe.sh            # dev set and long recording
+#   bench/transcribe.sh
 # Results: bench/out/*.jsonl and a table on stdout (copy it into BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+reps=${REPS:-3}
 model=$(scripts/fetch-test-models)
 python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet faster-whisper==1.2.1
 cargo build --release --quiet --bin livecap --example score
@@ -14,27 +16,41 @@ mkdir -p "$out"
 dev=(tests/fixtures/dev/*.wav)
 long=(tests/fixtures/long/*.wav)
 secs() { python3 -c "import sys,wave; print(round(sum(wave.open(f).getnframes()/wave.open(f).getframerate() for f in sys.argv[1:]),1))" "$@"; }
+systems=(livecap faster-whisper-int8 faster-whisper-float32)
 
-run() { # name set cmd...
-  local name=$1 set=$2; shift 2
-  /usr/bin/time -f "%e %M" -o "$out/$name-$set.time" "$@" > "$out/$name-$set.jsonl" 2> "$out/$name-$set.err" || {
-    echo "$name on $set failed:"; cat "$out/$name-$set.err"; exit 1; }
-  read -r wall rss < "$out/$name-$set.time"
-  wer=$(target/release/examples/score "$out/$name-$set.jsonl" | tail -n 1 | awk '{print $2}')
-  printf '| %-28s | %-5s | %7s s | %6.3f | %6d MB | %6s |\n' "$name" "$set" "$wall" \
-    "$(echo "$wall / $audio" | bc -l)" "$((rss / 1024))" "$wer"
+command_for() { # system files...
+  local sys=$1; shift
+  case $sys in
+    livecap) echo target/release/livecap transcribe --model "$model" --format json "$@" ;;
+    faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --compute-type int8 "$@" ;;
+    faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --compute-type float32 "$@" ;;
+  esac
 }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F)"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); median of $reps runs"
 echo
-echo "| system                       | set   | wall      | × real time | peak RSS | WER    |"
-echo "|------------------------------|-------|-----------|--------|----------|--------|"
+echo "| system                 | set  | wall (median) | runs            | × real time | peak RSS | WER    |"
+echo "|------------------------|------|---------------|-----------------|-------------|----------|--------|"
 for set in dev long; do
   if [ $set = dev ]; then files=("${dev[@]}"); else files=("${long[@]}"); fi
   audio=$(secs "${files[@]}")
-  run livecap "$set" target/release/livecap transcribe --model "$model" --format json "${files[@]}"
-  run faster-whisper-int8 "$set" python3 bench/faster_whisper_ref.py --model "$model" --compute-type int8 "${files[@]}"
-  run faster-whisper-float32 "$set" python3 bench/faster_whisper_ref.py --model "$model" --compute-type float32 "${files[@]}"
+  for sys in "${systems[@]}"; do : > "$out/$sys-$set.walls"; done
+  for _ in $(seq "$reps"); do
+    for sys in "${systems[@]}"; do
+      # shellcheck disable=SC2046
+      /usr/bin/time -f "%e %M" -o "$out/$sys-$set.time" $(command_for "$sys" "${files[@]}") \
+        > "$out/$sys-$set.jsonl" 2> "$out/$sys-$set.err" || { echo "$sys on $set failed:"; cat "$out/$sys-$set.err"; exit 1; }
+      cat "$out/$sys-$set.time" >> "$out/$sys-$set.walls"
+    done
+  done
+  for sys in "${systems[@]}"; do
+    walls=$(awk '{print $1}' "$out/$sys-$set.walls" | sort -n | tr '\n' ' ')
+    median=$(awk '{print $1}' "$out/$sys-$set.walls" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    rss=$(awk '{print $2}' "$out/$sys-$set.walls" | sort -n | tail -n 1)
+    wer=$(target/release/examples/score "$out/$sys-$set.jsonl" | tail -n 1 | awk '{print $2}')
+    printf '| %-22s | %-4s | %11s s | %-15s | %11.3f | %5d MB | %6s |\n' "$sys" "$set" "$median" "$walls" \
+      "$(echo "$median / $audio" | bc -l)" "$((rss / 1024))" "$wer"
+  done
 done
 echo
 echo "audio: dev $(secs "${dev[@]}") s in ${#dev[@]} files, long $(secs "${long[@]}") s"
