@@ -27,17 +27,7 @@ fn model_arg() -> String {
 #[test]
 fn json_output_has_the_documented_shape() {
     let (wav, reference) = clip();
-    let o = livecap(&[
-        "transcribe",
-        "--model",
-        &model_arg(),
-        "--format",
-        "json",
-        &wav.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(&o)));
+    let j = transcribe_one_json(&model_arg(), &[&wav.display().to_string()]);
     assert_eq!(j["file"], wav.display().to_string());
     assert_eq!(j["language"], "en");
     let duration = j["duration"].as_f64().unwrap_or(0.0);
@@ -122,15 +112,8 @@ fn several_files_go_to_a_directory() {
         );
     }
     // JSON to stdout: one object per line, one line per file.
-    let mut args = vec!["transcribe", "--model", &m, "--format", "json"];
-    args.extend(files.iter().map(String::as_str));
-    let o = livecap(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    assert_eq!(lines.len(), 3);
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    assert_eq!(transcribe_json(&m, &files).len(), 3);
 }
 
 /// Re-encode the clip with ffmpeg and check every variant decodes to the same words.
@@ -165,15 +148,8 @@ fn any_container_rate_channels_and_sample_format() {
         assert!(ffmpeg(&a), "ffmpeg could not make {name}");
         files.push(o);
     }
-    let m = model_arg();
-    let mut args = vec!["transcribe", "--model", &m, "--format", "json"];
-    args.extend(files.iter().map(String::as_str));
-    let o = livecap(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let results: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let results = transcribe_json(&model_arg(), &files);
     assert_eq!(results.len(), variants.len());
     for r in results {
         let d = r["duration"].as_f64().unwrap_or(0.0);
@@ -265,16 +241,7 @@ fn header_only_wav_is_an_empty_transcript() {
         "pcm_s16le",
         &wav.display().to_string()
     ]));
-    let o = livecap(&[
-        "transcribe",
-        "--model",
-        &model_arg(),
-        "--format",
-        "json",
-        &wav.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let j: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap_or_default();
+    let j = transcribe_one_json(&model_arg(), &[&wav.display().to_string()]);
     assert_eq!(j["text"], "");
     assert_eq!(j["segments"].as_array().map(Vec::len), Some(0));
 }

@@ -37,11 +37,6 @@ fn speak(dir: &Path, voice: &str, text: &str) -> PathBuf {
     out
 }
 
-fn json(o: &std::process::Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_str(stdout(o).trim()).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-}
-
 fn has_words(text: &str, words: &[&str]) -> usize {
     let t = text.to_lowercase();
     words.iter().filter(|w| t.contains(*w)).count()
@@ -55,14 +50,7 @@ fn detects_transcribes_and_translates() {
     let m = base_model();
     let (de_s, en_s) = (de.display().to_string(), en.display().to_string());
 
-    let j = json(&livecap(&[
-        "transcribe",
-        "--model",
-        &m,
-        "--format",
-        "json",
-        &de_s,
-    ]));
+    let j = transcribe_one_json(&m, &[&de_s]);
     assert_eq!(j["language"], "de", "{j}");
     let text = j["text"].as_str().unwrap_or("");
     assert!(
@@ -70,38 +58,13 @@ fn detects_transcribes_and_translates() {
         "{text}"
     );
 
-    let j = json(&livecap(&[
-        "transcribe",
-        "--model",
-        &m,
-        "--format",
-        "json",
-        &en_s,
-    ]));
+    let j = transcribe_one_json(&m, &[&en_s]);
     assert_eq!(j["language"], "en", "{j}");
 
-    let j = json(&livecap(&[
-        "transcribe",
-        "--model",
-        &m,
-        "--format",
-        "json",
-        "--language",
-        "german",
-        &de_s,
-    ]));
+    let j = transcribe_one_json(&m, &["--language", "german", &de_s]);
     assert_eq!(j["language"], "de");
 
-    let j = json(&livecap(&[
-        "transcribe",
-        "--model",
-        &m,
-        "--format",
-        "json",
-        "--task",
-        "translate",
-        &de_s,
-    ]));
+    let j = transcribe_one_json(&m, &["--task", "translate", &de_s]);
     let text = j["text"].as_str().unwrap_or("");
     assert!(
         has_words(

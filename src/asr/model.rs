@@ -325,7 +325,8 @@ pub struct DecoderState {
     /// The same in f32, for decoding several tokens at once.
     cross32: Vec<(Vec<f32>, Vec<f32>)>,
     n_audio: usize,
-    cache: Vec<(Vec<f32>, Vec<f32>)>,
+    /// Self-attention keys (scaled) and values of the tokens so far, n_text_ctx × d, f16.
+    cache: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
 }
 
@@ -477,7 +478,7 @@ impl Whisper {
             cache: self
                 .dec_layers
                 .iter()
-                .map(|_| (vec![0f32; ctx], vec![0f32; ctx]))
+                .map(|_| (vec![f16::ZERO; ctx], vec![f16::ZERO; ctx]))
                 .collect(),
             len: 0,
         })
@@ -525,10 +526,13 @@ impl Whisper {
             let v = l.v.apply(&h, n);
             let (ck, cv) = &mut state.cache[li];
             for i in 0..n {
-                for j in 0..d {
-                    ck[(offset + i) * d + j] = k[i * d + j] * self.dec_scale;
+                let row = (offset + i) * d..(offset + i + 1) * d;
+                for (c, x) in ck[row.clone()].iter_mut().zip(&k[i * d..(i + 1) * d]) {
+                    *c = f16::from_f32(x * self.dec_scale);
                 }
-                cv[(offset + i) * d..(offset + i + 1) * d].copy_from_slice(&v[i * d..(i + 1) * d]);
+                for (c, x) in cv[row].iter_mut().zip(&v[i * d..(i + 1) * d]) {
+                    *c = f16::from_f32(*x);
+                }
             }
             for e in q.iter_mut() {
                 *e *= self.dec_scale;
@@ -540,7 +544,7 @@ impl Whisper {
                 let mut scores = vec![0f32; upto];
                 for hh in 0..heads {
                     let qh = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
-                    kernels::attend(
+                    kernels::attend_f16(
                         qh,
                         ck,
                         cv,

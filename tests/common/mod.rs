@@ -85,6 +85,26 @@ pub fn livecap_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
+/// `livecap transcribe --model MODEL --format json ARGS...`, which must succeed with one JSON
+/// object per line; returns them.
+pub fn transcribe_json(model: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["transcribe", "--model", model, "--format", "json"];
+    all.extend_from_slice(args);
+    let o = livecap(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// [`transcribe_json`] for one file.
+pub fn transcribe_one_json(model: &str, args: &[&str]) -> serde_json::Value {
+    let mut v = transcribe_json(model, args);
+    assert_eq!(v.len(), 1, "one JSON object expected");
+    v.remove(0)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
