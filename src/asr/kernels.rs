@@ -152,6 +152,47 @@ unsafe fn attend_f16_avx(
     }
 }
 
+/// `out += a * x` for half-precision `x`.
+pub fn axpy_f16(a: f32, x: &[f16], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked at run time).
+        unsafe { axpy_f16_avx(a, x, out) };
+        return;
+    }
+    for (o, v) in out.iter_mut().zip(x) {
+        *o += a * v.to_f32();
+    }
+}
+
+/// One query attending over `n` half-precision keys given transposed (`keys_t` is hd × n, one
+/// row per query dimension, so scores accumulate in long vector runs) and values (row `j` at
+/// `values[j * stride + offset..][..q.len()]`). `scores` is scratch of at least `n`.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_kt_f16(
+    q: &[f32],
+    keys_t: &[f16],
+    values: &[f16],
+    offset: usize,
+    stride: usize,
+    n: usize,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let scores = &mut scores[..n];
+    scores.fill(0.0);
+    for (i, &qi) in q.iter().enumerate() {
+        axpy_f16(qi, &keys_t[i * n..(i + 1) * n], scores);
+    }
+    softmax(scores);
+    out.fill(0.0);
+    for (j, &s) in scores.iter().enumerate() {
+        let at = j * stride + offset;
+        axpy_f16(s, &values[at..at + hd], out);
+    }
+}
+
 /// One query attending over `n` half-precision keys and values: row `j` of head `offset` is
 /// `keys[j * stride + offset..][..q.len()]`. `scores` is scratch of at least `n`.
 #[allow(clippy::too_many_arguments)]

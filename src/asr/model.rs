@@ -319,8 +319,8 @@ pub struct Whisper {
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
 pub struct DecoderState {
-    /// Cross-attention keys (scaled) and values, t × d each, in half precision (read once per
-    /// decoded token, so their size is what bounds the token rate).
+    /// Cross-attention keys (scaled; per head transposed, heads × hd × t) and values (t × d),
+    /// in half precision: they are read in full for every decoded token.
     cross: Vec<(Vec<f16>, Vec<f16>)>,
     /// The same in f32, for decoding several tokens at once.
     cross32: Vec<(Vec<f32>, Vec<f32>)>,
@@ -468,8 +468,24 @@ impl Whisper {
                 (k, l.cross_v.apply(&feats, t))
             })
             .collect();
+        let heads = self.dims.decoder_heads;
+        let hd = d / heads;
+        let transposed = |k: &[f32]| {
+            let mut kt = vec![f16::ZERO; t * d];
+            for j in 0..t {
+                for h in 0..heads {
+                    for i in 0..hd {
+                        kt[(h * hd + i) * t + j] = f16::from_f32(k[j * d + h * hd + i]);
+                    }
+                }
+            }
+            kt
+        };
         let half = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<f16>>();
-        let cross = cross32.iter().map(|(k, v)| (half(k), half(v))).collect();
+        let cross = cross32
+            .iter()
+            .map(|(k, v)| (transposed(k), half(v)))
+            .collect();
         let ctx = self.dims.n_text_ctx * d;
         Ok(DecoderState {
             cross,
@@ -597,9 +613,9 @@ impl Whisper {
                 };
                 if n == 1 {
                     let qh = &q[hh * hd..(hh + 1) * hd];
-                    kernels::attend_f16(
+                    kernels::attend_kt_f16(
                         qh,
-                        hk,
+                        &hk[hh * hd * t..(hh + 1) * hd * t],
                         hv,
                         hh * hd,
                         d,
