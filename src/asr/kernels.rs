@@ -125,30 +125,37 @@ unsafe fn axpy_f16_avx(a: f32, x: &[f16], out: &mut [f32]) {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn attend_f16_avx(
-    q: &[f32],
-    keys: &[f16],
-    values: &[f16],
-    offset: usize,
-    stride: usize,
-    n: usize,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
+/// Scores of a query against `n` half-precision keys (row `j` at `keys[j * stride + offset..]`).
+fn key_scores(q: &[f32], keys: &[f16], offset: usize, stride: usize, scores: &mut [f32]) {
     let hd = q.len();
-    let scores = &mut scores[..n];
+    #[cfg(target_arch = "x86_64")]
+    if has_f16c() {
+        for (j, s) in scores.iter_mut().enumerate() {
+            let at = j * stride + offset;
+            // SAFETY: the CPU has AVX2, FMA and F16C (checked at run time).
+            *s = unsafe { dot_f16_avx(&keys[at..at + hd], q) };
+        }
+        return;
+    }
+    let mut row = vec![0f32; hd];
     for (j, s) in scores.iter_mut().enumerate() {
         let at = j * stride + offset;
-        *s = dot_f16_avx(&keys[at..at + hd], q);
+        for (r, k) in row.iter_mut().zip(&keys[at..at + hd]) {
+            *r = k.to_f32();
+        }
+        *s = dot(q, &row);
     }
-    softmax_body(scores);
+}
+
+/// Softmax over `scores`, then `out = sum_j scores[j] * values[j]` (row `j` at
+/// `values[j * stride + offset..][..out.len()]`).
+fn mix_values(scores: &mut [f32], values: &[f16], offset: usize, stride: usize, out: &mut [f32]) {
+    let hd = out.len();
+    softmax(scores);
     out.fill(0.0);
     for (j, &s) in scores.iter().enumerate() {
         let at = j * stride + offset;
-        axpy_f16_avx(s, &values[at..at + hd], out);
+        axpy_f16(s, &values[at..at + hd], out);
     }
 }
 
@@ -179,18 +186,12 @@ pub fn attend_kt_f16(
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let hd = q.len();
     let scores = &mut scores[..n];
     scores.fill(0.0);
     for (i, &qi) in q.iter().enumerate() {
         axpy_f16(qi, &keys_t[i * n..(i + 1) * n], scores);
     }
-    softmax(scores);
-    out.fill(0.0);
-    for (j, &s) in scores.iter().enumerate() {
-        let at = j * stride + offset;
-        axpy_f16(s, &values[at..at + hd], out);
-    }
+    mix_values(scores, values, offset, stride, out);
 }
 
 /// One query attending over `n` half-precision keys and values: row `j` of head `offset` is
@@ -206,29 +207,9 @@ pub fn attend_f16(
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if has_f16c() {
-        // SAFETY: the CPU has AVX2, FMA and F16C (checked at run time).
-        unsafe { attend_f16_avx(q, keys, values, offset, stride, n, scores, out) };
-        return;
-    }
-    let hd = q.len();
-    let mut row = vec![0f32; hd];
-    for (j, s) in scores[..n].iter_mut().enumerate() {
-        let at = j * stride + offset;
-        for (r, k) in row.iter_mut().zip(&keys[at..at + hd]) {
-            *r = k.to_f32();
-        }
-        *s = dot(q, &row);
-    }
-    softmax(&mut scores[..n]);
-    out.fill(0.0);
-    for (j, &s) in scores[..n].iter().enumerate() {
-        let at = j * stride + offset;
-        for (o, v) in out.iter_mut().zip(&values[at..at + hd]) {
-            *o += s * v.to_f32();
-        }
-    }
+    let scores = &mut scores[..n];
+    key_scores(q, keys, offset, stride, scores);
+    mix_values(scores, values, offset, stride, out);
 }
 
 fn gemv_f16_rows(w: &[f16], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
