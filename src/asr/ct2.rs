@@ -15,8 +15,8 @@ struct RawVar {
     data: std::ops::Range<usize>,
 }
 
-/// The variables of a CTranslate2 model, converted to `f32` tensors on the CPU, with aliases
-/// resolved and int8/int16 weights de-quantised.
+/// The variables of a CTranslate2 model as tensors on the CPU (floats in their stored precision,
+/// int8/int16 weights de-quantised to `f32`), with aliases resolved.
 pub struct Ct2Model {
     pub spec: String,
     pub vars: HashMap<String, Tensor>,
@@ -83,14 +83,16 @@ fn dtype_of(id: u8) -> Option<(DType, usize)> {
     }
 }
 
-/// Decode one variable to an `f32` tensor (integers are widened, not scaled).
+/// Decode one variable to a tensor: floats in their own precision, integers widened to `f32`
+/// (not yet scaled).
 fn to_tensor(bytes: &[u8], var: &RawVar) -> candle_core::Result<Tensor> {
     let shape = var.dims.clone();
     let cpu = &Device::Cpu;
     match var.dtype {
         0 => Tensor::from_raw_buffer(bytes, DType::F32, &shape, cpu),
-        4 => Tensor::from_raw_buffer(bytes, DType::F16, &shape, cpu)?.to_dtype(DType::F32),
-        5 => Tensor::from_raw_buffer(bytes, DType::BF16, &shape, cpu)?.to_dtype(DType::F32),
+        // Half-precision weights stay so: each layer widens what it needs.
+        4 => Tensor::from_raw_buffer(bytes, DType::F16, &shape, cpu),
+        5 => Tensor::from_raw_buffer(bytes, DType::BF16, &shape, cpu),
         1 => {
             let v: Vec<f32> = bytes.iter().map(|&b| b as i8 as f32).collect();
             Tensor::from_vec(v, shape, cpu)
@@ -209,6 +211,9 @@ impl Ct2Model {
                 )));
             };
             let w = &vars[&name];
+            let scale = &scale
+                .to_dtype(DType::F32)
+                .map_err(|e| malformed(e.to_string()))?;
             let deq = if scale.rank() == 1 {
                 w.broadcast_div(&scale.unsqueeze(1).map_err(|e| malformed(e.to_string()))?)
             } else {

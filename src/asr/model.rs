@@ -36,7 +36,13 @@ impl Weights {
     pub(crate) fn new(map: HashMap<String, Tensor>, source: std::path::PathBuf) -> Self {
         Self { map, source }
     }
+    /// The tensor `name`, checked against `shape`, in f32.
     fn get(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
+        let t = self.take(name, shape)?;
+        t.to_dtype(DType::F32).map_err(|e| self.err(e))
+    }
+    /// The tensor `name`, checked against `shape`, in the dtype it was stored in.
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
         let t = self.map.remove(name).ok_or_else(|| ModelError::Malformed {
             path: self.source.clone(),
             reason: format!("it has no tensor {name}"),
@@ -47,7 +53,7 @@ impl Weights {
                 reason: format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()),
             });
         }
-        t.to_dtype(DType::F32).map_err(|e| self.err(e))
+        Ok(t)
     }
     fn peek_dims(&self, name: &str) -> Option<Vec<usize>> {
         self.map.get(name).map(|t| t.dims().to_vec())
@@ -74,7 +80,7 @@ impl Weights {
             .map_err(|e| self.err(e))
     }
     fn half(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f16>, ModelError> {
-        let t = self.get(name, shape)?;
+        let t = self.take(name, shape)?;
         t.to_dtype(DType::F16)
             .and_then(|t| t.flatten_all())
             .and_then(|t| t.to_vec1::<f16>())
