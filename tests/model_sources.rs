@@ -145,27 +145,38 @@ fn hub_missing_or_unreachable_says_what_to_do() {
     assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
 }
 
-/// Re-write the test model's linear weights as int8 with per-row scales, as CTranslate2 stores an
-/// int8 model, then check it loads and still transcribes.
+/// Re-encode the test model's weights as CTranslate2 stores other precisions, then check each
+/// loads and still transcribes: int8 linear weights with per-row scales, and bfloat16.
 #[test]
-fn ctranslate2_int8_weights() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+fn ctranslate2_int8_and_bf16_weights() {
     let src = std::fs::read(model_dir().join("model.bin")).unwrap_or_default();
-    let out = quantize_ct2(&src);
-    std::fs::write(dir.path().join("model.bin"), out).ok();
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(model_dir().join(f), dir.path().join(f)).ok();
+    for precision in [Precision::Int8, Precision::Bf16] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("model.bin"), reencode_ct2(&src, precision)).ok();
+        for f in ["config.json", "tokenizer.json"] {
+            std::fs::copy(model_dir().join(f), dir.path().join(f)).ok();
+        }
+        let m = Model::load_dir(dir.path()).unwrap_or_else(|e| panic!("{precision:?}: {e}"));
+        let text = text_of(&m);
+        assert!(
+            WerCount::of(&reference(), &text).rate() < 0.2,
+            "{precision:?}: {text}"
+        );
     }
-    let m = Model::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
-    let text = text_of(&m);
-    assert!(WerCount::of(&reference(), &text).rate() < 0.2, "{text}");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Precision {
+    Int8,
+    Bf16,
 }
 
 /// A stored variable: name bytes, dimensions, data type id, data.
 type Var = (Vec<u8>, Vec<u32>, u8, Vec<u8>);
 
-/// A CTranslate2 model.bin re-encoded with int8 linear weights (and `weight_scale` variables).
-fn quantize_ct2(src: &[u8]) -> Vec<u8> {
+/// A CTranslate2 model.bin (float16) re-encoded: int8 linear weights (with `weight_scale`
+/// variables), or every float16 variable as bfloat16.
+fn reencode_ct2(src: &[u8], precision: Precision) -> Vec<u8> {
     let mut pos = 0usize;
     let mut rd = |n: usize| {
         let s = &src[pos..pos + n];
@@ -206,9 +217,20 @@ fn quantize_ct2(src: &[u8]) -> Vec<u8> {
         let s = String::from_utf8_lossy(&name)
             .trim_end_matches('\0')
             .to_string();
+        if precision == Precision::Bf16 && dtype == 4 {
+            let bf: Vec<u8> = data
+                .chunks_exact(2)
+                .flat_map(|c| {
+                    half::bf16::from_f32(half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                        .to_le_bytes()
+                })
+                .collect();
+            new_vars.push((name, dims, 5, bf));
+            continue;
+        }
         let is_linear =
             s.ends_with("weight") && s.contains("linear") && dims.len() == 2 && dtype == 4;
-        if !is_linear {
+        if precision != Precision::Int8 || !is_linear {
             new_vars.push((name, dims, dtype, data));
             continue;
         }
