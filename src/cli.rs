@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::audio::pcm::Encoding;
 use crate::session::Format;
+use crate::stream::{ClockKind, Mode};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Transcribe finished recordings (wav, flac, mp3, ogg) with full context.
     Transcribe(TranscribeArgs),
+    /// Caption live audio (a file played as if live, or raw PCM on stdin) to standard output.
+    Stream(StreamArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -38,6 +42,65 @@ pub enum TaskArg {
     Translate,
 }
 
+/// Spoken language and task, shared by the commands that decode.
+#[derive(Debug, Clone, Args)]
+pub struct LanguageArgs {
+    /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
+    /// Transcribe in the spoken language, or translate into English.
+    #[arg(long, value_enum, default_value_t = TaskArg::Transcribe)]
+    pub task: TaskArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StreamFormat {
+    /// Committed text, a line per sentence (and a live tentative line on a terminal).
+    Text,
+    /// One JSON event per line.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Audio source: a file (wav, flac, mp3, ogg), `-` for raw PCM on standard input.
+    #[arg(long, short = 'i', value_name = "SRC")]
+    pub input: Option<String>,
+    /// Re-transcription policy: the last few seconds, or everything heard so far.
+    #[arg(long, value_enum, default_value_t = Mode::Window)]
+    pub mode: Mode,
+    /// Seconds of audio each window update re-transcribes at least.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub window: f64,
+    /// Seconds between updates.
+    #[arg(long, default_value_t = 0.5, value_name = "SECONDS")]
+    pub step: f64,
+    /// `realtime` paces a file as if it were live; `simulated` runs without waiting but keeps
+    /// the timing a live stream would have on this machine. Default: realtime for standard
+    /// input, simulated for files.
+    #[arg(long, value_enum)]
+    pub clock: Option<ClockKind>,
+    /// Switch to the other mode once, when the stream clock reaches this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub switch_mode_at: Option<f64>,
+    /// Output: committed text, or JSON events.
+    #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
+    pub format: StreamFormat,
+    /// Sample format of raw PCM on standard input.
+    #[arg(long, value_enum, default_value_t = Encoding::S16le)]
+    pub input_format: Encoding,
+    /// Sample rate of raw PCM on standard input.
+    #[arg(long, default_value_t = 16_000, value_name = "HZ")]
+    pub input_rate: u32,
+    /// Channels of raw PCM on standard input (mixed down to mono).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub input_channels: u16,
+    #[command(flatten)]
+    pub lang: LanguageArgs,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct TranscribeArgs {
     #[command(flatten)]
@@ -49,12 +112,8 @@ pub struct TranscribeArgs {
     /// one file per input.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
-    /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
-    #[arg(long, short = 'l')]
-    pub language: Option<String>,
-    /// Transcribe in the spoken language, or translate into English.
-    #[arg(long, value_enum, default_value_t = TaskArg::Transcribe)]
-    pub task: TaskArg,
+    #[command(flatten)]
+    pub lang: LanguageArgs,
     /// Text that sets the vocabulary and style, as if said just before the recording.
     #[arg(long)]
     pub prompt: Option<String>,

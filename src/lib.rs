@@ -4,6 +4,7 @@
 pub mod asr;
 pub mod audio;
 pub mod cli;
+pub mod cmd;
 pub mod session;
-pub mod transcribe;
+pub mod stream;
 pub mod wer;

@@ -8,7 +8,8 @@ use livecap::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Transcribe(args) => livecap::transcribe::run(args),
+        Command::Transcribe(args) => livecap::cmd::transcribe::run(args),
+        Command::Stream(args) => livecap::cmd::stream::run(args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

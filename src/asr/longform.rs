@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder};
+use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder, WindowResult};
 use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
 use super::{Model, ModelError};
 
@@ -67,6 +67,27 @@ fn sot_sequence(model: &Model, language: &str, task: Task) -> Vec<u32> {
     seq
 }
 
+/// The decoder's prompt: `<|startofprev|>` and the end of the previous text (if any), then the
+/// start-of-transcript sequence.
+fn decoder_input(model: &Model, prev: &[u32], language: &str, task: Task) -> Vec<u32> {
+    let mut input = Vec::new();
+    if !prev.is_empty() {
+        let keep = (model.net.dims.n_text_ctx / 2 - 1).min(prev.len());
+        input.push(model.tokens.sot_prev);
+        input.extend(&prev[prev.len() - keep..]);
+    }
+    input.extend(sot_sequence(model, language, task));
+    input
+}
+
+/// Whisper's no-speech rule: likely silence, and nothing said with confidence.
+fn is_silence(result: &WindowResult, opts: &DecodeOptions) -> bool {
+    match (opts.no_speech_threshold, opts.logprob_threshold) {
+        (Some(ns), Some(lp)) => result.no_speech_prob > ns && result.avg_logprob < lp,
+        _ => false,
+    }
+}
+
 /// Transcribe 16 kHz mono samples. `on_segment` sees each segment as soon as it is final.
 pub fn transcribe(
     model: &Model,
@@ -77,7 +98,6 @@ pub fn transcribe(
     let duration = samples.len() as f64 / SAMPLE_RATE as f64;
     let mel = model.mel.compute(samples);
     let content_frames = mel.n_frames;
-    let t = model.tokens.clone();
     let n_text_ctx = model.net.dims.n_text_ctx;
     let sample_len = n_text_ctx / 2;
 
@@ -101,7 +121,6 @@ pub fn transcribe(
     while seek < content_frames {
         let segment_size = N_FRAMES.min(content_frames - seek);
         let time_offset = frames_to_secs(seek);
-        let segment_duration = frames_to_secs(segment_size);
         let window = mel.window(seek, segment_size)?;
         let features = model.net.encode(&window)?;
         let lang = match &language {
@@ -112,74 +131,18 @@ pub fn transcribe(
                 code.to_string()
             }
         };
-        let mut input = Vec::new();
-        let prev = &all_tokens[prompt_reset_since..];
-        if !prev.is_empty() {
-            let keep = (n_text_ctx / 2 - 1).min(prev.len());
-            input.push(t.sot_prev);
-            input.extend(&prev[prev.len() - keep..]);
-        }
-        input.extend(sot_sequence(model, &lang, opts.task));
+        let input = decoder_input(model, &all_tokens[prompt_reset_since..], &lang, opts.task);
         let mut dec = WindowDecoder::new(model, &features, &input, opts)?;
         let result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
 
-        if let (Some(ns), Some(lp)) = (opts.no_speech_threshold, opts.logprob_threshold) {
-            if result.no_speech_prob > ns && result.avg_logprob < lp {
-                seek += segment_size;
-                continue;
-            }
+        if is_silence(&result, opts) {
+            seek += segment_size;
+            continue;
         }
 
-        let tokens = &result.tokens;
-        let is_ts = |x: u32| x >= t.timestamp_begin;
-        let n = tokens.len();
-        let single_ts_ending = n >= 2 && !is_ts(tokens[n - 2]) && is_ts(tokens[n - 1]);
-        let consecutive: Vec<usize> = (1..n)
-            .filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i]))
-            .collect();
-        let mut new_segments = Vec::new();
-        let make = |slice: &[u32], start: f64, end: f64| Segment {
-            start,
-            end,
-            text: model.text(slice).trim().to_string(),
-            tokens: slice.to_vec(),
-            avg_logprob: result.avg_logprob,
-            no_speech_prob: result.no_speech_prob,
-            temperature: result.temperature,
-        };
-        if !consecutive.is_empty() {
-            let mut slices = consecutive.clone();
-            if single_ts_ending {
-                slices.push(n);
-            }
-            let mut last = 0;
-            for &cur in &slices {
-                let s = &tokens[last..cur];
-                if let (Some(&a), Some(&b)) = (s.first(), s.last()) {
-                    let start =
-                        time_offset + (a.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
-                    let end =
-                        time_offset + (b.saturating_sub(t.timestamp_begin)) as f64 * TIME_PRECISION;
-                    new_segments.push(make(s, start, end));
-                }
-                last = cur;
-            }
-            if single_ts_ending {
-                seek += segment_size;
-            } else {
-                let last_ts = tokens[last - 1].saturating_sub(t.timestamp_begin) as usize;
-                seek += last_ts * INPUT_STRIDE;
-            }
-        } else {
-            let mut dur = segment_duration;
-            if let Some(&last_ts) = tokens.iter().rev().find(|&&x| is_ts(x)) {
-                if last_ts != t.timestamp_begin {
-                    dur = (last_ts - t.timestamp_begin) as f64 * TIME_PRECISION;
-                }
-            }
-            new_segments.push(make(tokens, time_offset, time_offset + dur));
-            seek += segment_size;
-        }
+        let split = split_window(model, &result, time_offset, segment_size);
+        seek += split.advance;
+        let new_segments = split.segments;
         // A window that produced nothing usable must still move forward.
         if seek <= frames_from_secs(time_offset) {
             seek = frames_from_secs(time_offset) + segment_size;
@@ -204,6 +167,155 @@ pub fn transcribe(
         duration,
         segments,
     })
+}
+
+/// A decoded window cut at its timestamp tokens.
+struct Split {
+    /// Segments closed by a timestamp (or the whole window, if it has no inner timestamps).
+    segments: Vec<Segment>,
+    /// Text after the last closed segment, which the window cut off.
+    tail: Option<Segment>,
+    /// Mel frames to advance: to the last closing timestamp, or the whole window.
+    advance: usize,
+}
+
+fn split_window(model: &Model, result: &WindowResult, time_offset: f64, size: usize) -> Split {
+    let t = &model.tokens;
+    let tokens = &result.tokens;
+    let is_ts = |x: u32| x >= t.timestamp_begin;
+    let at = |x: u32| time_offset + x.saturating_sub(t.timestamp_begin) as f64 * TIME_PRECISION;
+    let n = tokens.len();
+    let single_ts_ending = n >= 2 && !is_ts(tokens[n - 2]) && is_ts(tokens[n - 1]);
+    let consecutive: Vec<usize> = (1..n)
+        .filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i]))
+        .collect();
+    let make = |slice: &[u32], start: f64, end: f64| Segment {
+        start,
+        end,
+        text: model.text(slice).trim().to_string(),
+        tokens: slice.to_vec(),
+        avg_logprob: result.avg_logprob,
+        no_speech_prob: result.no_speech_prob,
+        temperature: result.temperature,
+    };
+    let window_end = time_offset + frames_to_secs(size);
+    let mut segments = Vec::new();
+    if consecutive.is_empty() {
+        let mut end = window_end;
+        if let Some(&last_ts) = tokens.iter().rev().find(|&&x| is_ts(x)) {
+            if last_ts != t.timestamp_begin {
+                end = at(last_ts);
+            }
+        }
+        segments.push(make(tokens, time_offset, end));
+        return Split {
+            segments,
+            tail: None,
+            advance: size,
+        };
+    }
+    let mut slices = consecutive;
+    if single_ts_ending {
+        slices.push(n);
+    }
+    let mut last = 0;
+    for &cur in &slices {
+        let s = &tokens[last..cur];
+        if let (Some(&a), Some(&b)) = (s.first(), s.last()) {
+            segments.push(make(s, at(a), at(b)));
+        }
+        last = cur;
+    }
+    if single_ts_ending {
+        return Split {
+            segments,
+            tail: None,
+            advance: size,
+        };
+    }
+    let tail = tokens[last..]
+        .first()
+        .map(|&a| make(&tokens[last..], at(a), window_end))
+        .filter(|s| !s.text.is_empty());
+    let last_ts = tokens[last - 1].saturating_sub(t.timestamp_begin) as usize;
+    Split {
+        segments,
+        tail,
+        advance: last_ts * INPUT_STRIDE,
+    }
+}
+
+/// What one streaming window holds.
+#[derive(Debug, Clone, Default)]
+pub struct WindowText {
+    /// Timed segments, the last one possibly cut off by the end of the audio.
+    pub segments: Vec<Segment>,
+    /// Whisper judged the window to be silence.
+    pub silent: bool,
+}
+
+/// Transcribe at most 30 seconds of 16 kHz samples in one decoder pass, keeping the text the
+/// window cuts off at its end (long-form transcription would decode it again in the next
+/// window). `time_offset` is added to every timestamp; `prompt` is text said before the audio.
+pub fn transcribe_window(
+    model: &Model,
+    samples: &[f32],
+    time_offset: f64,
+    prompt: &[u32],
+    language: &str,
+    opts: &DecodeOptions,
+) -> Result<WindowText, ModelError> {
+    let mel = model.mel.compute(samples);
+    let size = mel.n_frames.min(N_FRAMES);
+    if size == 0 {
+        return Ok(WindowText::default());
+    }
+    let features = model.net.encode(&mel.window(0, size)?)?;
+    let input = decoder_input(model, prompt, language, opts.task);
+    let mut rng = Rng::new(opts.seed);
+    let mut dec = WindowDecoder::new(model, &features, &input, opts)?;
+    let result = dec.run_with_fallback(opts, model.net.dims.n_text_ctx / 2, &mut rng)?;
+    if is_silence(&result, opts) {
+        return Ok(WindowText {
+            segments: Vec::new(),
+            silent: true,
+        });
+    }
+    let split = split_window(model, &result, time_offset, size);
+    let end = time_offset + samples.len() as f64 / SAMPLE_RATE as f64;
+    let segments = split
+        .segments
+        .into_iter()
+        .chain(split.tail)
+        .filter_map(|mut s| {
+            s.end = s.end.min(end);
+            s.start = s.start.min(s.end);
+            (!s.text.is_empty()).then_some(s)
+        })
+        .collect();
+    Ok(WindowText {
+        segments,
+        silent: false,
+    })
+}
+
+/// The language to decode in: the one asked for, or the one detected in the first 30 seconds.
+pub fn choose_language(
+    model: &Model,
+    samples: &[f32],
+    opts: &DecodeOptions,
+) -> Result<String, ModelError> {
+    if let Some(l) = &opts.language {
+        return Ok(l.clone());
+    }
+    if !model.tokens.is_multilingual() {
+        return Ok("en".into());
+    }
+    let mel = model.mel.compute(samples);
+    let features = model
+        .net
+        .encode(&mel.window(0, mel.n_frames.min(N_FRAMES))?)?;
+    Ok(detect_language(model, &features)?.0.to_string())
 }
 
 fn frames_from_secs(s: f64) -> usize {

@@ -1,12 +1,17 @@
-//! Audio in: decoding files (wav, flac, mp3, ogg/vorbis) of any sample rate, sample format and
-//! channel count into 16 kHz mono `f32`, the one format the engine works in.
+//! Audio in: files (wav, flac, mp3, ogg/vorbis) and raw PCM streams of any sample rate, sample
+//! format and channel count, turned into 16 kHz mono `f32`, the one format the engine works in;
+//! and the live sources that feed a stream.
 
 pub mod file;
+pub mod pcm;
 pub mod resample;
+pub mod source;
+pub mod state;
 
 use std::path::PathBuf;
 
 pub use file::load_file;
+pub use state::AudioState;
 
 /// The engine's sample rate.
 pub const SAMPLE_RATE: u32 = 16_000;
@@ -26,6 +31,8 @@ pub enum AudioError {
     Unsupported { path: PathBuf, reason: String },
     #[error("audio file {} is damaged: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("cannot read audio from {what}: {reason}")]
+    Stream { what: String, reason: String },
     #[error("cannot resample audio from {from} Hz: {reason}")]
     Resample { from: u32, reason: String },
 }

@@ -16,38 +16,122 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Result<Vec<f32>, AudioErro
     if from == to || input.is_empty() {
         return Ok(input.to_vec());
     }
-    let err = |e: &dyn std::fmt::Display| AudioError::Resample {
-        from,
-        reason: e.to_string(),
-    };
-    let mut r =
-        FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| err(&e))?;
-    let expected = (input.len() as u64 * to as u64).div_ceil(from as u64) as usize;
-    let delay = r.output_delay();
-    let mut out: Vec<f32> = Vec::with_capacity(expected + delay + CHUNK);
-    let mut pos = 0;
-    let mut buf = vec![vec![0f32; r.output_frames_max()]];
-    while out.len() < expected + delay {
-        let need = r.input_frames_next();
-        let (_, n) = if pos + need <= input.len() {
-            let chunk = [&input[pos..pos + need]];
-            pos += need;
-            r.process_into_buffer(&chunk, &mut buf, None)
-                .map_err(|e| err(&e))?
-        } else if pos < input.len() {
-            let chunk = [&input[pos..]];
-            pos = input.len();
-            r.process_partial_into_buffer(Some(&chunk), &mut buf, None)
-                .map_err(|e| err(&e))?
-        } else {
-            r.process_partial_into_buffer(None::<&[&[f32]]>, &mut buf, None)
-                .map_err(|e| err(&e))?
-        };
-        out.extend_from_slice(&buf[0][..n]);
-    }
-    out.drain(..delay.min(out.len()));
-    out.truncate(expected);
+    let mut r = Streaming::new(from, to)?;
+    let mut out = r.push(input)?;
+    out.extend(r.finish()?);
     Ok(out)
+}
+
+/// Resampling of a stream that arrives piece by piece: what goes in at `from` Hz comes out at
+/// `to` Hz, aligned sample for sample and, once finished, of the exact expected length.
+pub struct Streaming {
+    from: u32,
+    to: u32,
+    inner: Option<FftFixedIn<f32>>,
+    pending: Vec<f32>,
+    /// Output samples still to drop (the resampler's delay).
+    skip: usize,
+    taken_in: u64,
+    given_out: u64,
+    buf: Vec<Vec<f32>>,
+}
+
+impl Streaming {
+    pub fn new(from: u32, to: u32) -> Result<Self, AudioError> {
+        let (inner, skip, buf) = if from == to {
+            (None, 0, Vec::new())
+        } else {
+            let r =
+                FftFixedIn::<f32>::new(from as usize, to as usize, CHUNK, 2, 1).map_err(|e| {
+                    AudioError::Resample {
+                        from,
+                        reason: e.to_string(),
+                    }
+                })?;
+            let (skip, buf) = (r.output_delay(), vec![vec![0f32; r.output_frames_max()]]);
+            (Some(r), skip, buf)
+        };
+        Ok(Self {
+            from,
+            to,
+            inner,
+            pending: Vec::new(),
+            skip,
+            taken_in: 0,
+            given_out: 0,
+            buf,
+        })
+    }
+
+    fn err(&self, e: &dyn std::fmt::Display) -> AudioError {
+        AudioError::Resample {
+            from: self.from,
+            reason: e.to_string(),
+        }
+    }
+
+    fn expected(&self) -> u64 {
+        (self.taken_in * self.to as u64).div_ceil(self.from as u64)
+    }
+
+    fn emit(&mut self, n: usize, out: &mut Vec<f32>) {
+        let drop = self.skip.min(n);
+        self.skip -= drop;
+        let room = self.expected().saturating_sub(self.given_out) as usize;
+        let take = (n - drop).min(room);
+        out.extend_from_slice(&self.buf[0][drop..drop + take]);
+        self.given_out += take as u64;
+    }
+
+    /// Resample the next input samples; returns what is ready.
+    pub fn push(&mut self, input: &[f32]) -> Result<Vec<f32>, AudioError> {
+        self.taken_in += input.len() as u64;
+        let Some(mut r) = self.inner.take() else {
+            self.given_out += input.len() as u64;
+            return Ok(input.to_vec());
+        };
+        self.pending.extend_from_slice(input);
+        let mut out = Vec::new();
+        let mut pos = 0;
+        let mut result = Ok(());
+        while self.pending.len() - pos >= r.input_frames_next() {
+            let need = r.input_frames_next();
+            match r.process_into_buffer(&[&self.pending[pos..pos + need]], &mut self.buf, None) {
+                Ok((_, n)) => self.emit(n, &mut out),
+                Err(e) => {
+                    result = Err(self.err(&e));
+                    break;
+                }
+            }
+            pos += need;
+        }
+        self.pending.drain(..pos);
+        self.inner = Some(r);
+        result.map(|_| out)
+    }
+
+    /// Flush what is left at the end of the stream.
+    pub fn finish(&mut self) -> Result<Vec<f32>, AudioError> {
+        let Some(mut r) = self.inner.take() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut first = true;
+        while self.given_out < self.expected() {
+            let res = if first && !self.pending.is_empty() {
+                r.process_partial_into_buffer(Some(&[&self.pending[..]]), &mut self.buf, None)
+            } else {
+                r.process_partial_into_buffer(None::<&[&[f32]]>, &mut self.buf, None)
+            };
+            first = false;
+            match res {
+                Ok((_, n)) => self.emit(n, &mut out),
+                Err(e) => return Err(self.err(&e)),
+            }
+        }
+        self.pending.clear();
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +160,27 @@ mod tests {
             // A whole-sample offset would show as ~0.086 here.
             assert!(err < 0.05, "from {from}: max error {err}");
         }
+    }
+
+    #[test]
+    fn streaming_in_odd_pieces_equals_whole() {
+        let input = tone(44_100, 2.1, 300.0);
+        let whole = to_16k(&input, 44_100).unwrap_or_default();
+        let mut s = match Streaming::new(44_100, 16_000) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        let mut out = Vec::new();
+        for piece in input.chunks(777) {
+            out.extend(s.push(piece).unwrap_or_default());
+        }
+        out.extend(s.finish().unwrap_or_default());
+        assert_eq!(out.len(), whole.len());
+        let diff = out
+            .iter()
+            .zip(&whole)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-4, "{diff}");
     }
 }

@@ -136,3 +136,38 @@ pub fn ffmpeg(args: &[&str]) -> bool {
         .map(|s| s.success())
         .unwrap_or(false)
 }
+
+/// Reference sentences of the long recording, with the times they end.
+pub fn long_sentences() -> Vec<livecap::stream::report::Sentence> {
+    let tsv = std::fs::read_to_string(fixtures().join(format!("{LONG}.segments.tsv")))
+        .unwrap_or_default();
+    let s = livecap::stream::report::read_sentences(&tsv);
+    assert!(
+        s.len() >= 30,
+        "sentence times of the long recording missing"
+    );
+    s
+}
+
+/// Stream `samples` through the real model on the simulated clock; every event, in order.
+pub fn stream_events(
+    samples: &[f32],
+    mode: livecap::stream::Mode,
+    step: f64,
+    switch_at: Option<f64>,
+) -> Vec<livecap::stream::Event> {
+    use livecap::stream::{run, Clock, ClockKind, RunConfig, Streamer};
+    let audio = livecap::audio::AudioState::new();
+    audio.push(samples);
+    audio.finish(None);
+    let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
+    let mut clock = Clock::new(ClockKind::Simulated);
+    let cfg = RunConfig { step, switch_at };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut events = Vec::new();
+    run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {
+        events.push(e.clone())
+    })
+    .unwrap_or_else(|e| panic!("stream failed: {e}"));
+    events
+}

@@ -91,7 +91,11 @@ fn destinations(args: &TranscribeArgs) -> Result<Vec<Sink>> {
 
 /// Run the command; `Ok(false)` when some file could not be transcribed (each already reported).
 pub fn run(args: &TranscribeArgs) -> Result<bool> {
-    let opts = decode_options(args.language.as_deref(), args.task, args.prompt.as_deref())?;
+    let opts = decode_options(
+        args.lang.language.as_deref(),
+        args.lang.task,
+        args.prompt.as_deref(),
+    )?;
     let sinks = destinations(args)?;
     let model = Model::load(&args.model.model)?;
     model.check_options(&opts)?;

@@ -1,0 +1,54 @@
+//! Judge `livecap stream --format jsonl` output against a reference with sentence times: word
+//! error rate, commit and first-display latency per sentence (median, 90th percentile), repeated
+//! text, and compute per update as the session grows.
+//!
+//! cargo run --release --example stream_report -- events.jsonl segments.tsv
+
+use livecap::stream::report::{quantile, read_sentences, Report};
+use livecap::stream::Event;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [events_path, tsv_path] = &args[..] else {
+        eprintln!("usage: stream_report EVENTS.jsonl SEGMENTS.tsv");
+        std::process::exit(2);
+    };
+    let read = |p: &str| {
+        std::fs::read_to_string(p).unwrap_or_else(|e| {
+            eprintln!("stream_report: cannot read {p}: {e}");
+            std::process::exit(1);
+        })
+    };
+    let events: Vec<Event> = read(events_path)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let sentences = read_sentences(&read(tsv_path));
+    let r = Report::new(&events, &sentences);
+    let q = |v: &[f64], p: f64| quantile(v, p).map_or("-".into(), |x| format!("{x:.2}"));
+    let (c, d) = (r.commit_latencies(), r.display_latencies());
+    println!("wer_percent\t{:.2}", 100.0 * r.wer.rate());
+    println!("sentences_committed\t{}/{}", c.len(), sentences.len());
+    println!("commit_latency_median_s\t{}", q(&c, 0.5));
+    println!("commit_latency_p90_s\t{}", q(&c, 0.9));
+    println!("display_latency_median_s\t{}", q(&d, 0.5));
+    println!("display_latency_p90_s\t{}", q(&d, 0.9));
+    println!("extra_repeated_4grams\t{}", r.extra_repeats.len());
+    for g in &r.extra_repeats {
+        println!("  repeated\t{g}");
+    }
+    // Compute per update, in quarters of the session.
+    let n = r.updates.len();
+    for k in 0..4 {
+        let part = &r.updates[k * n / 4..(k + 1) * n / 4];
+        let compute: Vec<f64> = part.iter().map(|u| u.0).collect();
+        let span: Vec<f64> = part.iter().map(|u| u.1).collect();
+        println!(
+            "update_compute_q{}_median_s\t{}\taudio_median_s\t{}",
+            k + 1,
+            q(&compute, 0.5),
+            q(&span, 0.5)
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The audio shared between whoever captures it and whoever transcribes it: samples addressed by
+//! their absolute position since the stream began, of which only the part still needed is held.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Absolute position of `samples[0]`.
+    offset: u64,
+    samples: Vec<f32>,
+    first_arrival: Option<Instant>,
+    ended: bool,
+    error: Option<String>,
+}
+
+/// 16 kHz mono samples with absolute positions. The producer appends and finally calls
+/// [`AudioState::finish`]; the consumer reads ranges and drops what it no longer needs.
+#[derive(Debug, Default)]
+pub struct AudioState {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+/// What has arrived so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrived {
+    /// Samples that have arrived since the stream began.
+    pub total: u64,
+    /// No more will come.
+    pub ended: bool,
+}
+
+impl AudioState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the buffer half-updated in a way that
+        // matters more than losing the stream, so keep going with whatever is there.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Append samples (after anything pushed before).
+    pub fn push(&self, samples: &[f32]) {
+        let mut g = self.lock();
+        if g.first_arrival.is_none() && !samples.is_empty() {
+            g.first_arrival = Some(Instant::now());
+        }
+        g.samples.extend_from_slice(samples);
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    /// No more samples will come; `error` says why, if the source failed.
+    pub fn finish(&self, error: Option<String>) {
+        let mut g = self.lock();
+        g.ended = true;
+        if g.error.is_none() {
+            g.error = error;
+        }
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    pub fn arrived(&self) -> Arrived {
+        let g = self.lock();
+        Arrived {
+            total: g.offset + g.samples.len() as u64,
+            ended: g.ended,
+        }
+    }
+
+    /// When the first sample arrived.
+    pub fn first_arrival(&self) -> Option<Instant> {
+        self.lock().first_arrival
+    }
+
+    /// The source's error, once it has ended with one.
+    pub fn error(&self) -> Option<String> {
+        self.lock().error.clone()
+    }
+
+    /// Wait until `pos` samples have arrived or the stream has ended, at most `timeout`.
+    pub fn wait_for(&self, pos: u64, timeout: Duration) -> Arrived {
+        let g = self.lock();
+        let (g, _) = self
+            .changed
+            .wait_timeout_while(g, timeout, |g| {
+                !g.ended && g.offset + (g.samples.len() as u64) < pos
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        Arrived {
+            total: g.offset + g.samples.len() as u64,
+            ended: g.ended,
+        }
+    }
+
+    /// A copy of the samples in `[from, to)` that are still held.
+    pub fn read(&self, from: u64, to: u64) -> Vec<f32> {
+        let g = self.lock();
+        let end = g.offset + g.samples.len() as u64;
+        let a = from.clamp(g.offset, end);
+        let b = to.clamp(a, end);
+        g.samples[(a - g.offset) as usize..(b - g.offset) as usize].to_vec()
+    }
+
+    /// The first position still held.
+    pub fn held_from(&self) -> u64 {
+        self.lock().offset
+    }
+
+    /// Forget everything before `pos`.
+    pub fn trim_before(&self, pos: u64) {
+        let mut g = self.lock();
+        let end = g.offset + g.samples.len() as u64;
+        let pos = pos.min(end);
+        if pos > g.offset {
+            let n = (pos - g.offset) as usize;
+            g.samples.drain(..n);
+            g.offset = pos;
+        }
+    }
+
+    /// Samples held in memory.
+    pub fn held(&self) -> usize {
+        self.lock().samples.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_survive_trimming() {
+        let s = AudioState::new();
+        s.push(&(0..100).map(|x| x as f32).collect::<Vec<_>>());
+        s.trim_before(40);
+        assert_eq!(s.held(), 60);
+        assert_eq!(s.held_from(), 40);
+        assert_eq!(s.read(50, 53), vec![50.0, 51.0, 52.0]);
+        // Ranges outside what is held are clamped, not a panic.
+        assert_eq!(s.read(0, 42), vec![40.0, 41.0]);
+        assert_eq!(s.read(95, 500).len(), 5);
+        s.push(&[100.0]);
+        assert_eq!(s.arrived().total, 101);
+        s.trim_before(1000);
+        assert_eq!(s.held(), 0);
+        assert_eq!(s.arrived().total, 101);
+    }
+
+    #[test]
+    fn waiting_returns_at_end_of_stream() {
+        let s = std::sync::Arc::new(AudioState::new());
+        let p = s.clone();
+        let t = std::thread::spawn(move || {
+            p.push(&[0.0; 10]);
+            p.finish(Some("gone".into()));
+        });
+        let a = s.wait_for(1_000, Duration::from_secs(10));
+        t.join().ok();
+        assert!(a.ended);
+        assert_eq!(a.total, 10);
+        assert_eq!(s.error().as_deref(), Some("gone"));
+    }
+}

@@ -1,0 +1,4 @@
+//! The subcommands, each a thin layer between the command line and the engine.
+
+pub mod stream;
+pub mod transcribe;

@@ -1,0 +1,223 @@
+//! `livecap stream`: live captions on standard output, as text or JSON events, from a file played
+//! as if live or raw PCM on standard input. SIGINT and SIGTERM end the stream with its tail
+//! committed; a second signal exits at once.
+
+use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use super::transcribe::decode_options;
+use crate::asr::Model;
+use crate::audio::pcm::PcmFormat;
+use crate::audio::source::{feed_file, feed_stdin, Input};
+use crate::audio::AudioState;
+use crate::cli::{StreamArgs, StreamFormat};
+use crate::stream::{self, Clock, ClockKind, Event, RunConfig, Streamer};
+
+fn check(args: &StreamArgs) -> Result<()> {
+    if !(args.window.is_finite() && (1.0..=25.0).contains(&args.window)) {
+        bail!("--window {}: give seconds between 1 and 25", args.window);
+    }
+    if !(args.step.is_finite() && (0.05..=30.0).contains(&args.step)) {
+        bail!("--step {}: give seconds between 0.05 and 30", args.step);
+    }
+    if let Some(s) = args.switch_mode_at {
+        if !(s.is_finite() && s >= 0.0) {
+            bail!("--switch-mode-at {s}: give seconds from the start of the stream, 0 or more");
+        }
+    }
+    if args.input_rate == 0 || args.input_rate > 384_000 {
+        bail!(
+            "--input-rate {}: give a sample rate in Hz, such as 16000",
+            args.input_rate
+        );
+    }
+    if args.input_channels == 0 {
+        bail!("--input-channels 0: give 1 or more channels");
+    }
+    Ok(())
+}
+
+/// Run the command; `Ok(false)` when the stream ended early because of an error already
+/// reported.
+pub fn run(args: &StreamArgs) -> Result<bool> {
+    check(args)?;
+    let prompt = None;
+    let opts = decode_options(args.lang.language.as_deref(), args.lang.task, prompt)?;
+    let Some(input) = args.input.as_deref().map(Input::parse) else {
+        bail!("--input: say where the audio comes from: a file, or - for raw PCM on standard input (arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -)");
+    };
+    let clock_kind = args.clock.unwrap_or(if input.is_live() {
+        ClockKind::Realtime
+    } else {
+        ClockKind::Simulated
+    });
+    let model = Model::load(&args.model.model)?;
+    model.check_options(&opts)?;
+
+    let audio = Arc::new(AudioState::new());
+    let feeder = match &input {
+        Input::File(p) => feed_file(p.clone(), clock_kind == ClockKind::Realtime, audio.clone())?,
+        Input::Stdin => {
+            if io::stdin().is_terminal() {
+                bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
+            }
+            let format = PcmFormat {
+                encoding: args.input_format,
+                rate: args.input_rate,
+                channels: args.input_channels,
+            };
+            feed_stdin(format, audio.clone())?
+        }
+        Input::Device(name) => {
+            bail!("--input device:{name}: capture devices are not available in this build; use --input FILE or --input - (raw PCM on standard input)")
+        }
+    };
+    // Detached: a source blocked on a read must not hold up the end of the stream.
+    drop(feeder);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The second signal exits at once; the first asks the stream to end cleanly.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install signal handlers")?;
+    }
+
+    let mut streamer = Streamer::new(&model, opts, args.mode, args.window);
+    let mut clock = Clock::new(clock_kind);
+    let cfg = RunConfig {
+        step: args.step,
+        switch_at: args.switch_mode_at,
+    };
+    let stdout = io::stdout();
+    let mut out = Output::new(args.format, stdout.is_terminal());
+    let mut write_error: Option<io::Error> = None;
+    let mut lock = stdout.lock();
+    let result = stream::run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {
+        if write_error.is_none() {
+            if let Err(err) = out.write(&mut lock, e) {
+                write_error = Some(err);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+    drop(lock);
+    if let Some(e) = write_error {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return Ok(true);
+        }
+        return Err(e).context("cannot write to standard output");
+    }
+    result?;
+    if let Some(e) = audio.error() {
+        eprintln!("livecap: {e}; the text committed before it is above");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Longest committed line on a pipe before it is broken at a word.
+const LINE_CHARS: usize = 100;
+
+/// Writes events as text or JSON Lines.
+struct Output {
+    format: StreamFormat,
+    tty: bool,
+    /// Committed words of the line being built.
+    line: String,
+    /// The tentative tail last shown (terminal only).
+    tentative: String,
+}
+
+impl Output {
+    fn new(format: StreamFormat, tty: bool) -> Self {
+        Self {
+            format,
+            tty,
+            line: String::new(),
+            tentative: String::new(),
+        }
+    }
+
+    fn write(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
+        match self.format {
+            StreamFormat::Jsonl => {
+                serde_json::to_writer(&mut *w, e)?;
+                w.write_all(b"\n")?;
+                w.flush()
+            }
+            StreamFormat::Text => self.write_text(w, e),
+        }
+    }
+
+    fn write_text(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
+        match e {
+            Event::Commit { words, .. } => {
+                for word in words {
+                    if !self.line.is_empty() {
+                        self.line.push(' ');
+                    }
+                    self.line.push_str(&word.text);
+                    let sentence_end = word.text.ends_with(['.', '?', '!']);
+                    if sentence_end || self.line.len() >= LINE_CHARS {
+                        self.clear_live(w)?;
+                        writeln!(w, "{}", self.line)?;
+                        self.line.clear();
+                    }
+                }
+                self.draw_live(w)?;
+            }
+            Event::Partial { text, .. } => {
+                self.tentative.clone_from(text);
+                self.draw_live(w)?;
+            }
+            Event::End { .. } => {
+                self.clear_live(w)?;
+                if !self.line.is_empty() {
+                    writeln!(w, "{}", self.line)?;
+                    self.line.clear();
+                }
+            }
+            _ => return Ok(()),
+        }
+        w.flush()
+    }
+
+    fn clear_live(&self, w: &mut impl Write) -> io::Result<()> {
+        if self.tty {
+            write!(w, "\r\x1b[K")?;
+        }
+        Ok(())
+    }
+
+    /// On a terminal, the line being built and the tentative tail (dimmed), on one screen line.
+    fn draw_live(&self, w: &mut impl Write) -> io::Result<()> {
+        if !self.tty {
+            return Ok(());
+        }
+        let width = crossterm::terminal::size()
+            .map(|(c, _)| c as usize)
+            .unwrap_or(80)
+            .max(10);
+        let sep = if self.line.is_empty() || self.tentative.is_empty() {
+            ""
+        } else {
+            " "
+        };
+        let committed: Vec<char> = self.line.chars().collect();
+        let tentative: Vec<char> = format!("{sep}{}", self.tentative).chars().collect();
+        // Keep the end of the line in view.
+        let room = width - 1;
+        let total = committed.len() + tentative.len();
+        let skip = total.saturating_sub(room);
+        let c: String = committed.iter().skip(skip).collect();
+        let t: String = tentative
+            .iter()
+            .skip(skip.saturating_sub(committed.len()))
+            .collect();
+        write!(w, "\r\x1b[K{c}\x1b[2m{t}\x1b[0m")
+    }
+}

@@ -1,0 +1,109 @@
+//! The stream clock: seconds since the first sample. Real time for live sources; simulated for
+//! files, where audio arrives as fast as it is needed and the clock advances by the compute each
+//! update really took, so a simulated run shows the latency this machine gives live.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::audio::{AudioState, SAMPLE_RATE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockKind {
+    /// Wall-clock time; a file is played at its real speed.
+    Realtime,
+    /// No waiting: audio is there when the clock says it has been spoken.
+    Simulated,
+}
+
+#[derive(Debug, Clone)]
+pub enum Clock {
+    Realtime,
+    Simulated { now: f64 },
+}
+
+/// What the transcriber may look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Visible {
+    /// Samples that have arrived by now.
+    pub samples: u64,
+    /// Every sample the source will ever give is among them.
+    pub complete: bool,
+}
+
+impl Clock {
+    pub fn new(kind: ClockKind) -> Self {
+        match kind {
+            ClockKind::Realtime => Clock::Realtime,
+            ClockKind::Simulated => Clock::Simulated { now: 0.0 },
+        }
+    }
+
+    /// Seconds since the first sample arrived.
+    pub fn now(&self, audio: &AudioState) -> f64 {
+        match self {
+            Clock::Realtime => audio
+                .first_arrival()
+                .map(|t| t.elapsed().as_secs_f64())
+                .unwrap_or(0.0),
+            Clock::Simulated { now } => *now,
+        }
+    }
+
+    /// Account for `secs` of computation.
+    pub fn advance(&mut self, secs: f64) {
+        if let Clock::Simulated { now } = self {
+            *now += secs;
+        }
+    }
+
+    /// Wait until `pos` samples are visible, the source has ended, or `stop` is set.
+    pub fn wait(&mut self, audio: &AudioState, pos: u64, stop: &AtomicBool) -> Visible {
+        let arrived = loop {
+            let a = audio.wait_for(pos, Duration::from_millis(50));
+            if a.total >= pos || a.ended || stop.load(Ordering::Relaxed) {
+                break a;
+            }
+        };
+        let samples = match self {
+            Clock::Realtime => arrived.total,
+            Clock::Simulated { now } => {
+                let reached = pos.min(arrived.total) as f64 / SAMPLE_RATE as f64;
+                *now = now.max(reached);
+                arrived
+                    .total
+                    .min((*now * SAMPLE_RATE as f64).round() as u64)
+            }
+        };
+        Visible {
+            samples,
+            complete: arrived.ended && samples == arrived.total,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_clock_shows_what_has_been_spoken() {
+        let audio = AudioState::new();
+        audio.push(&vec![0.0; 160_000]);
+        audio.finish(None);
+        let stop = AtomicBool::new(false);
+        let mut c = Clock::new(ClockKind::Simulated);
+        let v = c.wait(&audio, 8_000, &stop);
+        assert_eq!(v.samples, 8_000);
+        assert!(!v.complete);
+        assert_eq!(c.now(&audio), 0.5);
+        // A slow update: the next one sees everything that arrived meanwhile.
+        c.advance(2.0);
+        let v = c.wait(&audio, 16_000, &stop);
+        assert_eq!(v.samples, 40_000);
+        assert_eq!(c.now(&audio), 2.5);
+        let v = c.wait(&audio, 1_000_000, &stop);
+        assert_eq!(v.samples, 160_000);
+        assert!(v.complete);
+        assert_eq!(c.now(&audio), 10.0);
+    }
+}

@@ -1,0 +1,236 @@
+//! Streaming captions: the re-transcription policies (full history, trailing window), the commit
+//! logic that keeps text steady, the stream clock, and the loop that drives them and reports
+//! events. Knows nothing of terminals; `livecap stream` and the app both drive it.
+
+pub mod clock;
+pub mod commit;
+pub mod policy;
+pub mod report;
+pub mod vad;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+pub use clock::{Clock, ClockKind};
+pub use commit::{Committer, Word};
+pub use policy::{Mode, Streamer, Update};
+
+use crate::asr::ModelError;
+use crate::audio::{AudioState, SAMPLE_RATE};
+
+/// One thing that happened in a stream. Times are seconds: `start`/`end` of audio since the
+/// stream began, `emitted_at` on the stream clock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Event {
+    /// The tentative tail, replacing the previous one (empty text clears it).
+    Partial {
+        text: String,
+        start: f64,
+        end: f64,
+        emitted_at: f64,
+    },
+    /// Words that are final.
+    Commit {
+        text: String,
+        start: f64,
+        end: f64,
+        emitted_at: f64,
+        words: Vec<Word>,
+    },
+    /// One re-transcription: which audio, and what it cost.
+    Update {
+        mode: Mode,
+        audio_start: f64,
+        audio_end: f64,
+        compute: f64,
+        skipped: bool,
+        /// Seconds of heard audio still held for later updates.
+        held: f64,
+        emitted_at: f64,
+    },
+    /// Inference is slower than the step: updates were merged and the captions trail the audio.
+    Lag {
+        /// Seconds between the end of the audio last transcribed and its result.
+        behind: f64,
+        compute: f64,
+        /// Scheduled updates merged into this one since the last lag event.
+        coalesced: u32,
+        emitted_at: f64,
+    },
+    /// The policy changed.
+    Mode { mode: Mode, emitted_at: f64 },
+    /// The stream is over.
+    End {
+        /// Seconds of audio.
+        duration: f64,
+        updates: u32,
+        /// Seconds of computation over all updates.
+        compute: f64,
+        words: usize,
+        mode: Mode,
+        emitted_at: f64,
+    },
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Seconds between updates.
+    pub step: f64,
+    /// Switch to the other mode once the stream clock reaches this many seconds.
+    pub switch_at: Option<f64>,
+}
+
+/// Lag is reported at most this often (stream seconds), unless it grows.
+const LAG_REPORT_EVERY: f64 = 5.0;
+
+fn text_of(words: &[Word]) -> String {
+    words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Round to milliseconds, for tidy output.
+fn ms(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn commit_event(words: &[Word], at: f64) -> Option<Event> {
+    let (first, last) = (words.first()?, words.last()?);
+    Some(Event::Commit {
+        text: text_of(words),
+        start: ms(first.start),
+        end: ms(last.end),
+        emitted_at: ms(at),
+        words: words
+            .iter()
+            .map(|w| Word::new(&w.text, ms(w.start), ms(w.end), ms(w.shown_at)))
+            .collect(),
+    })
+}
+
+/// Run a stream until its source ends or `stop` is set, handing every event to `emit` as it
+/// happens. The tentative tail is committed at the end, also when the model fails.
+pub fn run(
+    streamer: &mut Streamer,
+    audio: &AudioState,
+    clock: &mut Clock,
+    cfg: &RunConfig,
+    stop: &AtomicBool,
+    emit: &mut dyn FnMut(&Event),
+) -> Result<(), ModelError> {
+    let step = ((cfg.step.max(0.05)) * SAMPLE_RATE as f64).round() as u64;
+    let mut next = step;
+    let mut seen = 0u64;
+    let mut updates = 0u32;
+    let mut compute = 0.0;
+    let mut switch_at = cfg.switch_at;
+    let mut partial = String::new();
+    let mut lag_reported: Option<(f64, f64)> = None;
+    let mut coalesced = 0u32;
+    let mut result = Ok(());
+    loop {
+        let v = clock.wait(audio, next, stop);
+        let stopping = stop.load(Ordering::Relaxed);
+        if let Some(at) = switch_at {
+            if clock.now(audio) >= at {
+                let mode = match streamer.mode() {
+                    Mode::Window => Mode::Full,
+                    Mode::Full => Mode::Window,
+                };
+                streamer.set_mode(mode, audio);
+                emit(&Event::Mode {
+                    mode,
+                    emitted_at: ms(clock.now(audio)),
+                });
+                switch_at = None;
+            }
+        }
+        if v.samples > seen {
+            let u = match streamer.update(audio, v.samples, clock) {
+                Ok(u) => u,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            seen = v.samples;
+            updates += 1;
+            compute += u.compute;
+            if let Some(e) = commit_event(&u.committed, u.emitted_at) {
+                emit(&e);
+            }
+            let tentative = streamer.committer().tentative();
+            let text = text_of(tentative);
+            if text != partial {
+                let end = streamer.committer().end();
+                emit(&Event::Partial {
+                    text: text.clone(),
+                    start: ms(tentative.first().map_or(end, |w| w.start)),
+                    end: ms(tentative.last().map_or(end, |w| w.end)),
+                    emitted_at: ms(u.emitted_at),
+                });
+                partial = text;
+            }
+            emit(&Event::Update {
+                mode: u.mode,
+                audio_start: ms(u.audio_start),
+                audio_end: ms(u.audio_end),
+                compute: ms(u.compute),
+                skipped: u.skipped,
+                held: ms(u.held),
+                emitted_at: ms(u.emitted_at),
+            });
+            if u.compute > cfg.step {
+                coalesced += (u.compute / cfg.step) as u32;
+                let behind = u.emitted_at - u.audio_end;
+                let due = match lag_reported {
+                    None => true,
+                    Some((at, worst)) => {
+                        u.emitted_at - at >= LAG_REPORT_EVERY || behind > worst + 1.0
+                    }
+                };
+                if due {
+                    emit(&Event::Lag {
+                        behind: ms(behind),
+                        compute: ms(u.compute),
+                        coalesced,
+                        emitted_at: ms(u.emitted_at),
+                    });
+                    lag_reported = Some((u.emitted_at, behind));
+                    coalesced = 0;
+                }
+            }
+        }
+        if v.complete || stopping {
+            break;
+        }
+        next = v.samples + step;
+    }
+    let at = clock.now(audio);
+    if let Some(e) = commit_event(&streamer.finish(), at) {
+        emit(&e);
+    }
+    if !partial.is_empty() {
+        let end = ms(streamer.committer().end());
+        emit(&Event::Partial {
+            text: String::new(),
+            start: end,
+            end,
+            emitted_at: ms(at),
+        });
+    }
+    emit(&Event::End {
+        duration: ms(seen as f64 / SAMPLE_RATE as f64),
+        updates,
+        compute: ms(compute),
+        words: streamer.committer().total(),
+        mode: streamer.mode(),
+        emitted_at: ms(at),
+    });
+    result
+}

@@ -1,0 +1,240 @@
+//! Judging a finished stream against a reference with sentence times: word error rate, when each
+//! sentence was committed and first shown, and text the stream repeated that the reference does
+//! not. Used by the benchmarks and the tests.
+
+use super::Event;
+use crate::wer::{align, normalize, Edit, WerCount};
+
+/// A reference sentence and when its speech ended (seconds of audio).
+#[derive(Debug, Clone)]
+pub struct Sentence {
+    pub text: String,
+    pub end: f64,
+}
+
+/// A committed word with the clock times that matter for latency.
+#[derive(Debug, Clone)]
+struct Timed {
+    token: String,
+    committed_at: f64,
+    shown_at: f64,
+}
+
+/// Per-sentence timing and overall accuracy of one stream.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub wer: WerCount,
+    /// Committed text, in order.
+    pub text: String,
+    /// For each reference sentence: (commit latency, first-display latency) of its last
+    /// recognised word, or `None` if none of its words was committed.
+    pub latencies: Vec<Option<(f64, f64)>>,
+    /// 4-grams that occur more often in the committed text than in the reference.
+    pub extra_repeats: Vec<String>,
+    /// Compute seconds and transcribed audio seconds of each update, in order.
+    pub updates: Vec<(f64, f64)>,
+}
+
+/// The `q`-quantile (0..=1) of `values`, by nearest rank; `None` if empty.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+fn four_grams(tokens: &[String]) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for w in tokens.windows(4) {
+        *m.entry(w.join(" ")).or_insert(0) += 1;
+    }
+    m
+}
+
+impl Report {
+    pub fn new(events: &[Event], sentences: &[Sentence]) -> Self {
+        let mut timed: Vec<Timed> = Vec::new();
+        let mut texts: Vec<&str> = Vec::new();
+        let mut updates = Vec::new();
+        for e in events {
+            match e {
+                Event::Commit {
+                    words, emitted_at, ..
+                } => {
+                    for w in words {
+                        texts.push(&w.text);
+                        for token in normalize(&w.text) {
+                            timed.push(Timed {
+                                token,
+                                committed_at: *emitted_at,
+                                shown_at: w.shown_at,
+                            });
+                        }
+                    }
+                }
+                Event::Update {
+                    compute,
+                    audio_start,
+                    audio_end,
+                    skipped: false,
+                    ..
+                } => updates.push((*compute, audio_end - audio_start)),
+                _ => {}
+            }
+        }
+        let text = texts.join(" ");
+        let reference: String = sentences
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let wer = WerCount::of(&reference, &text);
+
+        let mut ref_tokens: Vec<String> = Vec::new();
+        let mut ref_sentence: Vec<usize> = Vec::new();
+        for (i, s) in sentences.iter().enumerate() {
+            for t in normalize(&s.text) {
+                ref_tokens.push(t);
+                ref_sentence.push(i);
+            }
+        }
+        let hyp_tokens: Vec<String> = timed.iter().map(|t| t.token.clone()).collect();
+        let mut latencies: Vec<Option<(f64, f64)>> = vec![None; sentences.len()];
+        let (mut i, mut j) = (0usize, 0usize);
+        for op in align(&ref_tokens, &hyp_tokens) {
+            match op {
+                Edit::Match | Edit::Substitute => {
+                    let s = ref_sentence[i];
+                    let h = &timed[j];
+                    if op == Edit::Match || latencies[s].is_none() {
+                        let end = sentences[s].end;
+                        latencies[s] = Some((h.committed_at - end, h.shown_at - end));
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                Edit::Delete => i += 1,
+                Edit::Insert => j += 1,
+            }
+        }
+        let (said, got) = (four_grams(&ref_tokens), four_grams(&hyp_tokens));
+        let mut extra_repeats: Vec<String> = got
+            .into_iter()
+            .filter(|(g, n)| *n > 1 && *n > said.get(g).copied().unwrap_or(0))
+            .map(|(g, _)| g)
+            .collect();
+        extra_repeats.sort();
+        Self {
+            wer,
+            text,
+            latencies,
+            extra_repeats,
+            updates,
+        }
+    }
+
+    /// Commit latencies of the sentences that were committed.
+    pub fn commit_latencies(&self) -> Vec<f64> {
+        self.latencies.iter().flatten().map(|l| l.0).collect()
+    }
+
+    /// First-display latencies of the sentences that were committed.
+    pub fn display_latencies(&self) -> Vec<f64> {
+        self.latencies.iter().flatten().map(|l| l.1).collect()
+    }
+}
+
+/// Reference sentences from a `segments.tsv` (a header line, then `id`, `start_s`, `end_s`,
+/// `transcript` separated by tabs).
+pub fn read_sentences(tsv: &str) -> Vec<Sentence> {
+    tsv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some(Sentence {
+                end: f.get(2)?.trim().parse().ok()?,
+                text: f.get(3)?.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::Word;
+
+    fn commit(words: &[(&str, f64)], at: f64) -> Event {
+        Event::Commit {
+            text: String::new(),
+            start: 0.0,
+            end: 0.0,
+            emitted_at: at,
+            words: words
+                .iter()
+                .map(|(w, shown)| Word::new(w, 0.0, 0.0, *shown))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn latency_is_measured_at_each_sentence_end() {
+        let sentences = vec![
+            Sentence {
+                text: "The cat sat.".into(),
+                end: 2.0,
+            },
+            Sentence {
+                text: "It was nineteen ninety.".into(),
+                end: 5.0,
+            },
+            Sentence {
+                text: "Never said".into(),
+                end: 9.0,
+            },
+        ];
+        let events = vec![
+            commit(&[("the", 1.0), ("cat", 1.5)], 2.0),
+            commit(&[("sat.", 2.5), ("It", 3.0)], 3.5),
+            commit(&[("was", 4.0), ("1990.", 5.5)], 6.0),
+        ];
+        let r = Report::new(&events, &sentences);
+        assert_eq!(r.latencies[0], Some((1.5, 0.5)));
+        assert_eq!(r.latencies[1], Some((1.0, 0.5)));
+        assert_eq!(r.latencies[2], None);
+        assert_eq!(r.wer.errors, 2);
+        assert!(r.extra_repeats.is_empty());
+        assert_eq!(quantile(&r.commit_latencies(), 0.5), Some(1.0));
+    }
+
+    #[test]
+    fn repeated_text_is_found() {
+        let sentences = vec![Sentence {
+            text: "one two three four five six".into(),
+            end: 1.0,
+        }];
+        let events = vec![
+            commit(&[("one", 0.0), ("two", 0.0), ("three", 0.0)], 1.0),
+            commit(&[("four", 0.0), ("five", 0.0)], 1.0),
+            commit(
+                &[("two", 0.0), ("three", 0.0), ("four", 0.0), ("five", 0.0)],
+                1.0,
+            ),
+            commit(&[("six", 0.0)], 1.0),
+        ];
+        let r = Report::new(&events, &sentences);
+        // Numbers are compared as digits.
+        assert_eq!(r.extra_repeats, vec!["2 3 4 5".to_string()]);
+    }
+
+    #[test]
+    fn quantiles() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), Some(3.0));
+        assert_eq!(quantile(&v, 0.9), Some(5.0));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! Telling speech from silence by level alone: frame levels in dBFS against a noise floor that
+//! follows the quietest recent frames. Used to skip silent windows (no invented text, no compute)
+//! and to commit at pauses.
+
+/// 20 ms frames at 16 kHz.
+const FRAME: usize = 320;
+/// A frame is speech when it is this far above the noise floor...
+const ABOVE_FLOOR_DB: f32 = 18.0;
+/// ...and above this absolute level.
+const MIN_SPEECH_DB: f32 = -55.0;
+/// How fast the floor may rise, per frame (1 dB per second).
+const FLOOR_RISE_DB: f32 = 0.02;
+const SILENT_DB: f32 = -100.0;
+
+/// Level in dBFS of a block of samples (RMS against a full-scale sine's peak of 1.0).
+pub fn dbfs(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return SILENT_DB;
+    }
+    let ms = samples.iter().map(|&x| x as f64 * x as f64).sum::<f64>() / samples.len() as f64;
+    if ms <= 0.0 {
+        SILENT_DB
+    } else {
+        (10.0 * ms.log10()).max(SILENT_DB as f64) as f32
+    }
+}
+
+/// Follows a stream frame by frame and remembers where speech was last heard.
+#[derive(Debug, Clone)]
+pub struct Vad {
+    floor: f32,
+    /// Absolute sample position up to which frames have been judged.
+    pos: u64,
+    /// Samples of an unfinished frame.
+    partial: Vec<f32>,
+    /// End of the last speech frame, if any.
+    last_speech_end: Option<u64>,
+}
+
+impl Default for Vad {
+    fn default() -> Self {
+        Self {
+            floor: -70.0,
+            pos: 0,
+            partial: Vec::with_capacity(FRAME),
+            last_speech_end: None,
+        }
+    }
+}
+
+impl Vad {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Position up to which samples have been fed.
+    pub fn fed(&self) -> u64 {
+        self.pos + self.partial.len() as u64
+    }
+
+    /// Feed the next samples of the stream.
+    pub fn feed(&mut self, samples: &[f32]) {
+        for &x in samples {
+            self.partial.push(x);
+            if self.partial.len() == FRAME {
+                let db = dbfs(&self.partial);
+                self.floor = (self.floor + FLOOR_RISE_DB).min(db);
+                self.pos += FRAME as u64;
+                if db > self.floor + ABOVE_FLOOR_DB && db > MIN_SPEECH_DB {
+                    self.last_speech_end = Some(self.pos);
+                }
+                self.partial.clear();
+            }
+        }
+    }
+
+    /// Whether any speech was heard at or after `from`.
+    pub fn speech_since(&self, from: u64) -> bool {
+        self.last_speech_end.is_some_and(|e| e > from)
+    }
+
+    /// Samples of silence at the end of what was fed (all of it, if no speech yet).
+    pub fn trailing_silence(&self) -> u64 {
+        self.pos - self.last_speech_end.unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(n: usize, amp: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| amp * (i as f32 * 0.3).sin() * if i % 7 == 0 { 1.0 } else { 0.9 })
+            .collect()
+    }
+
+    fn noise(n: usize, amp: f32, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                amp * ((s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dbfs_of_known_levels() {
+        assert_eq!(dbfs(&[]), SILENT_DB);
+        assert_eq!(dbfs(&[0.0; 100]), SILENT_DB);
+        assert!((dbfs(&[0.5; 100]) - (-6.0206)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn speech_over_noise_and_trailing_silence() {
+        let mut v = Vad::new();
+        v.feed(&noise(16_000, 0.003, 1));
+        assert!(!v.speech_since(0), "noise alone is not speech");
+        v.feed(&tone(8_000, 0.3));
+        assert!(v.speech_since(16_000));
+        v.feed(&noise(9_600, 0.003, 2));
+        let silence = v.trailing_silence();
+        assert!((9_280..=9_600).contains(&silence), "{silence}");
+        assert!(!v.speech_since(24_400));
+        assert_eq!(v.fed(), 33_600);
+    }
+
+    #[test]
+    fn quiet_speech_after_digital_silence_counts() {
+        let mut v = Vad::new();
+        v.feed(&[0.0; 8_000]);
+        v.feed(&tone(3_200, 0.01));
+        assert!(v.speech_since(8_000));
+    }
+}
