@@ -23,7 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Transcribe finished recordings (wav, flac, mp3, ogg) with full context.
     Transcribe(TranscribeArgs),
-    /// Caption live audio (a file played as if live, or raw PCM on stdin) to standard output.
+    /// Caption live audio (a device, a file played as if live, or raw PCM on stdin) to standard
+    /// output.
     Stream(StreamArgs),
 }
 
@@ -65,7 +66,9 @@ pub enum StreamFormat {
 pub struct StreamArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Audio source: a file (wav, flac, mp3, ogg), `-` for raw PCM on standard input.
+    /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
+    /// a file (wav, flac, mp3, ogg), or `-` for raw PCM on standard input. Default: the
+    /// system's default input device.
     #[arg(long, short = 'i', value_name = "SRC")]
     pub input: Option<String>,
     /// Re-transcription policy: the last few seconds, or everything heard so far.

@@ -214,8 +214,10 @@ fn bad_stream_input_is_one_clear_sentence() {
     assert_clear_failure(&o, "--input-rate");
     let o = stream(&["--input", "-", "--input-channels", "0"], None);
     assert_clear_failure(&o, "--input-channels");
-    let o = stream(&[], None);
-    assert_clear_failure(&o, "--input");
+    let o = stream(&["--input", "device:zzz-no-such-mic"], None);
+    assert_clear_failure(&o, "device:zzz-no-such-mic");
+    let o = stream(&["--input", "x.wav", "--switch-mode-at=-3"], None);
+    assert_clear_failure(&o, "--switch-mode-at");
 }
 
 #[test]

@@ -248,4 +248,12 @@ fn silence_commits_nothing_and_costs_nothing() {
         .filter(|e| matches!(e, Event::Update { skipped: false, .. }))
         .count();
     assert_eq!(ran, 0, "the model ran on silence");
+    let most_held = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Update { held, .. } => Some(*held),
+            _ => None,
+        })
+        .fold(0.0, f64::max);
+    assert!(most_held <= 6.0, "silence kept {most_held} s of audio");
 }

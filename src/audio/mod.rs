@@ -2,6 +2,7 @@
 //! format and channel count, turned into 16 kHz mono `f32`, the one format the engine works in;
 //! and the live sources that feed a stream.
 
+pub mod device;
 pub mod file;
 pub mod pcm;
 pub mod resample;
@@ -31,10 +32,21 @@ pub enum AudioError {
     Unsupported { path: PathBuf, reason: String },
     #[error("audio file {} is damaged: {reason}", .path.display())]
     Corrupt { path: PathBuf, reason: String },
+    #[error("audio input {}: {reason}", device_label(.device))]
+    Device { device: String, reason: String },
     #[error("cannot read audio from {what}: {reason}")]
     Stream { what: String, reason: String },
     #[error("cannot resample audio from {from} Hz: {reason}")]
     Resample { from: u32, reason: String },
+}
+
+/// How a device named on the command line is shown in messages.
+fn device_label(spec: &str) -> String {
+    if spec.is_empty() {
+        "the default input device".into()
+    } else {
+        format!("device:{spec}")
+    }
 }
 
 /// Decoded audio, 16 kHz mono.

@@ -1,5 +1,5 @@
-//! `livecap stream`: live captions on standard output, as text or JSON events, from a file played
-//! as if live or raw PCM on standard input. SIGINT and SIGTERM end the stream with its tail
+//! `livecap stream`: live captions on standard output, as text or JSON events, from a capture
+//! device, a file played as if live, or raw PCM on standard input. SIGINT and SIGTERM end the stream with its tail
 //! committed; a second signal exits at once.
 
 use std::io::{self, IsTerminal, Write};
@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::transcribe::decode_options;
 use crate::asr::Model;
+use crate::audio::device::feed_device;
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{feed_file, feed_stdin, Input};
 use crate::audio::AudioState;
@@ -46,16 +47,26 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     check(args)?;
     let prompt = None;
     let opts = decode_options(args.lang.language.as_deref(), args.lang.task, prompt)?;
-    let Some(input) = args.input.as_deref().map(Input::parse) else {
-        bail!("--input: say where the audio comes from: a file, or - for raw PCM on standard input (arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -)");
-    };
+    // No --input: the system's default capture device.
+    let input = Input::parse(args.input.as_deref().unwrap_or("device:"));
     let clock_kind = args.clock.unwrap_or(if input.is_live() {
         ClockKind::Realtime
     } else {
         ClockKind::Simulated
     });
+    if clock_kind == ClockKind::Simulated && matches!(input, Input::Device(_)) {
+        bail!("--clock simulated: a capture device can only run on the real clock");
+    }
     let model = Model::load(&args.model.model)?;
     model.check_options(&opts)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The second signal exits at once; the first asks the stream to end cleanly.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
+            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
+            .context("cannot install signal handlers")?;
+    }
 
     let audio = Arc::new(AudioState::new());
     let feeder = match &input {
@@ -71,20 +82,10 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
             };
             feed_stdin(format, audio.clone())?
         }
-        Input::Device(name) => {
-            bail!("--input device:{name}: capture devices are not available in this build; use --input FILE or --input - (raw PCM on standard input)")
-        }
+        Input::Device(name) => feed_device(name, audio.clone(), stop.clone())?,
     };
     // Detached: a source blocked on a read must not hold up the end of the stream.
     drop(feeder);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The second signal exits at once; the first asks the stream to end cleanly.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .context("cannot install signal handlers")?;
-    }
 
     let mut streamer = Streamer::new(&model, opts, args.mode, args.window);
     let mut clock = Clock::new(clock_kind);

@@ -75,6 +75,8 @@ pub struct Streamer<'m> {
     vad: Vad,
     /// Where full history begins.
     full_base: u64,
+    /// Everything before this position is silence or committed text.
+    settled: u64,
 }
 
 impl<'m> Streamer<'m> {
@@ -88,6 +90,7 @@ impl<'m> Streamer<'m> {
             committer: Committer::new(),
             vad: Vad::new(),
             full_base: 0,
+            settled: 0,
         }
     }
 
@@ -126,7 +129,8 @@ impl<'m> Streamer<'m> {
             Mode::Full => self.full_base,
             Mode::Window => {
                 let floor = visible.saturating_sub(pos(MAX_WINDOW_SECS));
-                let want = pos(self.committer.end()).min(visible.saturating_sub(pos(self.window)));
+                let done = pos(self.committer.end()).max(self.settled);
+                let want = done.min(visible.saturating_sub(pos(self.window)));
                 if want < floor {
                     committed.extend(self.committer.commit_before(secs(floor)));
                 }
@@ -158,9 +162,13 @@ impl<'m> Streamer<'m> {
             // Silence, by level or by Whisper's judgement: whatever was said before is final.
             _ => committed.extend(self.committer.commit_all()),
         }
+        if !speech {
+            self.settled = visible;
+        }
+        // Later windows start no earlier than this one did.
         let keep = match self.mode {
             Mode::Full => self.full_base,
-            Mode::Window => start.min(pos(self.committer.end())),
+            Mode::Window => start,
         };
         audio.trim_before(keep.min(self.vad.fed()));
         Ok(Update {
