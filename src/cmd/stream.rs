@@ -120,7 +120,14 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// Longest committed line on a pipe before it is broken at a word.
+fn terminal_width() -> usize {
+    crossterm::terminal::size()
+        .map(|(c, _)| c as usize)
+        .unwrap_or(80)
+        .max(10)
+}
+
+/// Longest committed line (on a terminal, at most its width) before it is broken at a word.
 const LINE_CHARS: usize = 100;
 
 /// Writes events as text or JSON Lines.
@@ -157,16 +164,22 @@ impl Output {
     fn write_text(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
         match e {
             Event::Commit { words, .. } => {
+                let limit = if self.tty {
+                    LINE_CHARS.min(terminal_width() - 1)
+                } else {
+                    LINE_CHARS
+                };
                 for word in words {
+                    let len = self.line.chars().count();
+                    if len > 0 && len + 1 + word.text.chars().count() > limit {
+                        self.end_line(w)?;
+                    }
                     if !self.line.is_empty() {
                         self.line.push(' ');
                     }
                     self.line.push_str(&word.text);
-                    let sentence_end = word.text.ends_with(['.', '?', '!']);
-                    if sentence_end || self.line.len() >= LINE_CHARS {
-                        self.clear_live(w)?;
-                        writeln!(w, "{}", self.line)?;
-                        self.line.clear();
+                    if word.text.ends_with(['.', '?', '!']) {
+                        self.end_line(w)?;
                     }
                 }
                 self.draw_live(w)?;
@@ -178,13 +191,20 @@ impl Output {
             Event::End { .. } => {
                 self.clear_live(w)?;
                 if !self.line.is_empty() {
-                    writeln!(w, "{}", self.line)?;
-                    self.line.clear();
+                    self.end_line(w)?;
                 }
             }
             _ => return Ok(()),
         }
         w.flush()
+    }
+
+    /// Print the line being built as a finished line.
+    fn end_line(&mut self, w: &mut impl Write) -> io::Result<()> {
+        self.clear_live(w)?;
+        writeln!(w, "{}", self.line)?;
+        self.line.clear();
+        Ok(())
     }
 
     fn clear_live(&self, w: &mut impl Write) -> io::Result<()> {
@@ -199,10 +219,7 @@ impl Output {
         if !self.tty {
             return Ok(());
         }
-        let width = crossterm::terminal::size()
-            .map(|(c, _)| c as usize)
-            .unwrap_or(80)
-            .max(10);
+        let width = terminal_width();
         let sep = if self.line.is_empty() || self.tentative.is_empty() {
             ""
         } else {
@@ -211,7 +228,8 @@ impl Output {
         let committed: Vec<char> = self.line.chars().collect();
         let tentative: Vec<char> = format!("{sep}{}", self.tentative).chars().collect();
         // Keep the end of the line in view.
-        let room = width - 1;
+        // Room for the terminal to echo "^C" without wrapping the line.
+        let room = width - 3;
         let total = committed.len() + tentative.len();
         let skip = total.saturating_sub(room);
         let c: String = committed.iter().skip(skip).collect();
