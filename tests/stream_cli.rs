@@ -17,40 +17,16 @@ fn clip(dir: &Path) -> (PathBuf, PathBuf, PathBuf, String) {
     let s16 = dir.join("clip.s16");
     let f32 = dir.join("clip.f32");
     let src = long_wav();
-    let src = src.to_string_lossy();
-    assert!(ffmpeg(&[
-        "-i",
-        &src,
-        "-t",
-        "12.1",
-        wav.to_str().unwrap_or_default()
-    ]));
-    assert!(ffmpeg(&[
-        "-i",
-        &src,
-        "-t",
-        "12.1",
-        "-f",
-        "s16le",
-        "-ac",
-        "1",
-        "-ar",
-        "16000",
-        s16.to_str().unwrap_or_default()
-    ]));
-    assert!(ffmpeg(&[
-        "-i",
-        &src,
-        "-t",
-        "12.1",
-        "-f",
-        "f32le",
-        "-ac",
-        "2",
-        "-ar",
-        "44100",
-        f32.to_str().unwrap_or_default()
-    ]));
+    // The first 12.1 s of the long recording, converted by ffmpeg with `format` options.
+    let cut = |format: &[&str], out: &Path| {
+        let mut args = vec!["-i", src.to_str().unwrap_or_default(), "-t", "12.1"];
+        args.extend_from_slice(format);
+        args.push(out.to_str().unwrap_or_default());
+        assert!(ffmpeg(&args), "ffmpeg could not write {}", out.display());
+    };
+    cut(&[], &wav);
+    cut(&["-f", "s16le", "-ac", "1", "-ar", "16000"], &s16);
+    cut(&["-f", "f32le", "-ac", "2", "-ar", "44100"], &f32);
     let reference: String = long_sentences()
         .iter()
         .take(2)

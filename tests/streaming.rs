@@ -67,6 +67,17 @@ fn check_events(events: &[Event], duration: f64) {
     }
 }
 
+/// The most heard audio any update left held in memory, in seconds.
+fn most_held(events: &[Event]) -> f64 {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Update { held, .. } => Some(*held),
+            _ => None,
+        })
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn window_mode_on_the_long_recording() {
     let audio = load_file(&long_wav()).unwrap_or_else(|e| panic!("{e}"));
@@ -121,13 +132,7 @@ fn window_mode_on_the_long_recording() {
     let median = quantile(&c, 0.5).unwrap_or(f64::INFINITY);
     assert!(median < 6.0, "median commit latency {median:.2} s");
     // The window keeps a bounded amount of audio in memory.
-    let most_held = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Update { held, .. } => Some(*held),
-            _ => None,
-        })
-        .fold(0.0, f64::max);
+    let most_held = most_held(&events);
     assert!(most_held <= 26.0, "held {most_held} s of audio");
 }
 
@@ -248,12 +253,6 @@ fn silence_commits_nothing_and_costs_nothing() {
         .filter(|e| matches!(e, Event::Update { skipped: false, .. }))
         .count();
     assert_eq!(ran, 0, "the model ran on silence");
-    let most_held = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Update { held, .. } => Some(*held),
-            _ => None,
-        })
-        .fold(0.0, f64::max);
+    let most_held = most_held(&events);
     assert!(most_held <= 6.0, "silence kept {most_held} s of audio");
 }

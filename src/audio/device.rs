@@ -78,13 +78,19 @@ pub fn find_device(spec: &str) -> Result<Device, AudioError> {
     if devices.is_empty() {
         return Err(none());
     }
-    if let Ok(i) = spec.parse::<usize>() {
-        return devices.into_iter().nth(i).ok_or_else(|| {
-            device_error(spec, "there is no input device with that index (see `livecap stream --input device:` with a name instead)")
-        });
-    }
     let all: Vec<Vec<String>> = devices.iter().map(names_of).collect();
     let names: Vec<String> = all.iter().map(|n| n.join(" / ")).collect();
+    if let Ok(i) = spec.parse::<usize>() {
+        return devices.into_iter().nth(i).ok_or_else(|| {
+            device_error(
+                spec,
+                format!(
+                    "no input device has this index; the input devices, counted from 0, are: {}",
+                    names.join(", ")
+                ),
+            )
+        });
+    }
     if let Some(i) = all.iter().position(|n| n.iter().any(|n| n == spec)) {
         return devices.into_iter().nth(i).ok_or_else(none);
     }

@@ -35,14 +35,6 @@ impl Input {
     pub fn is_live(&self) -> bool {
         !matches!(self, Input::File(_))
     }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Input::File(p) => p.display().to_string(),
-            Input::Stdin => "standard input".into(),
-            Input::Device(n) => format!("device {n}"),
-        }
-    }
 }
 
 /// Audio pushed per step when a file is played as if live.
