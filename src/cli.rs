@@ -26,6 +26,17 @@ pub enum Command {
     /// Caption live audio (a device, a file played as if live, or raw PCM on stdin) to standard
     /// output.
     Stream(StreamArgs),
+    /// List the audio input devices: index, name, default marker, channels and sample rates.
+    /// Pick one with `livecap stream --input device:NAME` (or `device:INDEX`).
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DevicesArgs {
+    /// Also list the devices that cannot capture now (busy, unplugged, or a plugin whose sound
+    /// server is not running), with the reason.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Transcribe(args) => livecap::cmd::transcribe::run(args),
         Command::Stream(args) => livecap::cmd::stream::run(args),
+        Command::Devices(args) => livecap::cmd::devices::run(args.all),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

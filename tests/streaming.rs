@@ -1,5 +1,7 @@
-//! Streaming captions with the real model on real speech, on the simulated clock: the window
-//! policy against full-context transcription, full history, a mid-stream switch, silence.
+//! Streaming captions with the real model on real speech, on the stepped clock (every update sees
+//! one more step of audio, however long it takes, so the results do not depend on the machine):
+//! the window policy against full-context transcription, full history, a mid-stream switch,
+//! silence.
 
 mod common;
 
@@ -30,6 +32,7 @@ fn check_events(events: &[Event], duration: f64) {
             | Event::Update { emitted_at, .. }
             | Event::Lag { emitted_at, .. }
             | Event::Mode { emitted_at, .. }
+            | Event::Device { emitted_at, .. }
             | Event::End { emitted_at, .. } => *emitted_at,
             Event::Commit {
                 emitted_at,
@@ -82,7 +85,7 @@ fn most_held(events: &[Event]) -> f64 {
 fn window_mode_on_the_long_recording() {
     let audio = load_file(&long_wav()).unwrap_or_else(|e| panic!("{e}"));
     let sentences = long_sentences();
-    let events = stream_events(&audio.samples, Mode::Window, 0.5, None);
+    let events = stream_events(&audio.samples, Mode::Window, 1.0, None);
     check_events(&events, audio.duration());
     let r = Report::new(&events, &sentences);
 
@@ -141,7 +144,7 @@ fn full_history_on_a_minute_of_speech() {
     let (samples, sentences) = opening(9);
     let duration = samples.len() as f64 / 16_000.0;
     assert!(duration > 55.0);
-    let events = stream_events(&samples, Mode::Full, 0.5, None);
+    let events = stream_events(&samples, Mode::Full, 2.0, None);
     check_events(&events, duration);
     let r = Report::new(&events, &sentences);
     eprintln!("full-history WER {:.2}%", 100.0 * r.wer.rate());
@@ -157,32 +160,26 @@ fn full_history_on_a_minute_of_speech() {
         "repeated: {:?}",
         r.extra_repeats
     );
-    // Every update starts at the beginning, so its audio, and its cost, grow.
-    let spans: Vec<(f64, f64, f64)> = events
+    // Every update starts at the beginning and takes in all the audio heard so far.
+    let spans: Vec<(f64, f64)> = events
         .iter()
         .filter_map(|e| match e {
             Event::Update {
                 audio_start,
                 audio_end,
-                compute,
                 mode: Mode::Full,
                 ..
-            } => Some((*audio_start, *compute, *audio_end)),
+            } => Some((*audio_start, *audio_end)),
             _ => None,
         })
         .collect();
-    assert!(spans.iter().all(|s| s.0 == 0.0));
-    assert!(spans.last().is_some_and(|s| s.2 > duration - 1.0));
-    let n = spans.len();
-    assert!(n >= 8, "{n} updates");
-    let q = |part: &[(f64, f64, f64)]| {
-        quantile(&part.iter().map(|s| s.1).collect::<Vec<_>>(), 0.5).unwrap_or(0.0)
-    };
-    let (early, late) = (q(&spans[..n / 4]), q(&spans[3 * n / 4..]));
+    assert!(spans.len() >= 25, "{} updates", spans.len());
+    assert!(spans.iter().all(|s| s.0 == 0.0), "{spans:?}");
     assert!(
-        late > 1.5 * early,
-        "compute per update {early:.2} s early, {late:.2} s late"
+        spans.windows(2).all(|w| w[1].1 > w[0].1),
+        "updates must grow: {spans:?}"
     );
+    assert!(spans.last().is_some_and(|s| s.1 > duration - 1.0));
 }
 
 #[test]
@@ -195,7 +192,7 @@ fn switching_mode_mid_stream_loses_and_repeats_nothing() {
         .collect::<Vec<_>>()
         .join(" ");
     for first in [Mode::Window, Mode::Full] {
-        let events = stream_events(&samples, first, 0.5, Some(15.0));
+        let events = stream_events(&samples, first, 1.0, Some(15.0));
         check_events(&events, duration);
         let modes: Vec<Mode> = events
             .iter()

@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod file;
+pub mod level;
 pub mod pcm;
 pub mod resample;
 pub mod source;

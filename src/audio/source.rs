@@ -1,11 +1,15 @@
-//! Live sources: where a stream's audio comes from (a file played as if live, raw PCM on stdin),
-//! each fed into the shared [`AudioState`] by a thread of its own.
+//! Live sources behind one interface: a capture device, a file played as if live, or raw PCM on
+//! standard input, each feeding the shared [`AudioState`] and the level [`Meter`] from a thread of
+//! its own.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::device::{CaptureStats, DeviceCapture};
+use super::level::{BlockMeter, Level, Meter};
 use super::pcm::{read_pcm, PcmFormat};
 use super::state::AudioState;
 use super::{load_file, AudioError, SAMPLE_RATE};
@@ -40,50 +44,154 @@ impl Input {
 /// Audio pushed per step when a file is played as if live.
 const PACE_CHUNK: usize = SAMPLE_RATE as usize / 10;
 
-/// Start feeding `audio` from a file. The file is decoded first, so a bad file is an error here;
-/// `paced` plays it at real-time speed, otherwise it all arrives at once.
-pub fn feed_file(
-    path: PathBuf,
-    paced: bool,
-    audio: Arc<AudioState>,
-) -> Result<JoinHandle<()>, AudioError> {
-    let decoded = load_file(&path)?;
-    spawn("livecap-file", move || {
-        if !paced {
-            audio.push(&decoded.samples);
-            audio.finish(None);
-            return;
-        }
-        let start = Instant::now();
-        for (k, chunk) in decoded.samples.chunks(PACE_CHUNK).enumerate() {
-            let due = start + Duration::from_secs_f64(((k + 1) * PACE_CHUNK) as f64 / 16_000.0);
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            audio.push(chunk);
-        }
-        audio.finish(None);
-    })
+/// How a source is read, besides where from.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceOptions {
+    /// Play a file at real-time speed (otherwise it all arrives at once).
+    pub paced: bool,
+    /// The layout of raw PCM on standard input.
+    pub pcm: PcmFormat,
 }
 
-/// Start feeding `audio` from raw PCM on standard input.
-pub fn feed_stdin(format: PcmFormat, audio: Arc<AudioState>) -> Result<JoinHandle<()>, AudioError> {
-    spawn("livecap-stdin", move || {
-        let stdin = std::io::stdin();
-        let res = read_pcm(stdin.lock(), format, "standard input", &mut |s| {
-            audio.push(s)
-        });
-        match res {
-            Ok(end) => {
-                if end.leftover_bytes > 0 {
-                    eprintln!(
-                        "livecap: standard input ended with {} bytes that do not make a whole frame; they were ignored",
-                        end.leftover_bytes
-                    );
-                }
-                audio.finish(None);
+/// A running source, whatever it reads from: it feeds the shared [`AudioState`] and publishes
+/// the input level. Whoever transcribes only sees the audio state.
+pub struct Capture {
+    running: Running,
+    meter: Arc<Meter>,
+    stop: Arc<AtomicBool>,
+}
+
+enum Running {
+    Device(DeviceCapture),
+    /// A file or standard input, on a thread of its own.
+    Reader(JoinHandle<()>, bool),
+}
+
+impl Capture {
+    /// Start feeding `audio` from `input`. A source that cannot start (no such file or device,
+    /// an unreadable file) is an error here; later trouble reaches `audio` as its end (with the
+    /// reason) or, for a device, as notices while capture waits for it.
+    pub fn start(
+        input: &Input,
+        opts: &SourceOptions,
+        audio: Arc<AudioState>,
+    ) -> Result<Capture, AudioError> {
+        let meter = Arc::new(Meter::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = match input {
+            Input::File(path) => {
+                let decoded = load_file(path)?;
+                let (meter, stop, paced) = (meter.clone(), stop.clone(), opts.paced);
+                let t = spawn("livecap-file", move || {
+                    play(&decoded.samples, paced, &audio, &meter, &stop)
+                })?;
+                Running::Reader(t, true)
             }
-            Err(e) => audio.finish(Some(e.to_string())),
+            Input::Stdin => {
+                let (meter, format) = (meter.clone(), opts.pcm);
+                let t = spawn("livecap-stdin", move || read_stdin(format, &audio, &meter))?;
+                // A read from a pipe cannot be interrupted: never wait for this thread.
+                Running::Reader(t, false)
+            }
+            Input::Device(spec) => {
+                Running::Device(DeviceCapture::start(spec, audio, meter.clone())?)
+            }
+        };
+        Ok(Capture {
+            running,
+            meter,
+            stop,
+        })
+    }
+
+    /// The input level now.
+    pub fn level(&self) -> Level {
+        self.meter.read()
+    }
+
+    /// The callback's counters, for a device.
+    pub fn stats(&self) -> Option<&CaptureStats> {
+        match &self.running {
+            Running::Device(d) => Some(&d.stats),
+            Running::Reader(..) => None,
         }
-    })
+    }
+
+    /// Move a device capture to another device (see [`DeviceCapture::switch_to`]). False if
+    /// this source is not a device.
+    pub fn switch_device(&self, spec: &str) -> bool {
+        match &self.running {
+            Running::Device(d) => {
+                d.switch_to(spec);
+                true
+            }
+            Running::Reader(..) => false,
+        }
+    }
+
+    /// Ask the source to stop; a device or file finishes the audio state with what it had.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Running::Device(d) = &self.running {
+            d.stop();
+        }
+    }
+
+    /// Stop, and wait for the source's thread where that cannot hang.
+    pub fn join(self) {
+        self.stop();
+        match self.running {
+            Running::Device(d) => d.join(),
+            Running::Reader(t, true) => {
+                t.join().ok();
+            }
+            Running::Reader(_, false) => {}
+        }
+    }
+}
+
+/// Feed decoded samples, at real-time speed if `paced`, until done or stopped.
+fn play(samples: &[f32], paced: bool, audio: &AudioState, meter: &Meter, stop: &AtomicBool) {
+    let mut m = BlockMeter::new(SAMPLE_RATE);
+    if !paced {
+        m.feed(samples, meter);
+        audio.push(samples);
+        audio.finish(None);
+        return;
+    }
+    let start = Instant::now();
+    for (k, chunk) in samples.chunks(PACE_CHUNK).enumerate() {
+        let due = start + Duration::from_secs_f64(((k + 1) * PACE_CHUNK) as f64 / 16_000.0);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        m.feed(chunk, meter);
+        audio.push(chunk);
+    }
+    audio.finish(None);
+}
+
+/// Feed raw PCM from standard input until it ends.
+fn read_stdin(format: PcmFormat, audio: &AudioState, meter: &Meter) {
+    let mut m = BlockMeter::new(SAMPLE_RATE);
+    let stdin = std::io::stdin();
+    let res = read_pcm(stdin.lock(), format, "standard input", &mut |s| {
+        m.feed(s, meter);
+        audio.push(s)
+    });
+    match res {
+        Ok(end) => {
+            if end.leftover_bytes > 0 {
+                eprintln!(
+                    "livecap: standard input ended with {} bytes that do not make a whole frame; they were ignored",
+                    end.leftover_bytes
+                );
+            }
+            audio.finish(None);
+        }
+        Err(e) => audio.finish(Some(e.to_string())),
+    }
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, AudioError> {

@@ -1,8 +1,40 @@
 //! The audio shared between whoever captures it and whoever transcribes it: samples addressed by
 //! their absolute position since the stream began, of which only the part still needed is held.
 
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// What a source tells whoever consumes the audio, besides samples.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    /// The device (or source) it is about.
+    pub device: String,
+    /// One sentence for a person.
+    pub message: String,
+    /// Samples that had arrived when it happened.
+    pub at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    /// The device stopped giving audio; capture waits for it to come back.
+    Lost,
+    /// The lost device gives audio again; the time it was away is silence.
+    Back,
+    /// Capture moved to another device.
+    Switched,
+    /// A switch to another device failed; capture goes on as before.
+    Refused,
+    /// Audio was dropped because it was not taken from the device fast enough.
+    Overrun,
+}
+
+/// Notices waiting to be taken; beyond this the oldest are dropped (they are reported as they
+/// happen, so only a consumer that never looks would miss them).
+const NOTICES_HELD: usize = 64;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -12,6 +44,7 @@ struct Inner {
     first_arrival: Option<Instant>,
     ended: bool,
     error: Option<String>,
+    notices: VecDeque<Notice>,
 }
 
 /// 16 kHz mono samples with absolute positions. The producer appends and finally calls
@@ -29,6 +62,8 @@ pub struct Arrived {
     pub total: u64,
     /// No more will come.
     pub ended: bool,
+    /// Notices are waiting to be taken.
+    pub notices: bool,
 }
 
 impl AudioState {
@@ -65,11 +100,31 @@ impl AudioState {
     }
 
     pub fn arrived(&self) -> Arrived {
-        let g = self.lock();
+        Self::arrived_in(&self.lock())
+    }
+
+    fn arrived_in(g: &Inner) -> Arrived {
         Arrived {
             total: g.offset + g.samples.len() as u64,
             ended: g.ended,
+            notices: !g.notices.is_empty(),
         }
+    }
+
+    /// Tell the consumer something (and wake it).
+    pub fn notify(&self, notice: Notice) {
+        let mut g = self.lock();
+        if g.notices.len() == NOTICES_HELD {
+            g.notices.pop_front();
+        }
+        g.notices.push_back(notice);
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    /// The notices not taken yet, oldest first.
+    pub fn take_notices(&self) -> Vec<Notice> {
+        self.lock().notices.drain(..).collect()
     }
 
     /// When the first sample arrived.
@@ -82,19 +137,17 @@ impl AudioState {
         self.lock().error.clone()
     }
 
-    /// Wait until `pos` samples have arrived or the stream has ended, at most `timeout`.
+    /// Wait until `pos` samples have arrived, the stream has ended or a notice is waiting, at
+    /// most `timeout`.
     pub fn wait_for(&self, pos: u64, timeout: Duration) -> Arrived {
         let g = self.lock();
         let (g, _) = self
             .changed
             .wait_timeout_while(g, timeout, |g| {
-                !g.ended && g.offset + (g.samples.len() as u64) < pos
+                !g.ended && g.notices.is_empty() && g.offset + (g.samples.len() as u64) < pos
             })
             .unwrap_or_else(|e| e.into_inner());
-        Arrived {
-            total: g.offset + g.samples.len() as u64,
-            ended: g.ended,
-        }
+        Self::arrived_in(&g)
     }
 
     /// A copy of the samples in `[from, to)` that are still held.
@@ -164,5 +217,35 @@ mod tests {
         assert!(a.ended);
         assert_eq!(a.total, 10);
         assert_eq!(s.error().as_deref(), Some("gone"));
+    }
+
+    #[test]
+    fn a_notice_wakes_the_consumer() {
+        let s = std::sync::Arc::new(AudioState::new());
+        let p = s.clone();
+        let notice = Notice {
+            kind: NoticeKind::Lost,
+            device: "mic".into(),
+            message: "mic stopped".into(),
+            at: 0,
+        };
+        let n = notice.clone();
+        let t = std::thread::spawn(move || p.notify(n));
+        let a = s.wait_for(1_000, Duration::from_secs(10));
+        t.join().ok();
+        assert!(a.notices && !a.ended);
+        assert_eq!(s.take_notices(), vec![notice]);
+        assert!(!s.arrived().notices);
+        for i in 0..100 {
+            s.notify(Notice {
+                kind: NoticeKind::Overrun,
+                device: "mic".into(),
+                message: i.to_string(),
+                at: i,
+            });
+        }
+        let held = s.take_notices();
+        assert_eq!(held.len(), NOTICES_HELD);
+        assert_eq!(held.last().map(|n| n.message.as_str()), Some("99"));
     }
 }

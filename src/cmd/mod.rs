@@ -1,4 +1,5 @@
 //! The subcommands, each a thin layer between the command line and the engine.
 
+pub mod devices;
 pub mod stream;
 pub mod transcribe;

@@ -10,9 +10,8 @@ use anyhow::{bail, Context, Result};
 
 use super::transcribe::decode_options;
 use crate::asr::Model;
-use crate::audio::device::feed_device;
 use crate::audio::pcm::PcmFormat;
-use crate::audio::source::{feed_file, feed_stdin, Input};
+use crate::audio::source::{Capture, Input, SourceOptions};
 use crate::audio::AudioState;
 use crate::cli::{StreamArgs, StreamFormat};
 use crate::stream::{self, Clock, ClockKind, Event, RunConfig, Streamer};
@@ -53,11 +52,9 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     } else {
         ClockKind::Simulated
     });
-    if clock_kind == ClockKind::Simulated && matches!(input, Input::Device(_)) {
-        bail!("--clock simulated: a capture device can only run on the real clock");
+    if clock_kind != ClockKind::Realtime && matches!(input, Input::Device(_)) {
+        bail!("--clock: a capture device can only run on the real clock (realtime)");
     }
-    let model = Model::load(&args.model.model)?;
-    model.check_options(&opts)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -68,23 +65,28 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     }
 
     let audio = Arc::new(AudioState::new());
-    let feeder = match &input {
-        Input::File(p) => feed_file(p.clone(), clock_kind == ClockKind::Realtime, audio.clone())?,
-        Input::Stdin => {
-            if io::stdin().is_terminal() {
-                bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
-            }
-            let format = PcmFormat {
-                encoding: args.input_format,
-                rate: args.input_rate,
-                channels: args.input_channels,
-            };
-            feed_stdin(format, audio.clone())?
-        }
-        Input::Device(name) => feed_device(name, audio.clone(), stop.clone())?,
+    if input == Input::Stdin && io::stdin().is_terminal() {
+        bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
+    }
+    let source_opts = SourceOptions {
+        paced: clock_kind == ClockKind::Realtime,
+        pcm: PcmFormat {
+            encoding: args.input_format,
+            rate: args.input_rate,
+            channels: args.input_channels,
+        },
     };
-    // Detached: a source blocked on a read must not hold up the end of the stream.
-    drop(feeder);
+    // The source first: a wrong device or file is reported at once, and a device's audio is
+    // kept while the model loads.
+    let capture = Capture::start(&input, &source_opts, audio.clone())?;
+    let model = Model::load(&args.model.model).and_then(|m| m.check_options(&opts).map(|_| m));
+    let model = match model {
+        Ok(m) => m,
+        Err(e) => {
+            capture.join();
+            return Err(e.into());
+        }
+    };
 
     let mut streamer = Streamer::new(&model, opts, args.mode, args.window);
     let mut clock = Clock::new(clock_kind);
@@ -105,6 +107,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         }
     });
     drop(lock);
+    capture.join();
     if let Some(e) = write_error {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(true);
@@ -185,6 +188,13 @@ impl Output {
             }
             Event::Partial { text, .. } => {
                 self.tentative.clone_from(text);
+                self.draw_live(w)?;
+            }
+            Event::Device { message, .. } => {
+                // Beside the captions, not in them: standard error, between lines.
+                self.clear_live(w)?;
+                w.flush()?;
+                eprintln!("livecap: {message}");
                 self.draw_live(w)?;
             }
             Event::End { .. } => {

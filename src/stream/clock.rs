@@ -1,6 +1,8 @@
 //! The stream clock: seconds since the first sample. Real time for live sources; simulated for
 //! files, where audio arrives as fast as it is needed and the clock advances by the compute each
-//! update really took, so a simulated run shows the latency this machine gives live.
+//! update really took, so a simulated run shows the latency this machine gives live; stepped,
+//! where computing costs no time, so every update sees exactly one more step of audio and a run
+//! gives the same captions on any machine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,14 +13,19 @@ use crate::audio::{AudioState, SAMPLE_RATE};
 pub enum ClockKind {
     /// Wall-clock time; a file is played at its real speed.
     Realtime,
-    /// No waiting: audio is there when the clock says it has been spoken.
+    /// No waiting: audio is there when the clock says it has been spoken, and the clock moves
+    /// on by what each update really took.
     Simulated,
+    /// Like simulated, but an update takes no time: each one sees exactly one more step of
+    /// audio, so the captions are the same on any machine.
+    Stepped,
 }
 
 #[derive(Debug, Clone)]
 pub enum Clock {
     Realtime,
     Simulated { now: f64 },
+    Stepped { now: f64 },
 }
 
 /// What the transcriber may look at.
@@ -35,6 +42,7 @@ impl Clock {
         match kind {
             ClockKind::Realtime => Clock::Realtime,
             ClockKind::Simulated => Clock::Simulated { now: 0.0 },
+            ClockKind::Stepped => Clock::Stepped { now: 0.0 },
         }
     }
 
@@ -45,8 +53,13 @@ impl Clock {
                 .first_arrival()
                 .map(|t| t.elapsed().as_secs_f64())
                 .unwrap_or(0.0),
-            Clock::Simulated { now } => *now,
+            Clock::Simulated { now } | Clock::Stepped { now } => *now,
         }
+    }
+
+    /// Whether the time updates take shows on this clock (it does not on the stepped one).
+    pub fn counts_compute(&self) -> bool {
+        !matches!(self, Clock::Stepped { .. })
     }
 
     /// Account for `secs` of computation.
@@ -60,13 +73,13 @@ impl Clock {
     pub fn wait(&mut self, audio: &AudioState, pos: u64, stop: &AtomicBool) -> Visible {
         let arrived = loop {
             let a = audio.wait_for(pos, Duration::from_millis(50));
-            if a.total >= pos || a.ended || stop.load(Ordering::Relaxed) {
+            if a.total >= pos || a.ended || a.notices || stop.load(Ordering::Relaxed) {
                 break a;
             }
         };
         let samples = match self {
             Clock::Realtime => arrived.total,
-            Clock::Simulated { now } => {
+            Clock::Simulated { now } | Clock::Stepped { now } => {
                 let reached = pos.min(arrived.total) as f64 / SAMPLE_RATE as f64;
                 *now = now.max(reached);
                 arrived
@@ -105,5 +118,24 @@ mod tests {
         assert_eq!(v.samples, 160_000);
         assert!(v.complete);
         assert_eq!(c.now(&audio), 10.0);
+    }
+
+    #[test]
+    fn stepped_clock_ignores_compute() {
+        let audio = AudioState::new();
+        audio.push(&vec![0.0; 48_000]);
+        audio.finish(None);
+        let stop = AtomicBool::new(false);
+        let mut c = Clock::new(ClockKind::Stepped);
+        assert!(!c.counts_compute());
+        assert_eq!(c.wait(&audio, 8_000, &stop).samples, 8_000);
+        c.advance(2.0);
+        assert_eq!(c.now(&audio), 0.5);
+        let v = c.wait(&audio, 16_000, &stop);
+        assert_eq!(v.samples, 16_000);
+        assert_eq!(c.now(&audio), 1.0);
+        let v = c.wait(&audio, 1_000_000, &stop);
+        assert_eq!(v.samples, 48_000);
+        assert!(v.complete);
     }
 }

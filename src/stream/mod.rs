@@ -17,6 +17,7 @@ pub use commit::{Committer, Word};
 pub use policy::{Mode, Streamer, Update};
 
 use crate::asr::ModelError;
+use crate::audio::state::NoticeKind;
 use crate::audio::{AudioState, SAMPLE_RATE};
 
 /// One thing that happened in a stream. Times are seconds: `start`/`end` of audio since the
@@ -61,6 +62,16 @@ pub enum Event {
     },
     /// The policy changed.
     Mode { mode: Mode, emitted_at: f64 },
+    /// News from the audio source: a device lost, back, switched; audio dropped.
+    Device {
+        kind: NoticeKind,
+        device: String,
+        message: String,
+        /// Seconds of audio heard when it happened (a device that came back resumes after the
+        /// silence standing for the time it was away).
+        at: f64,
+        emitted_at: f64,
+    },
     /// The stream is over.
     End {
         /// Seconds of audio.
@@ -113,6 +124,17 @@ fn commit_event(words: &[Word], at: f64) -> Option<Event> {
     })
 }
 
+/// The event that clears the tentative tail.
+fn cleared(streamer: &Streamer, at: f64) -> Event {
+    let end = ms(streamer.committer().end());
+    Event::Partial {
+        text: String::new(),
+        start: end,
+        end,
+        emitted_at: ms(at),
+    }
+}
+
 /// Run a stream until its source ends or `stop` is set, handing every event to `emit` as it
 /// happens. The tentative tail is committed at the end, also when the model fails.
 pub fn run(
@@ -136,6 +158,19 @@ pub fn run(
     loop {
         let v = clock.wait(audio, next, stop);
         let stopping = stop.load(Ordering::Relaxed);
+        // A lost device cut off whatever was being said: once what arrived before it is
+        // transcribed, the tentative tail is committed.
+        let mut cut_off = false;
+        for n in audio.take_notices() {
+            cut_off |= n.kind == NoticeKind::Lost;
+            emit(&Event::Device {
+                kind: n.kind,
+                device: n.device,
+                message: n.message,
+                at: ms(n.at as f64 / SAMPLE_RATE as f64),
+                emitted_at: ms(clock.now(audio)),
+            });
+        }
         if let Some(at) = switch_at {
             if clock.now(audio) >= at {
                 let mode = match streamer.mode() {
@@ -185,7 +220,7 @@ pub fn run(
                 held: ms(u.held),
                 emitted_at: ms(u.emitted_at),
             });
-            if u.compute > cfg.step {
+            if u.compute > cfg.step && clock.counts_compute() {
                 coalesced += (u.compute / cfg.step) as u32;
                 let behind = u.emitted_at - u.audio_end;
                 let due = match lag_reported {
@@ -206,6 +241,15 @@ pub fn run(
                 }
             }
         }
+        if cut_off {
+            if let Some(e) = commit_event(&streamer.finish(), clock.now(audio)) {
+                emit(&e);
+            }
+            if !partial.is_empty() {
+                emit(&cleared(streamer, clock.now(audio)));
+                partial.clear();
+            }
+        }
         if v.complete || stopping {
             break;
         }
@@ -216,13 +260,7 @@ pub fn run(
         emit(&e);
     }
     if !partial.is_empty() {
-        let end = ms(streamer.committer().end());
-        emit(&Event::Partial {
-            text: String::new(),
-            start: end,
-            end,
-            emitted_at: ms(at),
-        });
+        emit(&cleared(streamer, at));
     }
     emit(&Event::End {
         duration: ms(seen as f64 / SAMPLE_RATE as f64),

@@ -2,6 +2,8 @@
 //! follows the quietest recent frames. Used to skip silent windows (no invented text, no compute)
 //! and to commit at pauses.
 
+use crate::audio::level::dbfs;
+
 /// 20 ms frames at 16 kHz.
 const FRAME: usize = 320;
 /// A frame is speech when it is this far above the noise floor...
@@ -10,20 +12,6 @@ const ABOVE_FLOOR_DB: f32 = 18.0;
 const MIN_SPEECH_DB: f32 = -55.0;
 /// How fast the floor may rise, per frame (1 dB per second).
 const FLOOR_RISE_DB: f32 = 0.02;
-const SILENT_DB: f32 = -100.0;
-
-/// Level in dBFS of a block of samples (RMS against a full-scale sine's peak of 1.0).
-pub fn dbfs(samples: &[f32]) -> f32 {
-    if samples.is_empty() {
-        return SILENT_DB;
-    }
-    let ms = samples.iter().map(|&x| x as f64 * x as f64).sum::<f64>() / samples.len() as f64;
-    if ms <= 0.0 {
-        SILENT_DB
-    } else {
-        (10.0 * ms.log10()).max(SILENT_DB as f64) as f32
-    }
-}
 
 /// Follows a stream frame by frame and remembers where speech was last heard.
 #[derive(Debug, Clone)]
@@ -103,13 +91,6 @@ mod tests {
                 amp * ((s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
             })
             .collect()
-    }
-
-    #[test]
-    fn dbfs_of_known_levels() {
-        assert_eq!(dbfs(&[]), SILENT_DB);
-        assert_eq!(dbfs(&[0.0; 100]), SILENT_DB);
-        assert!((dbfs(&[0.5; 100]) - (-6.0206)).abs() < 1e-3);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use livecap::asr::Model;
 
+pub mod sound;
+
 /// The test model directory (tiny.en, CTranslate2 layout), as fetched by
 /// `scripts/fetch-test-models`.
 pub fn model_dir() -> PathBuf {
@@ -161,7 +163,7 @@ pub fn stream_events(
     audio.push(samples);
     audio.finish(None);
     let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
-    let mut clock = Clock::new(ClockKind::Simulated);
+    let mut clock = Clock::new(ClockKind::Stepped);
     let cfg = RunConfig { step, switch_at };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut events = Vec::new();

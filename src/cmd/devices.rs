@@ -1,0 +1,17 @@
+//! `livecap devices`: the audio input devices, one per line.
+
+use anyhow::Result;
+
+use crate::audio::device::{list_devices, NO_DEVICE};
+
+pub fn run(all: bool) -> Result<bool> {
+    let devices = list_devices(all);
+    if devices.is_empty() {
+        eprintln!("livecap: {NO_DEVICE}");
+        return Ok(false);
+    }
+    for d in &devices {
+        println!("{d}");
+    }
+    Ok(true)
+}

@@ -1,0 +1,461 @@
+//! Capture from real ALSA devices: test microphones on a private PulseAudio server that play a
+//! recording like a person speaking into them. Listing, exact samples, the level meter, a stream's
+//! words, a device unplugged and plugged back mid-session, and a switch to another device.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::sound::{raw_clip, Mic, SoundServer};
+use common::*;
+use livecap::audio::device::{find_device, list_devices};
+use livecap::audio::level::{dbfs, to_db};
+use livecap::audio::pcm::{Encoding, PcmFormat};
+use livecap::audio::source::{Capture, Input, SourceOptions};
+use livecap::audio::state::NoticeKind;
+use livecap::audio::AudioState;
+use livecap::stream::{run, Clock, ClockKind, Event, Mode, RunConfig, Streamer};
+use livecap::wer::{longest_deletion, WerCount};
+
+/// Where the second microphone takes over in the switch test: in the pause after the first
+/// sentence of the recording.
+const SWITCH_AT: f64 = 9.7;
+
+struct Setup {
+    server: SoundServer,
+    _dir: tempfile::TempDir,
+    /// What `fakemic` plays: the first two sentences.
+    clip: Vec<f32>,
+    clip_reference: String,
+    first_sentence: String,
+}
+
+/// One server for the whole file: `fakemic` plays the clip, `nextmic` the clip from
+/// [`SWITCH_AT`] on, `quietmic` nothing. Every process here and every `livecap` started by a test
+/// sees these devices.
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (clip_raw, rest_raw) = (dir.path().join("clip.raw"), dir.path().join("rest.raw"));
+        let clip = raw_clip(&long_wav(), 0.0, 12.1, &clip_raw);
+        raw_clip(&long_wav(), SWITCH_AT, 12.1 - SWITCH_AT, &rest_raw);
+        let server = SoundServer::start(&[
+            Mic {
+                name: "fakemic",
+                plays: Some(&clip_raw),
+            },
+            Mic {
+                name: "nextmic",
+                plays: Some(&rest_raw),
+            },
+            Mic {
+                name: "quietmic",
+                plays: None,
+            },
+        ]);
+        // Set once, before anything in this process opens ALSA.
+        std::env::set_var("ALSA_CONFIG_PATH", server.alsa_path());
+        let sentences = long_sentences();
+        Setup {
+            server,
+            _dir: dir,
+            clip,
+            clip_reference: format!("{} {}", sentences[0].text, sentences[1].text),
+            first_sentence: sentences[0].text.clone(),
+        }
+    })
+}
+
+/// Tests that run the model in real time take turns, so that none of them starves the others
+/// of the two cores and falls behind.
+fn model_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn device_opts() -> SourceOptions {
+    SourceOptions {
+        paced: true,
+        pcm: PcmFormat {
+            encoding: Encoding::S16le,
+            rate: 16_000,
+            channels: 1,
+        },
+    }
+}
+
+/// Wait until `audio` holds `seconds` of audio (at most `limit` seconds).
+fn wait_for_audio(audio: &AudioState, seconds: f64, limit: f64) {
+    let deadline = Instant::now() + Duration::from_secs_f64(limit);
+    let pos = (seconds * 16_000.0) as u64;
+    while audio.arrived().total < pos {
+        assert!(
+            Instant::now() < deadline,
+            "only {} samples arrived in {limit} s",
+            audio.arrived().total
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_test_microphones_are_listed_and_found() {
+    let s = setup();
+    let out = livecap_env(&["devices"], &[("ALSA_CONFIG_PATH", &s.server.alsa_path())]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    let line = listing
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("fakemic"))
+        .unwrap_or_else(|| panic!("fakemic not listed:\n{listing}"));
+    assert!(line.contains("16000") || line.contains("-"), "{line}");
+    assert!(line.contains("Test microphone"), "{line}");
+    // The index it shows selects it.
+    let index: usize = line
+        .split_whitespace()
+        .next()
+        .and_then(|i| i.parse().ok())
+        .unwrap_or_else(|| panic!("no index in {line}"));
+    let listed = list_devices(false);
+    assert_eq!(listed[index].name, "fakemic");
+    let by_index = find_device(&index.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let by_part = find_device("fakem").unwrap_or_else(|e| panic!("{e}"));
+    use cpal::traits::DeviceTrait;
+    assert_eq!(
+        by_index.id().map(|i| i.to_string()).ok(),
+        by_part.id().map(|i| i.to_string()).ok()
+    );
+    // A misspelt name: one sentence that offers the close match.
+    let out = livecap_env(
+        &[
+            "stream",
+            "--model",
+            &model_dir().to_string_lossy(),
+            "--input",
+            "device:fakemik",
+        ],
+        &[("ALSA_CONFIG_PATH", &s.server.alsa_path())],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("device:fakemik")
+            && err.contains("closest are: fakemic (Test microphone fakemic)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn captured_samples_equal_what_the_microphone_played() {
+    let s = setup();
+    let audio = Arc::new(AudioState::new());
+    let capture = Capture::start(
+        &Input::Device("fakemic".into()),
+        &device_opts(),
+        audio.clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    wait_for_audio(&audio, 3.0, 30.0);
+    capture.join();
+    let got = audio.read(0, u64::MAX);
+    assert!(got.len() >= 48_000);
+    let n = got.len().min(s.clip.len());
+    let first_bad = (0..n).find(|&i| (got[i] - s.clip[i]).abs() > 1e-6);
+    assert_eq!(first_bad, None, "captured audio differs from the recording");
+    assert!(audio.arrived().ended && audio.error().is_none());
+}
+
+#[test]
+fn the_level_meter_reads_the_real_level() {
+    let s = setup();
+    let audio = Arc::new(AudioState::new());
+    let capture = Capture::start(
+        &Input::Device("fakemic".into()),
+        &device_opts(),
+        audio.clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Read the meter as a UI would, at its own pace.
+    let mut readings = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while audio.arrived().total < 4 * 16_000 && Instant::now() < deadline {
+        let l = capture.level();
+        if l.blocks > 0
+            && readings
+                .last()
+                .is_none_or(|r: &livecap::audio::level::Level| r.blocks != l.blocks)
+        {
+            readings.push(l);
+        }
+        std::thread::sleep(Duration::from_millis(7));
+    }
+    capture.join();
+    assert!(readings.len() >= 20, "{} readings", readings.len());
+    let mut loud = 0;
+    for l in &readings {
+        // Block k of the meter is samples [800k, 800k + 800) of what was played.
+        let k = l.blocks as usize - 1;
+        let block = &s.clip[k * 800..(k + 1) * 800];
+        let rms = dbfs(block);
+        let peak = to_db(block.iter().fold(0.0f32, |m, x| m.max(x.abs())) as f64);
+        assert!(
+            (l.rms_db - rms).abs() < 0.01,
+            "block {k}: {l:?}, played {rms} dB"
+        );
+        assert!(
+            (l.peak_db - peak).abs() < 0.01,
+            "block {k}: {l:?}, peak {peak} dB"
+        );
+        assert!(!l.clipped);
+        loud += usize::from(l.rms_db > -40.0);
+    }
+    assert!(loud > 0, "the meter never saw speech: {readings:?}");
+}
+
+/// `livecap stream` on a device, its JSON lines collected with when each arrived.
+struct Running {
+    child: Child,
+    started: Instant,
+    lines: Arc<Mutex<Vec<(f64, String)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start(device: &str, server: &SoundServer) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livecap"))
+            .args(["stream", "--format", "jsonl", "--input"])
+            .arg(format!("device:{device}"))
+            .arg("--model")
+            .arg(model_dir())
+            .env_remove("LIVECAP_MODEL")
+            .env("ALSA_CONFIG_PATH", server.alsa_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running livecap: {e}"));
+        let started = Instant::now();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take();
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            let Some(out) = out else { return };
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push((started.elapsed().as_secs_f64(), line));
+                }
+            }
+        });
+        Running {
+            child,
+            started,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Sleep until `secs` after the start; livecap must still be running.
+    fn sleep_until(&mut self, secs: f64) {
+        let due = self.started + Duration::from_secs_f64(secs);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            panic!("livecap ended early ({status}): {err}");
+        }
+    }
+
+    /// SIGTERM, then every event in order.
+    fn stop(mut self) -> (std::process::ExitStatus, String, Vec<(f64, Event)>) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(killed, "could not signal livecap");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).ok();
+        }
+        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        if let Some(r) = self.reader.take() {
+            r.join().ok();
+        }
+        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let events = lines
+            .iter()
+            .map(|(t, l)| {
+                (
+                    *t,
+                    serde_json::from_str::<Event>(l)
+                        .unwrap_or_else(|e| panic!("not an event ({e}): {l}")),
+                )
+            })
+            .collect();
+        (status, err, events)
+    }
+}
+
+fn commits(events: &[(f64, Event)]) -> String {
+    events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Commit { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn a_stream_from_the_microphone_commits_the_played_words() {
+    let s = setup();
+    let _turn = model_turn();
+    let mut r = Running::start("fakemic", &s.server);
+    // The recording lasts 12.1 s from when the device opens.
+    r.sleep_until(14.5);
+    let (status, err, events) = r.stop();
+    assert!(status.success(), "{status:?}: {err}");
+    let text = commits(&events);
+    let wer = WerCount::of(&s.clip_reference, &text).rate();
+    eprintln!("from the device: {text}\nWER {:.1}%", 100.0 * wer);
+    assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
+    assert!(matches!(events.last(), Some((_, Event::End { .. }))));
+}
+
+#[test]
+fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on() {
+    let s = setup();
+    // A server of its own: when its only sink goes, the recording stream has nowhere to move
+    // to, as with an ALSA device that is unplugged.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let raw = dir.path().join("clip.raw");
+    raw_clip(&long_wav(), 0.0, 12.1, &raw);
+    let server = SoundServer::start(&[Mic {
+        name: "lostmic",
+        plays: Some(&raw),
+    }]);
+    let _turn = model_turn();
+    let mut r = Running::start("lostmic", &server);
+    // Pulled out in the middle of the first sentence, plugged back two seconds later: it plays
+    // the recording again from the start.
+    r.sleep_until(7.0);
+    server.unplug("lostmic");
+    r.sleep_until(9.0);
+    server.plug("lostmic");
+    r.sleep_until(24.0);
+    let (status, err, events) = r.stop();
+    assert!(status.success(), "{status:?}: {err}");
+
+    let device_event = |want: NoticeKind| {
+        events.iter().position(|(_, e)| {
+            matches!(e, Event::Device { kind, device, .. } if *kind == want && device.contains("lostmic"))
+        })
+    };
+    let lost =
+        device_event(NoticeKind::Lost).unwrap_or_else(|| panic!("no lost event: {events:?}"));
+    let back =
+        device_event(NoticeKind::Back).unwrap_or_else(|| panic!("no back event: {events:?}"));
+    assert!(lost < back);
+    // What was said before the plug was pulled is committed, as said.
+    let before = commits(&events[..back]);
+    let n = before.split_whitespace().count();
+    assert!(n >= 8, "only {n} words before the loss: {before}");
+    let said: String = s
+        .first_sentence
+        .split_whitespace()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wer = WerCount::of(&said, &before).rate();
+    assert!(
+        wer <= 0.2,
+        "before the loss, WER {:.1}%: {before}",
+        100.0 * wer
+    );
+    // After it came back, the whole recording again, later on the same timeline.
+    let after = commits(&events[back..]);
+    let wer = WerCount::of(&s.clip_reference, &after).rate();
+    eprintln!("before: {before}\nafter: {after}");
+
+    assert!(
+        wer <= 0.15,
+        "after the device came back, WER {:.1}%: {after}",
+        100.0 * wer
+    );
+    // The time it was away is silence on the timeline, so times stay those of the clock.
+    let at = |i: usize| match &events[i].1 {
+        Event::Device { at, .. } => *at,
+        _ => f64::NAN,
+    };
+    let away = at(back) - at(lost);
+    assert!(
+        (1.5..4.5).contains(&away),
+        "unplugged for 2 s, but {away:.2} s of audio between loss and return"
+    );
+    assert!(matches!(events.last(), Some((_, Event::End { .. }))));
+}
+
+#[test]
+fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
+    let s = setup();
+    let _turn = model_turn();
+    let audio = Arc::new(AudioState::new());
+    let capture = Capture::start(
+        &Input::Device("fakemic".into()),
+        &device_opts(),
+        audio.clone(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (a, st) = (audio.clone(), stop.clone());
+    let streaming = std::thread::spawn(move || {
+        let mut streamer = Streamer::new(model(), Default::default(), Mode::Window, 5.0);
+        let mut clock = Clock::new(ClockKind::Realtime);
+        let cfg = RunConfig {
+            step: 0.5,
+            switch_at: None,
+        };
+        let mut events = Vec::new();
+        run(&mut streamer, &a, &mut clock, &cfg, &st, &mut |e| {
+            events.push(e.clone())
+        })
+        .map(|_| events)
+    });
+    // At the pause after the first sentence, move to the microphone that goes on from there.
+    wait_for_audio(&audio, SWITCH_AT, 30.0);
+    assert!(capture.switch_device("nextmic"));
+    wait_for_audio(&audio, 13.0, 30.0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let events = streaming
+        .join()
+        .unwrap_or_else(|_| panic!("the stream panicked"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    capture.join();
+    let switched = events.iter().filter(|e| {
+        matches!(e, Event::Device { kind: NoticeKind::Switched, device, .. } if device.contains("nextmic"))
+    });
+    assert_eq!(switched.count(), 1, "{events:?}");
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Commit { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wer = WerCount::of(&s.clip_reference, &text).rate();
+    eprintln!("across the switch: {text}\nWER {:.1}%", 100.0 * wer);
+    assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
+    assert!(
+        longest_deletion(&s.clip_reference, &text) <= 1,
+        "words lost at the switch: {text}"
+    );
+}

@@ -1,0 +1,202 @@
+//! A private PulseAudio server with null sinks, and ALSA capture devices on their monitors, so the
+//! real capture path (cpal, ALSA, the pulse plugin) runs on a machine with no sound card. A device
+//! can play a raw recording (16-bit, 16 kHz, mono) from the moment it is opened, paced by the
+//! server like a real microphone, and be unplugged by unloading its sink.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PULSE_PLUGIN: &str = "libasound_module_pcm_pulse.so";
+
+pub struct SoundServer {
+    dir: tempfile::TempDir,
+    child: Child,
+    socket: PathBuf,
+    /// The ALSA configuration to point `ALSA_CONFIG_PATH` at (see [`SoundServer::alsa_path`]).
+    pub asoundrc: PathBuf,
+}
+
+/// A test microphone: its ALSA name and what it plays.
+pub struct Mic<'a> {
+    pub name: &'a str,
+    pub plays: Option<&'a Path>,
+}
+
+fn have_pulse_plugin() -> bool {
+    [
+        "/usr/lib/x86_64-linux-gnu/alsa-lib",
+        "/usr/lib/aarch64-linux-gnu/alsa-lib",
+        "/usr/lib/alsa-lib",
+        "/usr/lib64/alsa-lib",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join(PULSE_PLUGIN).is_file())
+}
+
+impl SoundServer {
+    /// Start a server with one null sink per microphone, and write the ALSA devices for them.
+    pub fn start(mics: &[Mic]) -> SoundServer {
+        let found = |cmd: &str| {
+            Command::new(cmd)
+                .arg("--version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        };
+        assert!(
+            found("pulseaudio") && found("pactl") && have_pulse_plugin(),
+            "the capture tests need the Debian packages pulseaudio, pulseaudio-utils and libasound2-plugins (scripts/test installs them)"
+        );
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let socket = dir.path().join("native");
+        let child = Command::new("pulseaudio")
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=no",
+                "--log-target=stderr",
+                "--log-level=error",
+                "-L",
+            ])
+            .arg(format!(
+                "module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .env("HOME", dir.path())
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting pulseaudio: {e}"));
+        let server = SoundServer {
+            asoundrc: dir.path().join("asoundrc"),
+            dir,
+            child,
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !server.try_pactl(&["info"]).0 {
+            assert!(
+                Instant::now() < deadline,
+                "pulseaudio did not start in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut conf = String::new();
+        for mic in mics {
+            server.plug(mic.name);
+            let source = format!(
+                "    type pulse\n    server \"unix:{}\"\n    device \"{}.monitor\"\n",
+                server.socket.display(),
+                mic.name
+            );
+            match mic.plays {
+                Some(raw) => conf.push_str(&format!(
+                    "pcm.{name} {{\n    type file\n    slave.pcm \"{name}_source\"\n    file \"/dev/null\"\n    infile \"{}\"\n    format \"raw\"\n    hint.description \"Test microphone {name}\"\n}}\npcm.{name}_source {{\n{source}    hint.show off\n}}\n",
+                    raw.display(),
+                    name = mic.name
+                )),
+                None => conf.push_str(&format!(
+                    "pcm.{} {{\n{source}    hint.description \"Test microphone {}\"\n}}\n",
+                    mic.name, mic.name
+                )),
+            }
+        }
+        std::fs::write(&server.asoundrc, conf).unwrap_or_else(|e| panic!("{e}"));
+        server
+    }
+
+    /// The value for `ALSA_CONFIG_PATH`: the system's configuration, then these devices.
+    pub fn alsa_path(&self) -> String {
+        format!("/usr/share/alsa/alsa.conf:{}", self.asoundrc.display())
+    }
+
+    fn try_pactl(&self, args: &[&str]) -> (bool, String) {
+        match Command::new("pactl")
+            .arg(format!("--server=unix:{}", self.socket.display()))
+            .args(args)
+            .env("HOME", self.dir.path())
+            .stderr(Stdio::null())
+            .output()
+        {
+            Ok(o) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            ),
+            Err(_) => (false, String::new()),
+        }
+    }
+
+    fn pactl(&self, args: &[&str]) -> String {
+        let (ok, out) = self.try_pactl(args);
+        assert!(ok, "pactl {args:?} failed");
+        out
+    }
+
+    /// Plug a microphone in: its sink (and so its monitor source) exists.
+    pub fn plug(&self, name: &str) {
+        self.pactl(&[
+            "load-module",
+            "module-null-sink",
+            &format!("sink_name={name}"),
+            "format=s16le",
+            "rate=16000",
+            "channels=1",
+        ]);
+    }
+
+    /// Pull a microphone out: its sink goes, and whoever records from it gets an error.
+    pub fn unplug(&self, name: &str) {
+        let modules = self.pactl(&["list", "short", "modules"]);
+        let id = modules
+            .lines()
+            .find(|l| {
+                l.contains(&format!("sink_name={name} "))
+                    || l.ends_with(&format!("sink_name={name}"))
+            })
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no sink {name} to unplug in:\n{modules}"))
+            .to_string();
+        self.pactl(&["unload-module", &id]);
+    }
+}
+
+impl Drop for SoundServer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The first `seconds` of `wav` as raw 16-bit 16 kHz mono, written to `out`; with its samples as
+/// the engine sees them.
+pub fn raw_clip(wav: &Path, start: f64, seconds: f64, out: &Path) -> Vec<f32> {
+    assert!(
+        super::ffmpeg(&[
+            "-ss",
+            &start.to_string(),
+            "-i",
+            wav.to_str().unwrap_or_default(),
+            "-t",
+            &seconds.to_string(),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            out.to_str().unwrap_or_default(),
+        ]),
+        "ffmpeg could not write {}",
+        out.display()
+    );
+    std::fs::read(out)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
+        .collect()
+}
