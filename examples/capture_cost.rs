@@ -1,6 +1,7 @@
 //! What capture alone costs: capture from a device for a while, with no transcription, and
-//! print one JSON object with the process's CPU time, the audio that arrived, the level meter's
-//! blocks, and the audio callback's counters (how many, the longest one, frames dropped).
+//! print one JSON object with the process's CPU time once audio flows (start-up, device probing
+//! included, is reported apart), the audio that arrived, the level meter's blocks, and the
+//! audio callback's counters (how many, the longest one, frames dropped).
 //!
 //!   cargo run --release --example capture_cost -- DEVICE SECONDS
 
@@ -37,9 +38,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             channels: 1,
         },
     };
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
+    let started = Instant::now();
     let capture = Capture::start(&Input::Device(device.clone()), &opts, audio.clone())?;
+    while audio.arrived().total == 0 && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let startup = started.elapsed().as_secs_f64();
+    let startup_cpu = cpu_seconds();
+    let (cpu0, t0, audio0) = (cpu_seconds(), Instant::now(), audio.arrived().total);
     // Keep only the last second, as a consumer would, so memory does not grow.
     while t0.elapsed().as_secs_f64() < secs {
         std::thread::sleep(Duration::from_millis(100));
@@ -63,9 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     println!(
-        "{{\"device\":{device:?},\"wall_s\":{wall:.2},\"cpu_s\":{cpu:.3},\"cpu_percent\":{:.3},\"audio_s\":{:.2},\"meter_blocks\":{},\"callbacks\":{callbacks},\"frames\":{frames},\"overrun_frames\":{overruns},\"worst_callback_us\":{:.1}}}",
+        "{{\"device\":{device:?},\"startup_s\":{startup:.2},\"startup_cpu_s\":{startup_cpu:.3},\"wall_s\":{wall:.2},\"cpu_s\":{cpu:.3},\"cpu_percent\":{:.3},\"audio_s\":{:.2},\"meter_blocks\":{},\"callbacks\":{callbacks},\"frames\":{frames},\"overrun_frames\":{overruns},\"worst_callback_us\":{:.1}}}",
         100.0 * cpu / wall,
-        audio.arrived().total as f64 / 16_000.0,
+        (audio.arrived().total - audio0) as f64 / 16_000.0,
         level.blocks,
         worst_ns as f64 / 1000.0
     );

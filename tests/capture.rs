@@ -459,3 +459,40 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
         "words lost at the switch: {text}"
     );
 }
+
+#[test]
+fn a_device_faster_than_real_time_is_refused_in_one_sentence() {
+    // The ALSA file plugin over the null device "records" a file as fast as it can be read.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let raw = dir.path().join("clip.raw");
+    raw_clip(&long_wav(), 0.0, 3.0, &raw);
+    let conf = dir.path().join("asoundrc");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.racingmic {{\n    type file\n    slave.pcm \"null\"\n    file \"/dev/null\"\n    infile \"{}\"\n    format \"raw\"\n}}\n",
+            raw.display()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let out = livecap_env(
+        &[
+            "stream",
+            "--model",
+            &model_dir().to_string_lossy(),
+            "--input",
+            "device:racingmic",
+        ],
+        &[(
+            "ALSA_CONFIG_PATH",
+            &format!("/usr/share/alsa/alsa.conf:{}", conf.display()),
+        )],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("device racingmic") && last.contains("faster than real time"),
+        "{err}"
+    );
+}

@@ -432,6 +432,8 @@ const RING_SECONDS: usize = 2;
 const DRAIN_EVERY: Duration = Duration::from_millis(20);
 /// How often a lost device is looked for.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A device giving audio this many times faster than real time is not live.
+const TOO_FAST: f64 = 3.0;
 /// Overruns are reported at most this often.
 const OVERRUN_REPORT_EVERY: Duration = Duration::from_secs(1);
 
@@ -475,6 +477,10 @@ struct Open {
     /// How messages show it.
     name: String,
     rate: u32,
+    /// When it started, and the device's frame count then (to tell a live device from one
+    /// that reads a file as fast as it can).
+    opened_at: Instant,
+    frames_at_open: u64,
     ring: rtrb::Consumer<f32>,
     failure: Arc<Failure>,
     resampler: Streaming,
@@ -573,6 +579,8 @@ fn open(spec: &str, stats: &Arc<CaptureStats>) -> Result<Open, AudioError> {
         id,
         name,
         rate,
+        opened_at: Instant::now(),
+        frames_at_open: stats.frames.load(Ordering::Relaxed),
         ring,
         failure,
         resampler,
@@ -767,6 +775,16 @@ impl Capturing {
             if let Some(open) = current.as_mut() {
                 if let Err(e) = open.drain(&self.audio, &self.meter) {
                     error = Some(e.to_string());
+                    break;
+                }
+                let secs = open.opened_at.elapsed().as_secs_f64();
+                let frames = self.stats.frames.load(Ordering::Relaxed) - open.frames_at_open;
+                if secs >= 1.0 && frames as f64 > TOO_FAST * secs * open.rate as f64 {
+                    error = Some(format!(
+                        "input device {} gives audio {:.0} times faster than real time, so it is not a live source (an ALSA file plugin over the null device does this); give it a paced slave, or pass the recording with --input FILE",
+                        open.name,
+                        frames as f64 / (secs * open.rate as f64)
+                    ));
                     break;
                 }
                 if let Some(reason) = open.failure.reason() {
