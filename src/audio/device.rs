@@ -859,7 +859,11 @@ mod tests {
             close_matches("headset", &names),
             vec!["hw:1,0 (USB Headset Microphone)"]
         );
-        assert!(close_matches("zzz-no-such-mic", &names).is_empty());
+        assert!(close_matches("zzz-qqq", &names).is_empty());
+        assert_eq!(
+            close_matches("my mic", &names),
+            vec!["hw:1,0 (USB Headset Microphone)"]
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
