@@ -365,7 +365,7 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
         device_event(NoticeKind::Back).unwrap_or_else(|| panic!("no back event: {events:?}"));
     assert!(lost < back);
     // What was said before the plug was pulled is committed, as said.
-    let before = commits(&events[..back]);
+    let before = commits(&events[..lost]);
     let n = before.split_whitespace().count();
     assert!(n >= 8, "only {n} words before the loss: {before}");
     let said: String = s
@@ -380,8 +380,8 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
         "before the loss, WER {:.1}%: {before}",
         100.0 * wer
     );
-    // After it came back, the whole recording again, later on the same timeline.
-    let after = commits(&events[back..]);
+    // From the loss on: once the device is back, the whole recording again.
+    let after = commits(&events[lost..]);
     let wer = WerCount::of(&s.clip_reference, &after).rate();
     eprintln!("before: {before}\nafter: {after}");
 

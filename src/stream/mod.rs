@@ -159,18 +159,9 @@ pub fn run(
         let v = clock.wait(audio, next, stop);
         let stopping = stop.load(Ordering::Relaxed);
         // A lost device cut off whatever was being said: once what arrived before it is
-        // transcribed, the tentative tail is committed.
-        let mut cut_off = false;
-        for n in audio.take_notices() {
-            cut_off |= n.kind == NoticeKind::Lost;
-            emit(&Event::Device {
-                kind: n.kind,
-                device: n.device,
-                message: n.message,
-                at: ms(n.at as f64 / SAMPLE_RATE as f64),
-                emitted_at: ms(clock.now(audio)),
-            });
-        }
+        // transcribed, the tentative tail is committed, and then the news is told.
+        let notices = audio.take_notices();
+        let cut_off = notices.iter().any(|n| n.kind == NoticeKind::Lost);
         if let Some(at) = switch_at {
             if clock.now(audio) >= at {
                 let mode = match streamer.mode() {
@@ -249,6 +240,15 @@ pub fn run(
                 emit(&cleared(streamer, clock.now(audio)));
                 partial.clear();
             }
+        }
+        for n in notices {
+            emit(&Event::Device {
+                kind: n.kind,
+                device: n.device,
+                message: n.message,
+                at: ms(n.at as f64 / SAMPLE_RATE as f64),
+                emitted_at: ms(clock.now(audio)),
+            });
         }
         if v.complete || stopping {
             break;
