@@ -78,15 +78,20 @@ fn model_turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn device_opts() -> SourceOptions {
-    SourceOptions {
+/// Start capturing from the test microphone `device` into a fresh audio state.
+fn capture_from(device: &str) -> (Arc<AudioState>, Capture) {
+    let audio = Arc::new(AudioState::new());
+    let opts = SourceOptions {
         paced: true,
         pcm: PcmFormat {
             encoding: Encoding::S16le,
             rate: 16_000,
             channels: 1,
         },
-    }
+    };
+    let capture = Capture::start(&Input::Device(device.into()), &opts, audio.clone())
+        .unwrap_or_else(|e| panic!("{e}"));
+    (audio, capture)
 }
 
 /// Wait until `audio` holds `seconds` of audio (at most `limit` seconds).
@@ -154,13 +159,7 @@ fn the_test_microphones_are_listed_and_found() {
 #[test]
 fn captured_samples_equal_what_the_microphone_played() {
     let s = setup();
-    let audio = Arc::new(AudioState::new());
-    let capture = Capture::start(
-        &Input::Device("fakemic".into()),
-        &device_opts(),
-        audio.clone(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (audio, capture) = capture_from("fakemic");
     wait_for_audio(&audio, 3.0, 30.0);
     capture.join();
     let got = audio.read(0, u64::MAX);
@@ -174,13 +173,7 @@ fn captured_samples_equal_what_the_microphone_played() {
 #[test]
 fn the_level_meter_reads_the_real_level() {
     let s = setup();
-    let audio = Arc::new(AudioState::new());
-    let capture = Capture::start(
-        &Input::Device("fakemic".into()),
-        &device_opts(),
-        audio.clone(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (audio, capture) = capture_from("fakemic");
     // Read the meter as a UI would, at its own pace.
     let mut readings = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -303,10 +296,11 @@ impl Running {
     }
 }
 
-fn commits(events: &[(f64, Event)]) -> String {
+/// The committed text of `events`, in order.
+fn commits<'a>(events: impl IntoIterator<Item = &'a Event>) -> String {
     events
-        .iter()
-        .filter_map(|(_, e)| match e {
+        .into_iter()
+        .filter_map(|e| match e {
             Event::Commit { text, .. } => Some(text.as_str()),
             _ => None,
         })
@@ -324,7 +318,7 @@ fn a_stream_from_the_microphone_commits_the_played_words() {
     r.sleep_until(16.0);
     let (status, err, events) = r.stop();
     assert!(status.success(), "{status:?}: {err}");
-    let text = commits(&events);
+    let text = commits(events.iter().map(|(_, e)| e));
     let wer = WerCount::of(&s.clip_reference, &text).rate();
     eprintln!("from the device: {text}\nWER {:.1}%", 100.0 * wer);
     assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
@@ -366,7 +360,7 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
         device_event(NoticeKind::Back).unwrap_or_else(|| panic!("no back event: {events:?}"));
     assert!(lost < back);
     // What was said before the plug was pulled is committed, as said.
-    let before = commits(&events[..lost]);
+    let before = commits(events[..lost].iter().map(|(_, e)| e));
     let n = before.split_whitespace().count();
     assert!(n >= 8, "only {n} words before the loss: {before}");
     let said: String = s
@@ -382,7 +376,7 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
         100.0 * wer
     );
     // From the loss on: once the device is back, the whole recording again.
-    let after = commits(&events[lost..]);
+    let after = commits(events[lost..].iter().map(|(_, e)| e));
     let wer = WerCount::of(&s.clip_reference, &after).rate();
     eprintln!("before: {before}\nafter: {after}");
 
@@ -408,13 +402,7 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
 fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
     let s = setup();
     let _turn = model_turn();
-    let audio = Arc::new(AudioState::new());
-    let capture = Capture::start(
-        &Input::Device("fakemic".into()),
-        &device_opts(),
-        audio.clone(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let (audio, capture) = capture_from("fakemic");
     let stop = Arc::new(AtomicBool::new(false));
     let (a, st) = (audio.clone(), stop.clone());
     let streaming = std::thread::spawn(move || {
@@ -444,14 +432,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
         matches!(e, Event::Device { kind: NoticeKind::Switched, device, .. } if device.contains("nextmic"))
     });
     assert_eq!(switched.count(), 1, "{events:?}");
-    let text: String = events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Commit { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = commits(&events);
     let wer = WerCount::of(&s.clip_reference, &text).rate();
     eprintln!("across the switch: {text}\nWER {:.1}%", 100.0 * wer);
     assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
