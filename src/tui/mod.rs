@@ -1,0 +1,3 @@
+//! The full-screen caption app: themes, and (to come) the app state, widgets and keymap.
+
+pub mod theme;
