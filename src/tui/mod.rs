@@ -1,4 +1,6 @@
-//! The full-screen caption app: themes, and (to come) the app state, widgets and keymap.
+//! The full-screen caption app: themes, the keymap and widgets (the app state and its loop are
+//! still to come).
 
 pub mod keymap;
+pub mod meter;
 pub mod theme;
