@@ -7,4 +7,5 @@ pub mod cli;
 pub mod cmd;
 pub mod session;
 pub mod stream;
+pub mod tui;
 pub mod wer;

@@ -1,5 +1,7 @@
-//! Transcripts as users keep them: export to plain text, SRT, WebVTT and JSON.
+//! Transcripts as users keep them: sessions recorded on disk as they happen, and export to plain
+//! text, SRT, WebVTT and JSON.
 
 pub mod export;
+pub mod log;
 
 pub use export::{write_transcript, Format};
