@@ -12,11 +12,53 @@ use crate::stream::{ClockKind, Mode};
 #[command(
     name = "livecap",
     version,
-    about = "Live captions in the terminal, with Whisper on the CPU"
+    about = "Live captions in the terminal, with Whisper on the CPU",
+    long_about = "Live captions in the terminal, with Whisper on the CPU.\n\nWithout a command, \
+                  livecap opens the full-screen caption app (press ? in it for the keys).",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub app: AppArgs,
+}
+
+/// The full-screen app's flags. Unset ones come from the config file, then the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AppArgs {
+    /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
+    /// a file (wav, flac, mp3, ogg) played as if live, or `-` for raw 16 kHz mono s16le PCM on
+    /// standard input. Default: the system's default input device.
+    #[arg(long, short = 'i', value_name = "SRC")]
+    pub input: Option<String>,
+    /// Model: a short name (tiny.en, base.en, ...), a Hugging Face repo id, or a local directory
+    /// in Hugging Face or CTranslate2 (faster-whisper) layout. Default: tiny.en.
+    #[arg(long, short = 'm', env = "LIVECAP_MODEL")]
+    pub model: Option<String>,
+    /// Re-transcription policy to start with (`m` switches while running). Default: window.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Seconds of audio each window update re-transcribes at least. Default: 5.
+    #[arg(long, value_name = "SECONDS")]
+    pub window: Option<f64>,
+    /// Seconds between updates. Default: 0.5.
+    #[arg(long, value_name = "SECONDS")]
+    pub step: Option<f64>,
+    /// Theme: default, light, high-contrast, mono, a theme in the config directory's themes/
+    /// folder, or a path to a .toml file. With NO_COLOR set, the default is mono.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+    /// Config file. Default: config.toml in the platform's config directory
+    /// (~/.config/livecap/config.toml on Linux).
+    #[arg(long, env = "LIVECAP_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Do not record the session on disk.
+    #[arg(long)]
+    pub no_save: bool,
+    /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
+    #[arg(long, short = 'l')]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod asr;
 pub mod audio;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod session;
 pub mod stream;
 pub mod tui;

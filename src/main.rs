@@ -8,9 +8,10 @@ use livecap::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Transcribe(args) => livecap::cmd::transcribe::run(args),
-        Command::Stream(args) => livecap::cmd::stream::run(args),
-        Command::Devices(args) => livecap::cmd::devices::run(args.all),
+        None => livecap::tui::run(&cli.app),
+        Some(Command::Transcribe(args)) => livecap::cmd::transcribe::run(args),
+        Some(Command::Stream(args)) => livecap::cmd::stream::run(args),
+        Some(Command::Devices(args)) => livecap::cmd::devices::run(args.all),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

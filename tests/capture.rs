@@ -411,6 +411,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
         let cfg = RunConfig {
             step: 0.5,
             switch_at: None,
+            control: None,
         };
         let mut events = Vec::new();
         run(&mut streamer, &a, &mut clock, &cfg, &st, &mut |e| {

@@ -33,6 +33,7 @@ fn check_events(events: &[Event], duration: f64) {
             | Event::Lag { emitted_at, .. }
             | Event::Mode { emitted_at, .. }
             | Event::Device { emitted_at, .. }
+            | Event::Break { emitted_at, .. }
             | Event::End { emitted_at, .. } => *emitted_at,
             Event::Commit {
                 emitted_at,

@@ -27,6 +27,21 @@ pub struct Segment {
     pub temperature: f32,
 }
 
+impl Segment {
+    /// A segment known only by its time and text (read back from a saved transcript).
+    pub fn from_text(start: f64, end: f64, text: &str) -> Self {
+        Self {
+            start,
+            end,
+            text: text.to_string(),
+            tokens: Vec::new(),
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            temperature: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Transcript {
     pub language: String,

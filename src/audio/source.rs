@@ -159,10 +159,16 @@ fn play(samples: &[f32], paced: bool, audio: &AudioState, meter: &Meter, stop: &
         audio.finish(None);
         return;
     }
-    let start = Instant::now();
+    let mut start = Instant::now();
     for (k, chunk) in samples.chunks(PACE_CHUNK).enumerate() {
         let due = start + Duration::from_secs_f64(((k + 1) * PACE_CHUNK) as f64 / 16_000.0);
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        // Paused: the file waits where it is.
+        let paused_at = Instant::now();
+        while audio.is_paused() && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        start += paused_at.elapsed();
         if stop.load(Ordering::Relaxed) {
             break;
         }

@@ -45,6 +45,10 @@ struct Inner {
     ended: bool,
     error: Option<String>,
     notices: VecDeque<Notice>,
+    /// The consumer was asked to look (see [`AudioState::poke`]).
+    poked: bool,
+    /// Audio pushed now is dropped (see [`AudioState::set_paused`]).
+    paused: bool,
 }
 
 /// 16 kHz mono samples with absolute positions. The producer appends and finally calls
@@ -62,7 +66,7 @@ pub struct Arrived {
     pub total: u64,
     /// No more will come.
     pub ended: bool,
-    /// Notices are waiting to be taken.
+    /// Notices are waiting to be taken, or the consumer was poked.
     pub notices: bool,
 }
 
@@ -77,9 +81,12 @@ impl AudioState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Append samples (after anything pushed before).
+    /// Append samples (after anything pushed before); while paused they are dropped.
     pub fn push(&self, samples: &[f32]) {
         let mut g = self.lock();
+        if g.paused {
+            return;
+        }
         if g.first_arrival.is_none() && !samples.is_empty() {
             g.first_arrival = Some(Instant::now());
         }
@@ -107,7 +114,7 @@ impl AudioState {
         Arrived {
             total: g.offset + g.samples.len() as u64,
             ended: g.ended,
-            notices: !g.notices.is_empty(),
+            notices: !g.notices.is_empty() || g.poked,
         }
     }
 
@@ -122,9 +129,27 @@ impl AudioState {
         self.changed.notify_all();
     }
 
-    /// The notices not taken yet, oldest first.
+    /// Pause or resume: while paused, what a live source gives is not kept (the stream's time
+    /// stands still), and a file being played waits.
+    pub fn set_paused(&self, paused: bool) {
+        self.lock().paused = paused;
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.lock().paused
+    }
+
+    /// Wake the consumer without news from the source (someone has a request for it).
+    pub fn poke(&self) {
+        self.lock().poked = true;
+        self.changed.notify_all();
+    }
+
+    /// The notices not taken yet, oldest first (this also answers a poke).
     pub fn take_notices(&self) -> Vec<Notice> {
-        self.lock().notices.drain(..).collect()
+        let mut g = self.lock();
+        g.poked = false;
+        g.notices.drain(..).collect()
     }
 
     /// When the first sample arrived.
@@ -144,7 +169,10 @@ impl AudioState {
         let (g, _) = self
             .changed
             .wait_timeout_while(g, timeout, |g| {
-                !g.ended && g.notices.is_empty() && g.offset + (g.samples.len() as u64) < pos
+                !g.ended
+                    && !g.poked
+                    && g.notices.is_empty()
+                    && g.offset + (g.samples.len() as u64) < pos
             })
             .unwrap_or_else(|e| e.into_inner());
         Self::arrived_in(&g)
@@ -202,6 +230,28 @@ mod tests {
         s.trim_before(1000);
         assert_eq!(s.held(), 0);
         assert_eq!(s.arrived().total, 101);
+    }
+
+    #[test]
+    fn paused_audio_is_not_kept() {
+        let s = AudioState::new();
+        s.push(&[1.0; 10]);
+        s.set_paused(true);
+        s.push(&[2.0; 10]);
+        assert!(s.is_paused());
+        s.set_paused(false);
+        s.push(&[3.0; 5]);
+        assert_eq!(s.arrived().total, 15);
+        assert_eq!(s.read(8, 12), vec![1.0, 1.0, 3.0, 3.0]);
+    }
+
+    #[test]
+    fn a_poke_wakes_the_consumer_once() {
+        let s = AudioState::new();
+        s.poke();
+        assert!(s.wait_for(1_000, Duration::from_secs(10)).notices);
+        assert!(s.take_notices().is_empty());
+        assert!(!s.arrived().notices);
     }
 
     #[test]

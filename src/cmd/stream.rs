@@ -93,6 +93,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     let cfg = RunConfig {
         step: args.step,
         switch_at: args.switch_mode_at,
+        control: None,
     };
     let stdout = io::stdout();
     let mut out = Output::new(args.format, stdout.is_terminal());

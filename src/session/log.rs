@@ -297,6 +297,48 @@ pub fn list_ids(data_dir: &Path) -> Vec<String> {
     ids
 }
 
+/// A session at a glance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub id: String,
+    /// Unix seconds, from the metadata (or the first line's wall time).
+    pub started: Option<f64>,
+    /// Seconds of audio up to the last committed word.
+    pub duration: f64,
+    pub words: usize,
+    pub title: Option<String>,
+    /// The last line was cut off (the process was killed while writing it).
+    pub torn: bool,
+}
+
+/// Read the metadata, if it is there and whole.
+pub fn read_meta(dir: &Path) -> Option<Meta> {
+    let text = fs::read_to_string(dir.join(META)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Summarize session `id` under `data_dir`.
+pub fn summarize(data_dir: &Path, id: &str) -> Result<Summary, SessionError> {
+    let dir = find(data_dir, id)?;
+    let back = read_transcript(&dir.join(TRANSCRIPT))?;
+    let meta = read_meta(&dir);
+    Ok(Summary {
+        id: id.to_string(),
+        started: meta
+            .as_ref()
+            .map(|m| m.started)
+            .or_else(|| back.entries.first().map(|e| e.wall)),
+        duration: back.entries.iter().map(|e| e.end).fold(0.0, f64::max),
+        words: back
+            .entries
+            .iter()
+            .map(|e| e.text.split_whitespace().count())
+            .sum(),
+        title: meta.and_then(|m| m.title),
+        torn: back.torn,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +398,9 @@ mod tests {
         assert_eq!(list_ids(tmp.path()).len(), 2);
         assert!(find(tmp.path(), log.id()).is_ok());
         assert!(find(tmp.path(), "../sessions").is_err());
+        let sum = summarize(tmp.path(), log.id()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((sum.words, sum.duration, sum.torn), (5, 2.5, false));
+        assert_eq!(sum.started, Some(meta.started));
     }
 
     #[test]

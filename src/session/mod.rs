@@ -3,5 +3,7 @@
 
 pub mod export;
 pub mod log;
+pub mod record;
 
 pub use export::{write_transcript, Format};
+pub use record::{data_dir, News, Recorder};

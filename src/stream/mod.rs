@@ -8,7 +8,8 @@ pub mod policy;
 pub mod report;
 pub mod vad;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +63,13 @@ pub enum Event {
     },
     /// The policy changed.
     Mode { mode: Mode, emitted_at: f64 },
+    /// A break asked for through [`Control`]: everything before it is committed.
+    Break {
+        reason: BreakReason,
+        /// Seconds of audio heard when it happened.
+        at: f64,
+        emitted_at: f64,
+    },
     /// News from the audio source: a device lost, back, switched; audio dropped.
     Device {
         kind: NoticeKind,
@@ -85,6 +93,67 @@ pub enum Event {
     },
 }
 
+/// Why the stream was asked to commit everything so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakReason {
+    /// Capture paused: what follows is not a continuation of what came before.
+    Pause,
+    /// A new session begins.
+    NewSession,
+}
+
+/// Requests to a running stream from whoever watches it (the app), taken at its next look.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// 0: none; 1: window; 2: full history.
+    mode: AtomicU8,
+    /// 0: none; 1: pause; 2: new session.
+    brk: AtomicU8,
+}
+
+impl Control {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Switch the policy at the stream's next look (`audio` is poked so it looks at once).
+    pub fn request_mode(&self, mode: Mode, audio: &AudioState) {
+        let v = match mode {
+            Mode::Window => 1,
+            Mode::Full => 2,
+        };
+        self.mode.store(v, Ordering::SeqCst);
+        audio.poke();
+    }
+
+    /// Commit everything heard so far, then report a [`Event::Break`].
+    pub fn request_break(&self, reason: BreakReason, audio: &AudioState) {
+        let v = match reason {
+            BreakReason::Pause => 1,
+            BreakReason::NewSession => 2,
+        };
+        self.brk.store(v, Ordering::SeqCst);
+        audio.poke();
+    }
+
+    fn take_mode(&self) -> Option<Mode> {
+        match self.mode.swap(0, Ordering::SeqCst) {
+            1 => Some(Mode::Window),
+            2 => Some(Mode::Full),
+            _ => None,
+        }
+    }
+
+    fn take_break(&self) -> Option<BreakReason> {
+        match self.brk.swap(0, Ordering::SeqCst) {
+            1 => Some(BreakReason::Pause),
+            2 => Some(BreakReason::NewSession),
+            _ => None,
+        }
+    }
+}
+
 /// How the loop runs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -92,6 +161,8 @@ pub struct RunConfig {
     pub step: f64,
     /// Switch to the other mode once the stream clock reaches this many seconds.
     pub switch_at: Option<f64>,
+    /// Requests taken while running.
+    pub control: Option<Arc<Control>>,
 }
 
 /// Lag is reported at most this often (stream seconds), unless it grows.
@@ -162,19 +233,22 @@ pub fn run(
         // transcribed, the tentative tail is committed, and then the news is told.
         let notices = audio.take_notices();
         let cut_off = notices.iter().any(|n| n.kind == NoticeKind::Lost);
+        let mut wanted = cfg.control.as_ref().and_then(|c| c.take_mode());
         if let Some(at) = switch_at {
             if clock.now(audio) >= at {
-                let mode = match streamer.mode() {
+                wanted = Some(match streamer.mode() {
                     Mode::Window => Mode::Full,
                     Mode::Full => Mode::Window,
-                };
-                streamer.set_mode(mode, audio);
-                emit(&Event::Mode {
-                    mode,
-                    emitted_at: ms(clock.now(audio)),
                 });
                 switch_at = None;
             }
+        }
+        if let Some(mode) = wanted.filter(|m| *m != streamer.mode()) {
+            streamer.set_mode(mode, audio);
+            emit(&Event::Mode {
+                mode,
+                emitted_at: ms(clock.now(audio)),
+            });
         }
         if v.samples > seen {
             let u = match streamer.update(audio, v.samples, clock) {
@@ -232,14 +306,22 @@ pub fn run(
                 }
             }
         }
-        if cut_off {
-            if let Some(e) = commit_event(&streamer.finish(), clock.now(audio)) {
+        let brk = cfg.control.as_ref().and_then(|c| c.take_break());
+        if cut_off || brk.is_some() {
+            if let Some(e) = commit_event(&streamer.break_at(seen), clock.now(audio)) {
                 emit(&e);
             }
             if !partial.is_empty() {
                 emit(&cleared(streamer, clock.now(audio)));
                 partial.clear();
             }
+        }
+        if let Some(reason) = brk {
+            emit(&Event::Break {
+                reason,
+                at: ms(seen as f64 / SAMPLE_RATE as f64),
+                emitted_at: ms(clock.now(audio)),
+            });
         }
         for n in notices {
             emit(&Event::Device {

@@ -241,4 +241,12 @@ impl<'m> Streamer<'m> {
     pub fn finish(&mut self) -> Vec<Word> {
         self.committer.commit_all()
     }
+
+    /// A break in the audio at `pos` (a pause, a new session, a lost device): commit whatever
+    /// is tentative, and let no later update look back across it.
+    pub fn break_at(&mut self, pos: u64) -> Vec<Word> {
+        self.full_base = self.full_base.max(pos);
+        self.settled = self.settled.max(pos);
+        self.committer.commit_all()
+    }
 }

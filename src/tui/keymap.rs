@@ -69,7 +69,29 @@ impl Action {
         }
     }
 
-    /// What it does, for the help overlay and footer.
+    /// A word or two, for the footer.
+    pub fn short(self) -> &'static str {
+        match self {
+            Action::Pause => "pause",
+            Action::SwitchMode => "mode",
+            Action::PickDevice => "device",
+            Action::NewSession => "new",
+            Action::Save => "export",
+            Action::FocusNext => "focus",
+            Action::ScrollUp => "up",
+            Action::ScrollDown => "down",
+            Action::PageUp => "page up",
+            Action::PageDown => "page down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Confirm => "choose",
+            Action::Cancel => "close",
+            Action::Help => "help",
+            Action::Quit => "quit",
+        }
+    }
+
+    /// What it does, for the help overlay.
     pub fn describe(self) -> &'static str {
         match self {
             Action::Pause => "pause/resume",
@@ -274,14 +296,18 @@ impl Keymap {
     /// The defaults with the user's TOML over them. Bad lines are reported, one sentence each,
     /// and skipped; the rest applies.
     pub fn with_overrides(toml_text: &str) -> (Keymap, Vec<String>) {
+        match toml::from_str::<KeymapFile>(toml_text) {
+            Ok(f) => Keymap::with_bindings(&f.keys),
+            Err(e) => (Keymap::default(), vec![format!("keymap: {}", e.message())]),
+        }
+    }
+
+    /// The defaults with `"key" = "action"` bindings over them (`"none"` unbinds a key).
+    pub fn with_bindings(bindings: &BTreeMap<String, String>) -> (Keymap, Vec<String>) {
         let mut km = Keymap::default();
         let mut problems = Vec::new();
-        let file: KeymapFile = match toml::from_str(toml_text) {
-            Ok(f) => f,
-            Err(e) => return (km, vec![format!("keymap: {}", e.message())]),
-        };
-        for (k, a) in file.keys {
-            let Some(key) = Key::parse(&k) else {
+        for (k, a) in bindings {
+            let Some(key) = Key::parse(k) else {
                 problems.push(format!("keymap: {k:?} is not a key"));
                 continue;
             };
@@ -298,11 +324,11 @@ impl Keymap {
         }
         if !km.map.values().any(|a| *a == Action::Quit) {
             km.map.insert(
-                Key::parse("ctrl-c").unwrap_or(Key {
+                Key {
                     code: KeyCodeOrd::Char('c'),
                     ctrl: true,
                     alt: false,
-                }),
+                },
                 Action::Quit,
             );
             problems.push("keymap: nothing quits, so Ctrl-C still does".into());
@@ -329,7 +355,7 @@ impl Keymap {
             .iter()
             .filter_map(|a| {
                 let keys = self.keys_for(*a);
-                (!keys.is_empty()).then(|| (keys.join("/"), a.describe()))
+                (!keys.is_empty()).then(|| (keys.join("/"), a.short()))
             })
             .collect()
     }
@@ -391,7 +417,7 @@ mod tests {
             Some(Action::Quit)
         );
         let hints = km.hints(&[Action::Pause, Action::Quit]);
-        assert_eq!(hints[0], ("p".to_string(), "pause/resume"));
+        assert_eq!(hints[0], ("p".to_string(), "pause"));
         assert!(
             hints[1].0.contains("Ctrl-x") && hints[1].0.contains('q'),
             "{hints:?}"

@@ -1,6 +1,14 @@
-//! The full-screen caption app: themes, the keymap and widgets (the app state and its loop are
-//! still to come).
+//! The full-screen caption app: app state and its update (`app`), drawing (`view`), the caption
+//! text (`captions`), the level meter, themes, the keymap, and the loop that runs it all in a
+//! terminal (`run`).
 
+pub mod app;
+pub mod captions;
 pub mod keymap;
+mod logfile;
 pub mod meter;
+mod run;
 pub mod theme;
+pub mod view;
+
+pub use run::run;

@@ -164,7 +164,11 @@ pub fn stream_events(
     audio.finish(None);
     let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
     let mut clock = Clock::new(ClockKind::Stepped);
-    let cfg = RunConfig { step, switch_at };
+    let cfg = RunConfig {
+        step,
+        switch_at,
+        control: None,
+    };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut events = Vec::new();
     run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {

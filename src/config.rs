@@ -1,0 +1,154 @@
+//! The user's config file: defaults for the app (model, mode, window, step, theme, keys), read
+//! from the platform's config directory. Flags on the command line win over it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::stream::Mode;
+
+/// The file as written: every setting optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    model: Option<String>,
+    mode: Option<Mode>,
+    window: Option<f64>,
+    step: Option<f64>,
+    theme: Option<String>,
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+}
+
+/// Checked settings from the config file.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Config {
+    pub model: Option<String>,
+    pub mode: Option<Mode>,
+    pub window: Option<f64>,
+    pub step: Option<f64>,
+    pub theme: Option<String>,
+    /// `"key" = "action"` lines over the default keymap.
+    pub keys: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {} is not valid: {reason}", .path.display())]
+    Invalid { path: PathBuf, reason: String },
+}
+
+/// livecap's config directory: `LIVECAP_CONFIG_DIR`, or the platform's (`~/.config/livecap` on
+/// Linux). User themes live in its `themes/` folder.
+pub fn config_dir() -> Option<PathBuf> {
+    match std::env::var_os("LIVECAP_CONFIG_DIR") {
+        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
+        _ => dirs::config_dir().map(|d| d.join("livecap")),
+    }
+}
+
+/// The settings in `path`, or in `config.toml` of the config directory when no path is given.
+/// A missing default file is no settings; a missing named file is an error.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let (path, must_exist) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => match config_dir() {
+            Some(d) => (d.join("config.toml"), false),
+            None => return Ok(Config::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(Config::default())
+        }
+        Err(source) => return Err(ConfigError::Read { path, source }),
+    };
+    parse(&text).map_err(|reason| ConfigError::Invalid { path, reason })
+}
+
+/// Parse and check a config file's text.
+pub fn parse(text: &str) -> Result<Config, String> {
+    let f: ConfigFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        match line {
+            Some(l) => format!("line {l}: {}", e.message()),
+            None => e.message().to_string(),
+        }
+    })?;
+    if let Some(w) = f.window {
+        if !(w.is_finite() && (1.0..=25.0).contains(&w)) {
+            return Err(format!("window = {w}: give seconds between 1 and 25"));
+        }
+    }
+    if let Some(s) = f.step {
+        if !(s.is_finite() && (0.05..=30.0).contains(&s)) {
+            return Err(format!("step = {s}: give seconds between 0.05 and 30"));
+        }
+    }
+    Ok(Config {
+        model: f.model,
+        mode: f.mode,
+        window: f.window,
+        step: f.step,
+        theme: f.theme,
+        keys: f.keys,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let c = parse(
+            r#"
+model = "base.en"
+mode = "full"
+window = 8
+step = 1.0
+theme = "light"
+[keys]
+x = "quit"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.model.as_deref(), Some("base.en"));
+        assert_eq!(c.mode, Some(Mode::Full));
+        assert_eq!((c.window, c.step), (Some(8.0), Some(1.0)));
+        assert_eq!(c.keys.get("x").map(String::as_str), Some("quit"));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_their_line() {
+        let e = parse("model = \"tiny.en\"\nmodle = \"x\"\n").expect_err("unknown key");
+        assert!(e.starts_with("line 2:") && e.contains("modle"), "{e}");
+        let e = parse("window = 90\n").expect_err("out of range");
+        assert!(e.contains("window = 90"), "{e}");
+        assert!(parse("mode = \"sideways\"\n").is_err());
+    }
+
+    #[test]
+    fn a_missing_default_file_is_fine_but_a_named_one_is_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nope.toml");
+        let e = load(Some(&missing)).expect_err("named file missing");
+        assert!(e.to_string().contains("nope.toml"), "{e}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "step = \"fast\"\n").expect("write");
+        let e = load(Some(&bad)).expect_err("bad value");
+        assert!(
+            e.to_string().contains("bad.toml") && e.to_string().contains("line 1"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,595 @@
+//! The app's state and how it changes. [`App::update`] takes one message (a key, a frame tick,
+//! news from the engine or from a background job) and returns at most one [`Effect`] for the
+//! runner to carry out. There is no I/O here, so the whole flow is tested by feeding messages.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyEvent;
+
+use super::captions::Captions;
+use super::keymap::{Action, Keymap};
+use super::meter::MeterState;
+use super::theme::Theme;
+use crate::audio::level::Level;
+use crate::audio::state::NoticeKind;
+use crate::session::News;
+use crate::stream::{BreakReason, Event, Mode};
+
+/// Which pane the scrolling keys move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Captions,
+    History,
+}
+
+/// A device in the picker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceItem {
+    /// What `--input device:` would take.
+    pub spec: String,
+    /// What the picker shows.
+    pub label: String,
+    pub default: bool,
+}
+
+/// A past session in the history pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PastSession {
+    pub id: String,
+    /// Seconds of audio.
+    pub duration: f64,
+    pub words: usize,
+    pub title: Option<String>,
+}
+
+/// What is open over the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Help,
+    /// The device picker; `items` is `None` while the devices are being looked up.
+    Devices {
+        items: Option<Result<Vec<DeviceItem>, String>>,
+        selected: usize,
+    },
+    /// A past session's transcript.
+    Transcript {
+        id: String,
+        lines: Result<Vec<String>, String>,
+        scroll: usize,
+    },
+}
+
+/// A line of news at the bottom of the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+/// Information messages fade after this long; errors stay until replaced or dismissed.
+const STATUS_FOR: Duration = Duration::from_secs(8);
+
+/// What the engine's last updates cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Compute time over the audio span of the last update.
+    pub rtf: Option<f64>,
+    /// Seconds the captions trail the audio.
+    pub lag: f64,
+    /// Seconds of audio heard in this session.
+    pub heard: f64,
+}
+
+/// Where the engine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Live,
+    Paused,
+    /// The input ended (a file played out); captions stay to be read.
+    Ended,
+}
+
+/// Something that happened, for [`App::update`].
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// The terminal was resized (the next frame lays out again).
+    Resize,
+    /// A frame is due; `level` is the input level now.
+    Tick {
+        now: Instant,
+        level: Level,
+    },
+    Stream(Event),
+    Session(News),
+    /// The engine stopped with an error.
+    EngineFailed(String),
+    Devices(Result<Vec<DeviceItem>, String>),
+    Past(Vec<PastSession>),
+    Opened {
+        id: String,
+        lines: Result<Vec<String>, String>,
+    },
+    /// An export finished: the files written, or why not.
+    Exported(Result<Vec<PathBuf>, String>),
+}
+
+/// What the runner should do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    SetPaused(bool),
+    SwitchMode(Mode),
+    ListDevices,
+    SwitchDevice(String),
+    NewSession,
+    Export,
+    OpenSession(String),
+    RefreshPast,
+}
+
+/// One row of the history pane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    Heading(&'static str),
+    Past(usize),
+    Line(usize),
+}
+
+/// The whole app.
+#[derive(Debug)]
+pub struct App {
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub input: String,
+    pub model: String,
+    pub window: f64,
+    /// The mode asked for (shown at once; the engine confirms it).
+    pub mode: Mode,
+    pub phase: Phase,
+    /// The current session's id, when it is being recorded.
+    pub session: Option<String>,
+    /// Sessions are recorded (not `--no-save`).
+    pub saving: bool,
+    pub captions: Captions,
+    /// Stream seconds at which this session began.
+    pub base: f64,
+    pub past: Vec<PastSession>,
+    pub focus: Focus,
+    /// First caption line shown; `None` follows the newest.
+    pub caption_top: Option<usize>,
+    /// Selected history row; `None` follows the newest.
+    pub history_sel: Option<usize>,
+    pub popup: Option<Popup>,
+    pub status: Option<Status>,
+    pub meter: MeterState,
+    pub stats: Stats,
+    pub now: Instant,
+    pub quit: bool,
+    /// Something changed since the last frame was drawn.
+    pub dirty: bool,
+    /// (lines, height) of the caption pane at the last draw, for paging.
+    pub(crate) caption_view: Cell<(usize, usize)>,
+    /// Rows visible in the history pane at the last draw.
+    pub(crate) history_view: Cell<usize>,
+    /// What the meter showed at the last draw.
+    meter_shown: (i32, i32, bool),
+}
+
+impl App {
+    pub fn new(theme: Theme, keymap: Keymap, input: &str, model: &str, now: Instant) -> Self {
+        Self {
+            theme,
+            keymap,
+            input: input.to_string(),
+            model: model.to_string(),
+            window: 5.0,
+            mode: Mode::Window,
+            phase: Phase::Live,
+            session: None,
+            saving: true,
+            captions: Captions::new(),
+            base: 0.0,
+            past: Vec::new(),
+            focus: Focus::Captions,
+            caption_top: None,
+            history_sel: None,
+            popup: None,
+            status: None,
+            meter: MeterState::new(now),
+            stats: Stats::default(),
+            now,
+            quit: false,
+            dirty: true,
+            caption_view: Cell::new((0, 0)),
+            history_view: Cell::new(0),
+            meter_shown: (i32::MIN, i32::MIN, false),
+        }
+    }
+
+    /// The mode's label, as the header shows it.
+    pub fn mode_label(&self) -> String {
+        match self.mode {
+            Mode::Full => "full history".into(),
+            Mode::Window => format!("last {} s", fmt_secs(self.window)),
+        }
+    }
+
+    pub fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+            at: self.now,
+        });
+    }
+
+    /// The history pane's rows: past sessions (oldest first), then this session's sentences.
+    pub fn history_rows(&self) -> Vec<Row> {
+        let mut rows = Vec::new();
+        if !self.past.is_empty() {
+            rows.push(Row::Heading("past sessions"));
+            rows.extend((0..self.past.len()).map(Row::Past));
+            rows.push(Row::Heading("this session"));
+        }
+        rows.extend((0..self.captions.sentences().len()).map(Row::Line));
+        rows
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Option<Effect> {
+        match msg {
+            Msg::Tick { now, level } => {
+                self.tick(now, &level);
+                None
+            }
+            other => {
+                self.dirty = true;
+                match other {
+                    Msg::Key(k) => self.keymap.action(&k).and_then(|a| self.act(a)),
+                    Msg::Resize | Msg::Tick { .. } => None,
+                    Msg::Stream(e) => self.on_stream(e),
+                    Msg::Session(n) => self.on_session(n),
+                    Msg::EngineFailed(e) => {
+                        self.phase = Phase::Ended;
+                        self.say(format!("captioning stopped: {e}"), true);
+                        None
+                    }
+                    Msg::Devices(d) => {
+                        if let Some(Popup::Devices { items, selected }) = &mut self.popup {
+                            *selected = d
+                                .as_ref()
+                                .ok()
+                                .and_then(|v| v.iter().position(|i| i.default))
+                                .unwrap_or(0);
+                            *items = Some(d);
+                        }
+                        None
+                    }
+                    Msg::Past(p) => {
+                        self.past = p;
+                        self.history_sel = None;
+                        None
+                    }
+                    Msg::Opened { id, lines } => {
+                        self.popup = Some(Popup::Transcript {
+                            id,
+                            lines,
+                            scroll: 0,
+                        });
+                        None
+                    }
+                    Msg::Exported(r) => {
+                        match r {
+                            Ok(paths) => {
+                                let names: Vec<String> =
+                                    paths.iter().map(|p| p.display().to_string()).collect();
+                                self.say(format!("exported to {}", names.join(" and ")), false);
+                            }
+                            Err(e) => self.say(e, true),
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant, level: &Level) {
+        self.now = now;
+        self.meter.observe(level, now);
+        let shown = (
+            self.meter.rms_db.round() as i32,
+            self.meter.peak_shown(now).round() as i32,
+            self.meter.clip_lit(now),
+        );
+        if shown != self.meter_shown {
+            self.meter_shown = shown;
+            self.dirty = true;
+        }
+        if let Some(s) = &self.status {
+            if !s.error && now.saturating_duration_since(s.at) >= STATUS_FOR {
+                self.status = None;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn on_stream(&mut self, e: Event) -> Option<Effect> {
+        match e {
+            Event::Commit { words, .. } => {
+                let base = self.base;
+                self.captions
+                    .commit(words.iter().map(|w| (w.text.as_str(), w.start - base)));
+            }
+            Event::Partial { text, .. } => self.captions.set_tentative(&text),
+            Event::Update {
+                audio_start,
+                audio_end,
+                compute,
+                emitted_at,
+                skipped,
+                ..
+            } => {
+                let span = audio_end - audio_start;
+                if !skipped && span > 0.0 {
+                    self.stats.rtf = Some(compute / span);
+                }
+                self.stats.lag = (emitted_at - audio_end).max(0.0);
+                self.stats.heard = (audio_end - self.base).max(0.0);
+            }
+            Event::Lag { behind, .. } => self.stats.lag = behind,
+            Event::Mode { mode, .. } => self.mode = mode,
+            Event::Device {
+                kind,
+                device,
+                message,
+                ..
+            } => {
+                let error = matches!(kind, NoticeKind::Lost | NoticeKind::Refused);
+                match kind {
+                    NoticeKind::Lost => self.captions.close(),
+                    NoticeKind::Switched => self.input = device,
+                    _ => {}
+                }
+                self.say(message, error);
+            }
+            Event::Break { reason, at, .. } => {
+                self.captions.close();
+                if reason == BreakReason::NewSession {
+                    self.captions = Captions::new();
+                    self.base = at;
+                    self.stats = Stats::default();
+                    self.caption_top = None;
+                    self.history_sel = None;
+                    return Some(Effect::RefreshPast);
+                }
+            }
+            Event::End { .. } => {
+                self.phase = Phase::Ended;
+                let quit = self.keymap.keys_for(Action::Quit).join("/");
+                self.say(format!("the input has ended; {quit} quits"), false);
+            }
+        }
+        None
+    }
+
+    fn on_session(&mut self, n: News) -> Option<Effect> {
+        match n {
+            News::Started { id, .. } => {
+                self.session = Some(id);
+                None
+            }
+            News::Failed(e) => {
+                self.say(format!("{e}; captions go on, unsaved"), true);
+                None
+            }
+            News::Recovered => {
+                self.say("the transcript is being saved again", false);
+                None
+            }
+        }
+    }
+
+    /// Carry out an action from the keymap.
+    fn act(&mut self, a: Action) -> Option<Effect> {
+        if a == Action::Quit {
+            self.quit = true;
+            return Some(Effect::Quit);
+        }
+        if self.popup.is_some() {
+            return self.act_in_popup(a);
+        }
+        match a {
+            Action::Pause => match self.phase {
+                Phase::Live => {
+                    self.phase = Phase::Paused;
+                    Some(Effect::SetPaused(true))
+                }
+                Phase::Paused => {
+                    self.phase = Phase::Live;
+                    Some(Effect::SetPaused(false))
+                }
+                Phase::Ended => None,
+            },
+            Action::SwitchMode => {
+                self.mode = match self.mode {
+                    Mode::Window => Mode::Full,
+                    Mode::Full => Mode::Window,
+                };
+                Some(Effect::SwitchMode(self.mode))
+            }
+            Action::PickDevice => {
+                self.popup = Some(Popup::Devices {
+                    items: None,
+                    selected: 0,
+                });
+                Some(Effect::ListDevices)
+            }
+            Action::NewSession => {
+                if self.phase == Phase::Ended {
+                    self.say("the input has ended; there is nothing more to record", true);
+                    return None;
+                }
+                self.say("starting a new session", false);
+                Some(Effect::NewSession)
+            }
+            Action::Save => {
+                if self.session.is_none() {
+                    let why = if self.saving {
+                        "this session could not be saved, so there is nothing to export"
+                    } else {
+                        "this session is not being saved (--no-save)"
+                    };
+                    self.say(why, true);
+                    return None;
+                }
+                Some(Effect::Export)
+            }
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::Captions => Focus::History,
+                    Focus::History => Focus::Captions,
+                };
+                None
+            }
+            Action::Help => {
+                self.popup = Some(Popup::Help);
+                None
+            }
+            Action::Cancel => {
+                self.status = None;
+                None
+            }
+            Action::Confirm => {
+                if self.focus != Focus::History {
+                    return None;
+                }
+                let rows = self.history_rows();
+                match self.history_sel.and_then(|i| rows.get(i)) {
+                    Some(Row::Past(i)) => {
+                        self.past.get(*i).map(|p| Effect::OpenSession(p.id.clone()))
+                    }
+                    _ => None,
+                }
+            }
+            scroll => {
+                match self.focus {
+                    Focus::Captions => self.scroll_captions(scroll),
+                    Focus::History => self.scroll_history(scroll),
+                }
+                None
+            }
+        }
+    }
+
+    fn act_in_popup(&mut self, a: Action) -> Option<Effect> {
+        let popup = self.popup.as_mut()?;
+        match popup {
+            Popup::Help => {
+                if matches!(a, Action::Help | Action::Cancel | Action::Confirm) {
+                    self.popup = None;
+                }
+                None
+            }
+            Popup::Devices { items, selected } => {
+                let n = match items {
+                    Some(Ok(v)) => v.len(),
+                    _ => 0,
+                };
+                match a {
+                    Action::ScrollUp | Action::PageUp | Action::Top => {
+                        *selected = if a == Action::ScrollUp {
+                            selected.saturating_sub(1)
+                        } else {
+                            0
+                        };
+                        None
+                    }
+                    Action::ScrollDown | Action::PageDown | Action::Bottom => {
+                        *selected = if a == Action::ScrollDown {
+                            (*selected + 1).min(n.saturating_sub(1))
+                        } else {
+                            n.saturating_sub(1)
+                        };
+                        None
+                    }
+                    Action::Confirm => {
+                        let spec = match items {
+                            Some(Ok(v)) => v.get(*selected).map(|d| d.spec.clone()),
+                            _ => None,
+                        };
+                        self.popup = None;
+                        spec.map(Effect::SwitchDevice)
+                    }
+                    Action::Cancel | Action::PickDevice => {
+                        self.popup = None;
+                        None
+                    }
+                    _ => None,
+                }
+            }
+            Popup::Transcript { lines, scroll, .. } => {
+                let n = lines.as_ref().map_or(0, |l| l.len());
+                let page = self.caption_view.get().1.max(2) - 1;
+                match a {
+                    Action::ScrollUp => *scroll = scroll.saturating_sub(1),
+                    Action::ScrollDown => *scroll = (*scroll + 1).min(n.saturating_sub(1)),
+                    Action::PageUp => *scroll = scroll.saturating_sub(page),
+                    Action::PageDown => *scroll = (*scroll + page).min(n.saturating_sub(1)),
+                    Action::Top => *scroll = 0,
+                    Action::Bottom => *scroll = n.saturating_sub(1),
+                    Action::Cancel | Action::Confirm => self.popup = None,
+                    _ => {}
+                }
+                None
+            }
+        }
+    }
+
+    fn scroll_captions(&mut self, a: Action) {
+        let (lines, height) = self.caption_view.get();
+        let last_top = lines.saturating_sub(height);
+        let top = self.caption_top.unwrap_or(last_top).min(last_top);
+        let page = height.max(2) - 1;
+        let new = match a {
+            Action::ScrollUp => top.saturating_sub(1),
+            Action::ScrollDown => top + 1,
+            Action::PageUp => top.saturating_sub(page),
+            Action::PageDown => top + page,
+            Action::Top => 0,
+            _ => last_top,
+        };
+        // Back at the bottom: follow the captions again.
+        self.caption_top = (new < last_top).then_some(new);
+    }
+
+    fn scroll_history(&mut self, a: Action) {
+        let n = self.history_rows().len();
+        if n == 0 {
+            return;
+        }
+        let last = n - 1;
+        let sel = self.history_sel.unwrap_or(last).min(last);
+        let page = self.history_view.get().max(2) - 1;
+        let new = match a {
+            Action::ScrollUp => sel.saturating_sub(1),
+            Action::ScrollDown => sel + 1,
+            Action::PageUp => sel.saturating_sub(page),
+            Action::PageDown => sel + page,
+            Action::Top => 0,
+            _ => last,
+        };
+        self.history_sel = (new < last).then_some(new);
+    }
+}
+
+/// Seconds without a needless ".0".
+fn fmt_secs(s: f64) -> String {
+    if s.fract() == 0.0 {
+        format!("{s:.0}")
+    } else {
+        format!("{s}")
+    }
+}

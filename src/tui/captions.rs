@@ -1,0 +1,218 @@
+//! The caption text of a session: committed sentences that never change once shown, the
+//! tentative tail replaced in place, and wrapping both to a width at word boundaries.
+
+/// One sentence (or the sentence being built), with when it began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sentence {
+    /// Seconds into the session.
+    pub start: f64,
+    pub text: String,
+}
+
+/// Committed sentences and the tentative tail.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Captions {
+    sentences: Vec<Sentence>,
+    /// The last sentence is still being built.
+    open: bool,
+    tentative: String,
+    words: usize,
+}
+
+/// A piece of a wrapped line: text, and whether it is tentative.
+pub type Piece = (String, bool);
+
+impl Captions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add committed words (`(text, start)` pairs); a word ending a sentence closes it.
+    pub fn commit<'a>(&mut self, words: impl IntoIterator<Item = (&'a str, f64)>) {
+        for (word, start) in words {
+            let word = word.trim();
+            if word.is_empty() {
+                continue;
+            }
+            self.words += 1;
+            match self.sentences.last_mut() {
+                Some(s) if self.open => {
+                    s.text.push(' ');
+                    s.text.push_str(word);
+                }
+                _ => self.sentences.push(Sentence {
+                    start,
+                    text: word.to_string(),
+                }),
+            }
+            self.open = !word.ends_with(['.', '?', '!']);
+        }
+    }
+
+    /// End the sentence being built (the audio broke off).
+    pub fn close(&mut self) {
+        self.open = false;
+    }
+
+    pub fn set_tentative(&mut self, text: &str) {
+        self.tentative = text.trim().to_string();
+    }
+
+    pub fn tentative(&self) -> &str {
+        &self.tentative
+    }
+
+    pub fn sentences(&self) -> &[Sentence] {
+        &self.sentences
+    }
+
+    /// Committed words so far.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sentences.is_empty() && self.tentative.is_empty()
+    }
+
+    /// Everything wrapped to `width` columns: one sentence per line (or more, wrapped), the
+    /// tentative tail carrying on from the open sentence.
+    pub fn wrap(&self, width: usize) -> Vec<Vec<Piece>> {
+        let mut lines = Vec::new();
+        if width == 0 {
+            return lines;
+        }
+        let n = self.sentences.len();
+        for (i, s) in self.sentences.iter().enumerate() {
+            let last_open = i + 1 == n && self.open;
+            if last_open {
+                let words = s
+                    .text
+                    .split_whitespace()
+                    .map(|w| (w, false))
+                    .chain(self.tentative.split_whitespace().map(|w| (w, true)));
+                wrap_into(words, width, &mut lines);
+            } else {
+                wrap_into(
+                    s.text.split_whitespace().map(|w| (w, false)),
+                    width,
+                    &mut lines,
+                );
+            }
+        }
+        if !self.open && !self.tentative.is_empty() {
+            wrap_into(
+                self.tentative.split_whitespace().map(|w| (w, true)),
+                width,
+                &mut lines,
+            );
+        }
+        lines
+    }
+}
+
+/// Greedy word wrap of `(word, tentative)` into lines of at most `width` characters; a word
+/// longer than a line is cut.
+fn wrap_into<'a>(
+    words: impl Iterator<Item = (&'a str, bool)>,
+    width: usize,
+    lines: &mut Vec<Vec<Piece>>,
+) {
+    let mut line: Vec<Piece> = Vec::new();
+    let mut len = 0usize;
+    for (word, tentative) in words {
+        let mut chars: Vec<char> = word.chars().collect();
+        while !chars.is_empty() {
+            let need = chars.len() + usize::from(len > 0);
+            if len > 0 && len + need > width {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+                continue;
+            }
+            let take = chars.len().min(width - len - usize::from(len > 0));
+            let part: String = chars.drain(..take).collect();
+            let sep = if len > 0 { " " } else { "" };
+            len += sep.len() + take;
+            match line.last_mut() {
+                Some((text, t)) if *t == tentative => {
+                    text.push_str(sep);
+                    text.push_str(&part);
+                }
+                _ => line.push((format!("{sep}{part}"), tentative)),
+            }
+            if !chars.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                len = 0;
+            }
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Vec<Piece>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.iter().map(|(t, _)| t.as_str()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn sentences_break_lines_and_the_tail_follows_the_open_one() {
+        let mut c = Captions::new();
+        c.commit([("Hello", 0.5), ("there.", 0.9), ("How", 2.0), ("are", 2.2)]);
+        c.set_tentative("you today");
+        assert_eq!(c.sentences().len(), 2);
+        assert_eq!(c.sentences()[1].start, 2.0);
+        let lines = c.wrap(40);
+        assert_eq!(text(&lines), vec!["Hello there.", "How are you today"]);
+        assert_eq!(
+            lines[1],
+            vec![
+                ("How are".to_string(), false),
+                (" you today".to_string(), true)
+            ]
+        );
+        // The tail is replaced in place; committed text stays as it was.
+        c.set_tentative("you");
+        assert_eq!(text(&c.wrap(40)), vec!["Hello there.", "How are you"]);
+        assert_eq!(c.words(), 4);
+    }
+
+    #[test]
+    fn wrapping_fits_the_width_and_cuts_only_overlong_words() {
+        let mut c = Captions::new();
+        c.commit(
+            "the quick brown fox jumps over the lazy dog"
+                .split(' ')
+                .map(|w| (w, 0.0)),
+        );
+        let lines = text(&c.wrap(10));
+        assert_eq!(
+            lines,
+            vec!["the quick", "brown fox", "jumps over", "the lazy", "dog"]
+        );
+        c.commit([("Supercalifragilistic.", 1.0)]);
+        for l in text(&c.wrap(8)) {
+            assert!(l.chars().count() <= 8, "{l:?}");
+        }
+        assert!(c.wrap(0).is_empty());
+        let letters = |s: &str| s.chars().filter(|c| *c != ' ').count();
+        let all: String = c.sentences().iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(letters(&text(&c.wrap(1)).concat()), letters(&all));
+    }
+
+    #[test]
+    fn a_closed_sentence_leaves_the_tail_on_a_line_of_its_own() {
+        let mut c = Captions::new();
+        c.commit([("Stop", 0.0)]);
+        c.close();
+        c.set_tentative("and go");
+        assert_eq!(text(&c.wrap(20)), vec!["Stop", "and go"]);
+    }
+}
