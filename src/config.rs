@@ -76,9 +76,13 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 /// Parse and check a config file's text.
 pub fn parse(text: &str) -> Result<Config, String> {
     let f: ConfigFile = toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|s| {
+            text.as_bytes()[..s.start.min(text.len())]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1
+        });
         match line {
             Some(l) => format!("line {l}: {}", e.message()),
             None => e.message().to_string(),

@@ -43,6 +43,19 @@ pub struct Level {
     pub blocks: u64,
 }
 
+impl Default for Level {
+    /// No audio yet: silence.
+    fn default() -> Self {
+        Self {
+            rms_db: SILENT_DB,
+            peak_db: SILENT_DB,
+            clipped: false,
+            clipped_blocks: 0,
+            blocks: 0,
+        }
+    }
+}
+
 /// The published level. Written by one source, read by anyone.
 #[derive(Debug)]
 pub struct Meter {

@@ -60,6 +60,16 @@ fn clock(secs: f64) -> String {
     }
 }
 
+/// A session id (`2026-11-20T14-30-00Z`) as `11-20 14:30`, short enough for the pane.
+fn short_id(id: &str) -> String {
+    let b = id.as_bytes();
+    let well_formed = id.len() >= 16 && b.get(10) == Some(&b'T') && id.is_char_boundary(16);
+    if !well_formed {
+        return id.to_string();
+    }
+    format!("{} {}:{}", &id[5..10], &id[11..13], &id[14..16])
+}
+
 /// At most `width` characters of `s`, with an ellipsis when cut.
 fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -278,7 +288,7 @@ impl App {
                         p.words,
                         p.title.as_deref().unwrap_or("")
                     );
-                    let id = fit(&p.id, width);
+                    let id = fit(&short_id(&p.id), width);
                     let rest = fit(&detail, width.saturating_sub(id.chars().count()));
                     vec![
                         Span::styled(id, t[Slot::HistoryText]),
