@@ -120,17 +120,26 @@ fn talking() -> App {
 fn committed_text_stays_and_the_tentative_tail_is_replaced_in_place() {
     let mut a = talking();
     let screen = draw(&a, 100, 30);
-    assert!(screen_has(&screen, "Good morning, and welcome to the show."));
+    assert!(screen_has(
+        &screen,
+        "Good morning, and welcome to the show."
+    ));
     assert!(screen_has(&screen, "Today we talk about printing in the"));
     a.update(partial("printing in the only sense"));
     let screen = draw(&a, 100, 30);
-    assert!(screen_has(&screen, "Today we talk about printing in the only sense"));
+    assert!(screen_has(
+        &screen,
+        "Today we talk about printing in the only sense"
+    ));
     a.update(commit("printing in the only sense.", 6.0));
     a.update(partial(""));
     assert_eq!(a.captions.sentences().len(), 2);
     assert_eq!(a.captions.tentative(), "");
     let screen = draw(&a, 100, 30);
-    assert!(screen_has(&screen, "Today we talk about printing in the only sense."));
+    assert!(screen_has(
+        &screen,
+        "Today we talk about printing in the only sense."
+    ));
     // The history pane lists the sentences with their times.
     assert!(screen_has(&screen, "00:00 Good morning"));
     assert!(screen_has(&screen, "00:04 Today we talk"));
@@ -273,7 +282,10 @@ fn the_device_picker_lists_moves_and_chooses() {
 fn scrolling_back_stops_following_and_g_follows_again() {
     let mut a = app();
     for i in 0..60 {
-        a.update(commit(&format!("Sentence number {i} is here."), i as f64 * 2.0));
+        a.update(commit(
+            &format!("Sentence number {i} is here."),
+            i as f64 * 2.0,
+        ));
     }
     let screen = draw(&a, 80, 24);
     assert!(screen_has(&screen, "Sentence number 59 is here."));
@@ -457,7 +469,15 @@ fn the_header_shows_lag_when_captions_fall_behind() {
 #[test]
 fn any_size_draws_without_panicking() {
     let mut a = talking();
-    for (w, h) in [(0, 0), (1, 1), (5, 2), (20, 6), (40, 10), (80, 24), (250, 80)] {
+    for (w, h) in [
+        (0, 0),
+        (1, 1),
+        (5, 2),
+        (20, 6),
+        (40, 10),
+        (80, 24),
+        (250, 80),
+    ] {
         let screen = draw(&a, w, h);
         assert_eq!(screen.len(), h as usize);
     }

@@ -139,7 +139,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     // A panic prints on the terminal, after the screen and standard error are given back.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        ratatui::restore();
+        restore_terminal();
         super::logfile::restore();
         previous(info);
     }));
@@ -421,8 +421,14 @@ async fn ui(
             break Ok(());
         }
     };
-    ratatui::restore();
+    restore_terminal();
     result
+}
+
+/// Normal mode, the main screen, the cursor shown.
+fn restore_terminal() {
+    ratatui::restore();
+    crossterm::execute!(io::stdout(), crossterm::cursor::Show).ok();
 }
 
 fn carry_out(

@@ -1,0 +1,269 @@
+//! The real binary in a real terminal: tmux runs `livecap` with a recording as its input, and
+//! the test reads the screen and presses keys as a person would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use livecap::wer::{normalize, WerCount};
+
+/// A private tmux server with one window running a command.
+struct Tmux {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(width: u16, height: u16, command: &str) -> Tmux {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("tmux.sock");
+        let conf = dir.path().join("tmux.conf");
+        // The window stays after the program exits, so its exit status and screen can be read.
+        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("conf");
+        let t = Tmux { socket, _dir: dir };
+        let ok = t
+            .cmd()
+            .args(["-f"])
+            .arg(&conf)
+            .args(["new-session", "-d", "-s", "t"])
+            .args(["-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "tmux could not start (is tmux installed? scripts/test installs it)"
+        );
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-S").arg(&self.socket);
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> String {
+        let o = self.cmd().args(args).output().expect("tmux");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.out(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// The screen with everything scrolled off it.
+    fn everything(&self) -> String {
+        self.out(&["capture-pane", "-p", "-S", "-", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &str) {
+        self.out(&["send-keys", "-t", "t", keys]);
+    }
+
+    fn show(&self, format: &str) -> String {
+        self.out(&["display-message", "-p", "-t", "t", format])
+            .trim()
+            .to_string()
+    }
+
+    /// Wait until `ok` holds for the screen; the last screen either way.
+    fn wait_for(&self, timeout: Duration, ok: impl Fn(&str) -> bool) -> (bool, String) {
+        let t0 = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return (true, s);
+            }
+            if t0.elapsed() > timeout {
+                return (false, s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// livecap's exit status, once it has exited (the shell prints it, then runs `cat`).
+    fn exit_status(&self, timeout: Duration) -> Option<i32> {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            let all = self.everything();
+            if let Some(line) = all.lines().find(|l| l.starts_with(EXIT_MARK)) {
+                return line[EXIT_MARK.len()..].trim().parse().ok();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.out(&["kill-server"]);
+    }
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+const EXIT_MARK: &str = "livecap-exit=";
+
+/// The command line for `livecap ARGS` with its data and config in `home`. After it, the shell
+/// prints its exit status and runs `cat`, which echoes what is typed only if the terminal was
+/// given back in its normal mode.
+fn livecap_cmd(home: &Path, args: &str) -> String {
+    format!(
+        "env -u NO_COLOR -u LIVECAP_MODEL LIVECAP_DATA_DIR={} LIVECAP_CONFIG_DIR={} {} {args}; \
+         echo {EXIT_MARK}$?; exec cat",
+        shell_quote(&home.join("data")),
+        shell_quote(&home.join("config")),
+        shell_quote(Path::new(env!("CARGO_BIN_EXE_livecap"))),
+    )
+}
+
+/// The words in the caption pane (the left pane, between its borders).
+fn caption_words(screen: &str) -> Vec<String> {
+    let mut text = String::new();
+    for line in screen.lines() {
+        let Some(rest) = line.strip_prefix('│') else {
+            continue;
+        };
+        let pane = rest.split('│').next().unwrap_or("");
+        text.push_str(pane);
+        text.push(' ');
+    }
+    normalize(&text)
+}
+
+/// Word error rate of `words` against the start of `reference` of the same length.
+fn prefix_wer(reference: &str, words: &[String]) -> f64 {
+    let r = normalize(reference);
+    let n = words.len().min(r.len());
+    WerCount::of(&r[..n].join(" "), &words.join(" ")).rate()
+}
+
+/// Off the alternate screen, cursor shown, and typed text echoed (not raw mode).
+fn assert_terminal_restored(tmux: &Tmux) {
+    assert_eq!(
+        tmux.show("#{alternate_on}"),
+        "0",
+        "still on the alternate screen"
+    );
+    assert_eq!(
+        tmux.show("#{cursor_flag}"),
+        "1",
+        "the cursor is still hidden"
+    );
+    tmux.keys("typed-back");
+    tmux.keys("Enter");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(5), |s| {
+        s.matches("typed-back").count() >= 2
+    });
+    assert!(
+        ok,
+        "the terminal did not echo and end the line (still raw?):\n{screen}"
+    );
+}
+
+#[test]
+fn words_appear_keys_work_and_q_restores_the_terminal() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let model = common::model_dir();
+    let cmd = livecap_cmd(
+        home.path(),
+        &format!(
+            "--input {} --model {}",
+            shell_quote(&common::long_wav()),
+            shell_quote(&model)
+        ),
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    let reference = common::long_reference();
+
+    // The words appear as they are spoken.
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(120), |s| caption_words(s).len() >= 25);
+    assert!(ok, "fewer than 25 words after 120 s:\n{screen}");
+    let words = caption_words(&screen);
+    let wer = prefix_wer(&reference, &words);
+    assert!(wer <= 0.25, "WER {wer:.3} for {words:?}");
+    assert!(screen.contains("mode: last 5 s"), "{screen}");
+    assert!(screen.contains("● REC"), "{screen}");
+
+    // `m` switches the mode label at once.
+    tmux.keys("m");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(2), |s| s.contains("mode: full history"));
+    assert!(ok, "the mode label did not change:\n{screen}");
+
+    // `?` shows the help, Esc closes it.
+    tmux.keys("?");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(2), |s| {
+        s.contains("Keys") && s.contains("pause/resume") && s.contains("new session")
+    });
+    assert!(ok, "no help:\n{screen}");
+    tmux.keys("Escape");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(2), |s| !s.contains("pause/resume"));
+    assert!(ok, "the help stayed:\n{screen}");
+
+    // Usable at 80x24: the header, the captions and the hints are all there.
+    tmux.out(&["resize-window", "-t", "t", "-x", "80", "-y", "24"]);
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(3), |s| {
+        s.lines().count() <= 24
+            && s.lines().all(|l| l.chars().count() <= 80)
+            && s.contains("mode: full history")
+            && s.contains("? help")
+            && caption_words(s).len() >= 10
+    });
+    assert!(ok, "not usable at 80x24:\n{screen}");
+
+    // `q` quits with status 0, the terminal given back as it was, and the transcript on disk.
+    tmux.keys("q");
+    let status = tmux.exit_status(Duration::from_secs(60));
+    let screen = tmux.everything();
+    assert_eq!(status, Some(0), "{screen}");
+    assert_terminal_restored(&tmux);
+    assert!(screen.contains("the transcript is in"), "{screen}");
+    let sessions: Vec<PathBuf> = std::fs::read_dir(home.path().join("data/sessions"))
+        .expect("sessions dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let saved = std::fs::read_to_string(sessions[0].join("transcript.jsonl")).expect("transcript");
+    let saved_words: Vec<String> = saved
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["text"].as_str().unwrap_or("").to_string()
+        })
+        .flat_map(|t| normalize(&t))
+        .collect();
+    assert!(saved_words.len() >= 25, "{saved_words:?}");
+    let wer = prefix_wer(&reference, &saved_words);
+    assert!(wer <= 0.25, "saved WER {wer:.3}");
+}
+
+#[test]
+fn a_missing_input_is_one_sentence_and_the_terminal_is_untouched() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let cmd = livecap_cmd(
+        home.path(),
+        &format!(
+            "--input {} --model {}",
+            shell_quote(&home.path().join("missing.wav")),
+            shell_quote(&common::model_dir())
+        ),
+    );
+    let tmux = Tmux::start(80, 24, &cmd);
+    let status = tmux.exit_status(Duration::from_secs(30));
+    let screen = tmux.everything();
+    assert_eq!(status, Some(1), "{screen}");
+    assert_terminal_restored(&tmux);
+    let said: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.starts_with("livecap:"))
+        .collect();
+    assert_eq!(said.len(), 1, "{screen}");
+    assert!(said[0].contains("missing.wav"), "{screen}");
+}
