@@ -1,5 +1,6 @@
 //! The `livecap` binary: parse the command line, dispatch, and turn errors into one sentence.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,7 +18,8 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("livecap: {e:#}");
+            // Not eprintln!: standard error may be a terminal that is gone.
+            writeln!(std::io::stderr(), "livecap: {e:#}").ok();
             ExitCode::FAILURE
         }
     }

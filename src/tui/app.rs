@@ -69,6 +69,10 @@ pub struct Status {
     pub at: Instant,
 }
 
+/// The meter alone redraws at most this often (10 a second: smooth to the eye, light on a slow
+/// link); anything else redraws at the next frame.
+const METER_EVERY: Duration = Duration::from_millis(100);
+
 /// Information messages fade after this long; errors stay until replaced or dismissed.
 const STATUS_FOR: Duration = Duration::from_secs(8);
 
@@ -175,8 +179,9 @@ pub struct App {
     pub(crate) caption_view: Cell<(usize, usize)>,
     /// Rows visible in the history pane at the last draw.
     pub(crate) history_view: Cell<usize>,
-    /// What the meter showed at the last draw.
+    /// What the meter showed at the last draw, and when it last changed.
     meter_shown: (i32, i32, bool),
+    meter_at: Instant,
 }
 
 impl App {
@@ -207,6 +212,7 @@ impl App {
             caption_view: Cell::new((0, 0)),
             history_view: Cell::new(0),
             meter_shown: (i32::MIN, i32::MIN, false),
+            meter_at: now,
         }
     }
 
@@ -304,8 +310,10 @@ impl App {
             self.meter.peak_shown(now).round() as i32,
             self.meter.clip_lit(now),
         );
-        if shown != self.meter_shown {
+        let due = now.saturating_duration_since(self.meter_at) >= METER_EVERY;
+        if shown != self.meter_shown && (due || shown.2 != self.meter_shown.2) {
             self.meter_shown = shown;
+            self.meter_at = now;
             self.dirty = true;
         }
         if let Some(s) = &self.status {

@@ -14,6 +14,8 @@ use crate::audio::level::Level;
 
 /// The meter shows -60 dBFS (empty) to 0 dBFS (full).
 pub const FLOOR_DB: f32 = -60.0;
+/// The longest bar, in cells.
+const MAX_BAR: u16 = 40;
 /// How long the peak mark holds before it falls.
 const PEAK_HOLD: Duration = Duration::from_millis(1200);
 /// How fast it then falls, dB per second.
@@ -87,14 +89,17 @@ impl Widget for Meter<'_> {
         if area.width == 0 || area.height == 0 {
             return;
         }
-        let label = format!(" {:>4.0} dB", self.state.rms_db.max(FLOOR_DB));
+        // The held peak, not the RMS: it changes far less often, so the line is redrawn less
+        // (most of what the app writes over a slow link is this meter).
+        let label = format!(" peak {:>3.0} dB", self.state.peak_shown(self.now));
         let clip = if self.state.clip_lit(self.now) {
             " CLIP"
         } else {
             ""
         };
         let tail = label.chars().count() + clip.len() + 2;
-        let bar_width = area.width.saturating_sub(tail as u16);
+        // About 1.5 dB a cell at most: finer steps only redraw more.
+        let bar_width = area.width.saturating_sub(tail as u16).min(MAX_BAR);
         let filled = cells(self.state.rms_db, bar_width);
         let peak = cells(self.state.peak_shown(self.now), bar_width);
         let mut spans = Vec::new();
@@ -171,7 +176,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = MeterState::new(t0);
         s.observe(&level(-30.0, -12.0, 1), t0);
-        for width in [0u16, 1, 5, 12, 80] {
+        for width in [0u16, 1, 5, 12, 30, 80] {
             let area = Rect::new(0, 0, width, 1);
             let mut buf = Buffer::empty(area);
             Meter {
@@ -180,10 +185,10 @@ mod tests {
                 theme: &theme,
             }
             .render(area, &mut buf);
-            if width == 80 {
+            if width >= 30 {
                 let r = row(&buf);
                 assert!(r.starts_with('['), "{r}");
-                assert!(r.contains("-30 dB") && r.contains("CLIP"), "{r}");
+                assert!(r.contains("peak -12 dB") && r.contains("CLIP"), "{r}");
                 // Half the bar filled (-30 of 60 dB), the peak mark further on.
                 let bar: Vec<char> = r.chars().skip(1).take_while(|c| *c != ']').collect();
                 let filled = bar.iter().filter(|c| **c == '█').count();

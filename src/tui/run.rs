@@ -170,7 +170,9 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ] {
-        signal_hook::flag::register(sig, hangup.clone())
+        // The first signal ends the session cleanly; a second exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, hangup.clone())
+            .and_then(|_| signal_hook::flag::register(sig, hangup.clone()))
             .context("cannot install signal handlers")?;
     }
     let control = Arc::new(Control::new());
@@ -239,17 +241,22 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     drop(redirect);
     stop.store(true, Ordering::Relaxed);
     capture.stop();
+    // The terminal may be gone (a dropped SSH link): what is said here may go nowhere.
+    let say = |m: String| {
+        use std::io::Write;
+        writeln!(io::stderr(), "livecap: {m}").ok();
+    };
     if outcome.is_ok() && !hangup.load(Ordering::Relaxed) {
-        eprintln!("livecap: finishing the transcript…");
+        say("finishing the transcript…".into());
     }
     let saved = engine.join().ok().flatten();
     capture.join();
     outcome?;
     if let Some(dir) = saved {
-        eprintln!(
-            "livecap: the transcript is in {}",
+        say(format!(
+            "the transcript is in {}",
             dir.join(TRANSCRIPT).display()
-        );
+        ));
     }
     Ok(true)
 }
@@ -407,7 +414,10 @@ async fn ui(
                 app.update(Msg::Tick { now: Instant::now(), level: capture.level() });
                 if app.dirty {
                     if let Err(e) = terminal.draw(|f| f.render_widget(&*app, f.area())) {
-                        break Err(e).context("cannot draw on the terminal");
+                        // The terminal is gone (a dropped link): end as if hung up.
+                        eprintln!("livecap: cannot draw on the terminal ({e}); ending the session");
+                        hangup.store(true, Ordering::Relaxed);
+                        break Ok(());
                     }
                     app.dirty = false;
                 }

@@ -30,12 +30,15 @@ impl Widget for &App {
         ])
         .areas(area);
         self.header(header, buf);
+        let [meter, session] =
+            Layout::horizontal([Constraint::Max(56), Constraint::Fill(1)]).areas(meter);
         Meter {
             state: &self.meter,
             now: self.now,
             theme: &self.theme,
         }
         .render(meter, buf);
+        self.session_info(session, buf);
         self.panes(panes, buf);
         self.status_line(status, buf);
         self.footer(footer, buf);
@@ -153,6 +156,25 @@ impl App {
             })
             .collect();
         Line::from(spans).render(area, buf);
+    }
+
+    /// Which session, and how many words it has, right-aligned beside the meter.
+    fn session_info(&self, area: Rect, buf: &mut Buffer) {
+        let saved = match &self.session {
+            Some(id) => format!("session {}", short_id(id)),
+            None if self.saving => "not saved yet".into(),
+            None => "not saved".into(),
+        };
+        let words = format!("{} words", self.captions.words());
+        let width = area.width as usize;
+        let text = [format!("{words} · {saved} "), format!("{words} ")]
+            .into_iter()
+            .find(|t| t.chars().count() <= width);
+        if let Some(text) = text {
+            Line::from(Span::styled(text, self.theme[Slot::HistoryTime]))
+                .right_aligned()
+                .render(area, buf);
+        }
     }
 
     fn panes(&self, area: Rect, buf: &mut Buffer) {
