@@ -53,9 +53,8 @@ pub struct AppArgs {
     /// (~/.config/livecap/config.toml on Linux).
     #[arg(long, env = "LIVECAP_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Do not record the session on disk.
-    #[arg(long)]
-    pub no_save: bool,
+    #[command(flatten)]
+    pub save: SaveArgs,
     /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
     #[arg(long, short = 'l')]
     pub language: Option<String>,
@@ -71,6 +70,48 @@ pub enum Command {
     /// List the audio input devices: index, name, default marker, channels and sample rates.
     /// Pick one with `livecap stream --input device:NAME` (or `device:INDEX`).
     Devices(DevicesArgs),
+    /// The recorded sessions: list them, show or export one, or transcribe its audio again.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// One line per session, oldest first: id, start time (UTC), duration, words, title.
+    List,
+    /// A session's details and its transcript with times.
+    Show {
+        /// The session's id, as `livecap sessions list` shows it.
+        id: String,
+    },
+    /// Write a session's transcript as text, SRT, WebVTT or JSON.
+    Export(ExportArgs),
+    /// Transcribe a session's kept audio again, with full context (needs --keep-audio when it
+    /// was recorded).
+    Retranscribe(RetranscribeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    pub id: String,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RetranscribeArgs {
+    pub id: String,
+    /// Model (default: the one the session was recorded with).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Txt)]
+    pub format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -144,6 +185,8 @@ pub struct StreamArgs {
     /// Output: committed text, or JSON events.
     #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,
+    #[command(flatten)]
+    pub save: SaveArgs,
     /// Sample format of raw PCM on standard input.
     #[arg(long, value_enum, default_value_t = Encoding::S16le)]
     pub input_format: Encoding,
@@ -155,6 +198,20 @@ pub struct StreamArgs {
     pub input_channels: u16,
     #[command(flatten)]
     pub lang: LanguageArgs,
+}
+
+/// How a live session is kept on disk.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SaveArgs {
+    /// Do not record the session (by default its transcript is saved as it is committed).
+    #[arg(long)]
+    pub no_save: bool,
+    /// Also keep the session's audio, as a WAV file beside its transcript.
+    #[arg(long, conflicts_with = "no_save")]
+    pub keep_audio: bool,
+    /// A title for the session, shown by `livecap sessions list`.
+    #[arg(long, value_name = "TEXT")]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Some(Command::Transcribe(args)) => livecap::cmd::transcribe::run(args),
         Some(Command::Stream(args)) => livecap::cmd::stream::run(args),
         Some(Command::Devices(args)) => livecap::cmd::devices::run(args.all),
+        Some(Command::Sessions(cmd)) => livecap::cmd::sessions::run(cmd),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

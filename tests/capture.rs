@@ -221,7 +221,7 @@ struct Running {
 
 impl Running {
     fn start(device: &str, server: &SoundServer) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_livecap"))
+        let mut child = common::livecap_command()
             .args(["stream", "--format", "jsonl", "--input"])
             .arg(format!("device:{device}"))
             .arg("--model")

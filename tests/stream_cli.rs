@@ -39,7 +39,7 @@ fn clip(dir: &Path) -> (PathBuf, PathBuf, PathBuf, String) {
 /// Run `livecap stream ARGS` with `stdin` fed from a file (or nothing).
 fn stream(args: &[&str], stdin: Option<&Path>) -> std::process::Output {
     let model = model_dir();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_livecap"));
+    let mut c = common::livecap_command();
     c.arg("stream")
         .arg("--model")
         .arg(&model)
@@ -138,7 +138,7 @@ fn sigterm_commits_the_tail_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let (_, s16, _, reference) = clip(dir.path());
     let pcm = std::fs::read(&s16).unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_livecap"))
+    let mut child = common::livecap_command()
         .args(["stream", "--input", "-", "--format", "jsonl", "--model"])
         .arg(model_dir())
         .env_remove("LIVECAP_MODEL")

@@ -267,3 +267,89 @@ fn a_missing_input_is_one_sentence_and_the_terminal_is_untouched() {
     assert_eq!(said.len(), 1, "{screen}");
     assert!(said[0].contains("missing.wav"), "{screen}");
 }
+
+/// The words of a session's transcript on disk, in order.
+fn saved_words(transcript: &Path) -> Vec<String> {
+    std::fs::read_to_string(transcript)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .flat_map(|v| normalize(v["text"].as_str().unwrap_or("")))
+        .collect()
+}
+
+#[test]
+fn a_hangup_mid_sentence_leaves_subtitles_with_every_committed_word() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let cmd = livecap_cmd(
+        home.path(),
+        &format!(
+            "--input {} --model {}",
+            shell_quote(&common::long_wav()),
+            shell_quote(&common::model_dir())
+        ),
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    let sessions = home.path().join("data/sessions");
+    let transcript = || -> Option<PathBuf> {
+        let dir = std::fs::read_dir(&sessions)
+            .ok()?
+            .filter_map(Result::ok)
+            .next()?;
+        Some(dir.path().join("transcript.jsonl"))
+    };
+    // Wait for some committed words and a tentative tail after them: mid-sentence.
+    let t0 = Instant::now();
+    let (path, before) = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no words committed"
+        );
+        if let Some(p) = transcript() {
+            let words = saved_words(&p);
+            let on_screen = caption_words(&tmux.screen());
+            if words.len() >= 20 && on_screen.len() > words.len() {
+                break (p, words);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The terminal goes away: tmux hangs up on the program.
+    tmux.out(&["kill-server"]);
+    let meta = path.with_file_name("session.json");
+    let closed = (0..300).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_to_string(&meta)
+            .is_ok_and(|m| m.contains("\"ended\": ") && !m.contains("\"ended\": null"))
+    });
+    assert!(closed, "the session was not closed after the hangup");
+    let id = path
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("session id");
+    let srt = home.path().join("out.srt");
+    let o = common::livecap_command()
+        .env("LIVECAP_DATA_DIR", home.path().join("data"))
+        .args(["sessions", "export", &id, "--format", "srt", "--output"])
+        .arg(&srt)
+        .output()
+        .expect("livecap");
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let back = home.path().join("back.srt");
+    assert!(
+        common::ffmpeg(&["-i", &srt.to_string_lossy(), &back.to_string_lossy()]),
+        "ffmpeg does not accept the subtitles"
+    );
+    let subtitle_text: String = std::fs::read_to_string(&srt)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.contains("-->") && l.parse::<u32>().is_err())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let exported = normalize(&subtitle_text);
+    assert!(
+        exported.len() >= before.len() && exported[..before.len()] == before[..],
+        "words committed before the hangup are missing\nbefore: {before:?}\nexported: {exported:?}"
+    );
+}

@@ -24,6 +24,17 @@ pub enum Input {
     Device(String),
 }
 
+impl std::fmt::Display for Input {
+    /// As it is given on the command line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::File(p) => write!(f, "{}", p.display()),
+            Input::Stdin => write!(f, "-"),
+            Input::Device(d) => write!(f, "device:{d}"),
+        }
+    }
+}
+
 impl Input {
     pub fn parse(s: &str) -> Self {
         if s == "-" {

@@ -14,6 +14,7 @@ use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Capture, Input, SourceOptions};
 use crate::audio::AudioState;
 use crate::cli::{StreamArgs, StreamFormat};
+use crate::session::{data_dir, News, RecordOptions, Recorder};
 use crate::stream::{self, Clock, ClockKind, Event, RunConfig, Streamer};
 
 fn check(args: &StreamArgs) -> Result<()> {
@@ -57,7 +58,11 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         // The second signal exits at once; the first asks the stream to end cleanly.
         signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
             .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
@@ -88,6 +93,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         }
     };
 
+    let recorder = start_recording(args, &input);
     let mut streamer = Streamer::new(&model, opts, args.mode, args.window);
     let mut clock = Clock::new(clock_kind);
     let cfg = RunConfig {
@@ -99,14 +105,50 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     let mut out = Output::new(args.format, stdout.is_terminal());
     let mut write_error: Option<io::Error> = None;
     let mut lock = stdout.lock();
-    let result = stream::run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {
-        if write_error.is_none() {
-            if let Err(err) = out.write(&mut lock, e) {
-                write_error = Some(err);
-                stop.store(true, Ordering::Relaxed);
+    let recorder = std::cell::RefCell::new(recorder);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        stream::run_keeping(
+            &mut streamer,
+            &audio,
+            &mut clock,
+            &cfg,
+            &stop,
+            &mut |e| {
+                // On disk first, then out.
+                if let Some(r) = recorder.borrow_mut().as_mut() {
+                    tell(r.on_event(e));
+                }
+                if write_error.is_none() {
+                    if let Err(err) = out.write(&mut lock, e) {
+                        write_error = Some(err);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+            },
+            &mut |samples| {
+                if let Some(r) = recorder.borrow_mut().as_mut() {
+                    tell(r.on_audio(samples));
+                }
+            },
+        )
+    }));
+    let mut recorder = recorder.into_inner();
+    let result = match outcome {
+        Ok(r) => r,
+        Err(panic) => {
+            // Keep what was on screen, then fail as loudly as before.
+            if let (Some(r), Some(e)) = (recorder.as_mut(), stream::salvage(&mut streamer, 0.0)) {
+                r.on_event(&e);
             }
+            if let Some(r) = recorder.take() {
+                r.finish().ok();
+            }
+            std::panic::resume_unwind(panic);
         }
-    });
+    };
+    if let Some(Err(e)) = recorder.map(Recorder::finish) {
+        tell(Some(News::Failed(e.to_string())));
+    }
     drop(lock);
     capture.join();
     if let Some(e) = write_error {
@@ -121,6 +163,46 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         return Ok(false);
     }
     Ok(true)
+}
+
+/// Start recording the session unless asked not to; trouble is said on standard error and the
+/// captions go on.
+fn start_recording(args: &StreamArgs, input: &Input) -> Option<Recorder> {
+    if args.save.no_save {
+        return None;
+    }
+    let Some(dir) = data_dir() else {
+        tell(Some(News::Failed(
+            "there is no data directory (set LIVECAP_DATA_DIR)".into(),
+        )));
+        return None;
+    };
+    let (r, news) = Recorder::start(
+        &dir,
+        RecordOptions {
+            source: input.to_string(),
+            model: args.model.model.clone(),
+            mode: args.mode,
+            title: args.save.title.clone(),
+            keep_audio: args.save.keep_audio,
+        },
+    );
+    tell(Some(news));
+    Some(r)
+}
+
+/// Say news of the recording on standard error.
+fn tell(news: Option<News>) {
+    let msg = match news {
+        None => return,
+        Some(News::Started { id, dir }) => {
+            format!("recording session {id} in {}", dir.display())
+        }
+        Some(News::Failed(e)) => format!("{e}; the captions go on unsaved"),
+        Some(News::Recovered) => "the session is being saved again".into(),
+    };
+    use std::io::Write as _;
+    writeln!(io::stderr(), "livecap: {msg}").ok();
 }
 
 fn terminal_width() -> usize {

@@ -213,6 +213,12 @@ impl SessionLog {
             })
     }
 
+    /// Give the session a title (any text: it is kept in the metadata, never in a path).
+    pub fn set_title(&mut self, title: &str) -> Result<(), SessionError> {
+        self.meta.title = Some(title.to_string());
+        self.write_meta()
+    }
+
     /// Mark the session as ended cleanly.
     pub fn finish(&mut self) -> Result<(), SessionError> {
         self.meta.ended = Some(now());

@@ -4,6 +4,7 @@
 pub mod export;
 pub mod log;
 pub mod record;
+pub mod wav;
 
 pub use export::{write_transcript, Format};
-pub use record::{data_dir, News, Recorder};
+pub use record::{data_dir, News, RecordOptions, Recorder};

@@ -5,7 +5,24 @@
 use std::path::{Path, PathBuf};
 
 use super::log::{now, Entry, SessionError, SessionLog};
+use super::wav::WavWriter;
+use crate::audio::SAMPLE_RATE;
 use crate::stream::{BreakReason, Event, Mode};
+
+/// The recorded audio's file in a session directory.
+pub const AUDIO: &str = "audio.wav";
+
+/// What a recording is of, and what to keep.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// The input, as the user named it.
+    pub source: String,
+    pub model: String,
+    pub mode: Mode,
+    pub title: Option<String>,
+    /// Keep the audio as WAV beside the transcript.
+    pub keep_audio: bool,
+}
 
 /// What happened to the recording, for whoever shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,43 +35,63 @@ pub enum News {
     Recovered,
 }
 
-/// Records a stream's commits into sessions under a data directory.
-#[derive(Debug)]
+/// Records a stream's commits (and, if asked, its audio) into sessions under a data directory.
 pub struct Recorder {
     data_dir: PathBuf,
-    source: String,
-    model: String,
+    opts: RecordOptions,
     log: Option<SessionLog>,
+    wav: Option<WavWriter>,
     /// Stream seconds at which the current session began (its entries count from there).
     base: f64,
-    mode: Mode,
     failing: bool,
+    audio_failing: bool,
 }
 
 impl Recorder {
     /// Start recording the first session. An error here (an unwritable data directory) is
     /// reported as news, and the recorder tries again at the next commit.
-    pub fn start(data_dir: &Path, source: &str, model: &str, mode: Mode) -> (Recorder, News) {
+    pub fn start(data_dir: &Path, opts: RecordOptions) -> (Recorder, News) {
         let mut r = Recorder {
             data_dir: data_dir.to_path_buf(),
-            source: source.to_string(),
-            model: model.to_string(),
+            opts,
             log: None,
+            wav: None,
             base: 0.0,
-            mode,
             failing: false,
+            audio_failing: false,
         };
         let news = r.open();
         (r, news)
     }
 
     fn open(&mut self) -> News {
-        match SessionLog::create(&self.data_dir, &self.source, &self.model) {
+        let created = SessionLog::create(&self.data_dir, &self.opts.source, &self.opts.model)
+            .and_then(|mut log| {
+                if let Some(t) = &self.opts.title {
+                    log.set_title(t)?;
+                }
+                Ok(log)
+            });
+        match created {
             Ok(log) => {
                 let news = News::Started {
                     id: log.id().to_string(),
                     dir: log.dir().to_path_buf(),
                 };
+                if self.opts.keep_audio {
+                    let path = log.dir().join(AUDIO);
+                    match WavWriter::create(&path, SAMPLE_RATE) {
+                        Ok(w) => self.wav = Some(w),
+                        Err(e) => {
+                            self.audio_failing = true;
+                            self.log = Some(log);
+                            return News::Failed(format!(
+                                "cannot keep the audio in {}: {e}",
+                                path.display()
+                            ));
+                        }
+                    }
+                }
                 self.log = Some(log);
                 self.failing = false;
                 news
@@ -63,6 +100,23 @@ impl Recorder {
                 self.failing = true;
                 News::Failed(e.to_string())
             }
+        }
+    }
+
+    /// Keep audio as it is heard (with `keep_audio`), in stream order.
+    pub fn on_audio(&mut self, samples: &[f32]) -> Option<News> {
+        let w = self.wav.as_mut()?;
+        match w.append(samples) {
+            Ok(()) if self.audio_failing => {
+                self.audio_failing = false;
+                Some(News::Recovered)
+            }
+            Ok(()) => None,
+            Err(e) if !self.audio_failing => {
+                self.audio_failing = true;
+                Some(News::Failed(format!("cannot keep the audio: {e}")))
+            }
+            Err(_) => None,
         }
     }
 
@@ -88,13 +142,13 @@ impl Recorder {
                     start: round3((start - self.base).max(0.0)),
                     end: round3((end - self.base).max(0.0)),
                     wall: now(),
-                    mode: self.mode.name().to_string(),
-                    model: self.model.clone(),
+                    mode: self.opts.mode.name().to_string(),
+                    model: self.opts.model.clone(),
                 };
                 self.write(&entry)
             }
             Event::Mode { mode, .. } => {
-                self.mode = *mode;
+                self.opts.mode = *mode;
                 None
             }
             Event::Break {
@@ -135,6 +189,7 @@ impl Recorder {
     }
 
     fn close(&mut self) -> Result<(), SessionError> {
+        self.wav = None;
         match self.log.take() {
             Some(mut log) => log.finish(),
             None => Ok(()),
@@ -166,6 +221,16 @@ mod tests {
     use crate::session::log::{read_transcript, TRANSCRIPT};
     use crate::stream::Word;
 
+    fn opts(keep_audio: bool) -> RecordOptions {
+        RecordOptions {
+            source: "clip.wav".into(),
+            model: "tiny.en".into(),
+            mode: Mode::Window,
+            title: Some("a/../../title\n".into()),
+            keep_audio,
+        }
+    }
+
     fn commit(text: &str, start: f64, end: f64) -> Event {
         Event::Commit {
             text: text.into(),
@@ -179,12 +244,17 @@ mod tests {
     #[test]
     fn commits_are_on_disk_and_a_new_session_counts_from_its_start() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (mut r, news) = Recorder::start(dir.path(), "clip.wav", "tiny.en", Mode::Window);
+        let (mut r, news) = Recorder::start(dir.path(), opts(true));
         let News::Started { dir: first, .. } = news else {
             panic!("no session: {news:?}");
         };
         assert_eq!(r.on_event(&commit("Hello", 1.0, 1.5)), None);
+        assert_eq!(r.on_audio(&[0.1; 16_000]), None);
         let back = read_transcript(&first.join(TRANSCRIPT)).expect("read back");
+        let meta = crate::session::log::read_meta(&first).expect("metadata");
+        assert_eq!(meta.title.as_deref(), Some("a/../../title\n"));
+        let audio = crate::audio::load_file(&first.join(AUDIO)).expect("audio kept");
+        assert_eq!(audio.samples.len(), 16_000);
         assert_eq!(back.entries.len(), 1);
         assert_eq!(back.entries[0].mode, "window");
         let news = r.on_event(&Event::Break {
@@ -201,7 +271,10 @@ mod tests {
             emitted_at: 11.0,
         });
         r.on_event(&commit("again", 12.0, 12.5));
+        r.on_audio(&[0.1; 8_000]);
         let back = read_transcript(&second.join(TRANSCRIPT)).expect("read back");
+        let audio = crate::audio::load_file(&second.join(AUDIO)).expect("audio kept");
+        assert_eq!(audio.samples.len(), 8_000, "each session has its own audio");
         assert_eq!(back.entries.len(), 1);
         assert_eq!((back.entries[0].start, back.entries[0].end), (2.0, 2.5));
         assert_eq!(back.entries[0].mode, "full");
@@ -214,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("not-a-dir");
         std::fs::write(&file, "x").expect("write");
-        let (mut r, news) = Recorder::start(&file, "mic", "tiny.en", Mode::Window);
+        let (mut r, news) = Recorder::start(&file, opts(false));
         assert!(
             matches!(news, News::Failed(ref m) if m.contains("not-a-dir")),
             "{news:?}"

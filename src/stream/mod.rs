@@ -195,6 +195,12 @@ fn commit_event(words: &[Word], at: f64) -> Option<Event> {
     })
 }
 
+/// After a failure inside the loop (a panic), commit whatever was tentative: the words the
+/// user saw are kept where possible.
+pub fn salvage(streamer: &mut Streamer, at: f64) -> Option<Event> {
+    commit_event(&streamer.finish(), at)
+}
+
 /// The event that clears the tentative tail.
 fn cleared(streamer: &Streamer, at: f64) -> Event {
     let end = ms(streamer.committer().end());
@@ -216,6 +222,21 @@ pub fn run(
     stop: &AtomicBool,
     emit: &mut dyn FnMut(&Event),
 ) -> Result<(), ModelError> {
+    run_keeping(streamer, audio, clock, cfg, stop, emit, &mut |_| {})
+}
+
+/// [`run`], also handing every sample heard to `keep`, in order, before the updates that use
+/// it (and so before any break that follows it).
+pub fn run_keeping(
+    streamer: &mut Streamer,
+    audio: &AudioState,
+    clock: &mut Clock,
+    cfg: &RunConfig,
+    stop: &AtomicBool,
+    emit: &mut dyn FnMut(&Event),
+    keep: &mut dyn FnMut(&[f32]),
+) -> Result<(), ModelError> {
+    let mut kept = audio.held_from();
     let step = ((cfg.step.max(0.05)) * SAMPLE_RATE as f64).round() as u64;
     let mut next = step;
     let mut seen = 0u64;
@@ -229,6 +250,10 @@ pub fn run(
     loop {
         let v = clock.wait(audio, next, stop);
         let stopping = stop.load(Ordering::Relaxed);
+        if v.samples > kept {
+            keep(&audio.read(kept, v.samples));
+            kept = v.samples;
+        }
         // A lost device cut off whatever was being said: once what arrived before it is
         // transcribed, the tentative tail is committed, and then the news is told.
         let notices = audio.take_notices();

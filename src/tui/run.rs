@@ -4,7 +4,9 @@
 //! changed. Jobs that touch the disk or the sound system run on blocking tasks and report back
 //! as messages.
 
+use std::cell::RefCell;
 use std::io::{self, IsTerminal};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use crate::cli::{AppArgs, TaskArg};
 use crate::cmd::transcribe::decode_options;
 use crate::config;
 use crate::session::log::{find, list_ids, read_transcript, summarize, TRANSCRIPT};
-use crate::session::{data_dir, write_transcript, Format, Recorder};
+use crate::session::{data_dir, write_transcript, Format, News, RecordOptions, Recorder};
 use crate::stream::{self, BreakReason, ClockKind, Control, Mode, RunConfig, Streamer};
 
 /// At most this many frames a second.
@@ -153,7 +155,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     );
     app.window = s.window;
     app.mode = s.mode;
-    app.saving = !args.no_save && data.is_some();
+    app.saving = !args.save.no_save && data.is_some();
     let mut problems: Vec<String> = theme_problem.map(|e| e.to_string()).into_iter().collect();
     problems.extend(key_problems);
     if let Some(p) = problems.first() {
@@ -178,7 +180,16 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let control = Arc::new(Control::new());
     let (tx, rx) = mpsc::channel(QUEUE);
     let recording = match (&data, app.saving) {
-        (Some(d), true) => Some((d.clone(), input_label(&input), s.model.clone())),
+        (Some(d), true) => Some((
+            d.clone(),
+            RecordOptions {
+                source: input.to_string(),
+                model: s.model.clone(),
+                mode: s.mode,
+                title: args.save.title.clone(),
+                keep_audio: args.save.keep_audio,
+            },
+        )),
         _ => None,
     };
     let engine = {
@@ -192,34 +203,9 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         std::thread::Builder::new()
             .name("livecap-engine".into())
             .spawn(move || {
-                let send = |m: Msg| {
-                    tx.blocking_send(m).ok();
-                };
-                let mut recorder = recording.map(|(dir, source, model)| {
-                    let (r, news) = Recorder::start(&dir, &source, &model, mode);
-                    send(Msg::Session(news));
-                    r
-                });
-                let mut streamer = Streamer::new(&model, opts, mode, window);
-                let mut clock = stream::Clock::new(ClockKind::Realtime);
-                let result =
-                    stream::run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {
-                        // On disk first, then on screen.
-                        if let Some(news) = recorder.as_mut().and_then(|r| r.on_event(e)) {
-                            send(Msg::Session(news));
-                        }
-                        send(Msg::Stream(e.clone()));
-                    });
-                let saved = recorder
-                    .as_ref()
-                    .and_then(|r| r.dir().map(Path::to_path_buf));
-                if let Some(Err(e)) = recorder.map(Recorder::finish) {
-                    send(Msg::Session(crate::session::News::Failed(e.to_string())));
-                }
-                if let Err(e) = result {
-                    send(Msg::EngineFailed(e.to_string()));
-                }
-                saved
+                engine(
+                    &model, opts, mode, window, &audio, &cfg, &stop, recording, &tx,
+                )
             })
             .context("cannot start the engine thread")?
     };
@@ -259,6 +245,78 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         ));
     }
     Ok(true)
+}
+
+/// The engine thread: run the stream, recording each commit (and the audio, if kept) before
+/// it is shown; returns the last session's directory.
+#[allow(clippy::too_many_arguments)]
+fn engine(
+    model: &Model,
+    opts: crate::asr::DecodeOptions,
+    mode: Mode,
+    window: f64,
+    audio: &AudioState,
+    cfg: &RunConfig,
+    stop: &AtomicBool,
+    recording: Option<(PathBuf, RecordOptions)>,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<PathBuf> {
+    let send = |m: Msg| {
+        tx.blocking_send(m).ok();
+    };
+    let recorder = RefCell::new(recording.map(|(dir, o)| {
+        let (r, news) = Recorder::start(&dir, o);
+        send(Msg::Session(news));
+        r
+    }));
+    let mut streamer = Streamer::new(model, opts, mode, window);
+    let mut clock = stream::Clock::new(ClockKind::Realtime);
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        stream::run_keeping(
+            &mut streamer,
+            audio,
+            &mut clock,
+            cfg,
+            stop,
+            &mut |e| {
+                // On disk first, then on screen.
+                if let Some(news) = recorder.borrow_mut().as_mut().and_then(|r| r.on_event(e)) {
+                    send(Msg::Session(news));
+                }
+                send(Msg::Stream(e.clone()));
+            },
+            &mut |samples| {
+                if let Some(news) = recorder
+                    .borrow_mut()
+                    .as_mut()
+                    .and_then(|r| r.on_audio(samples))
+                {
+                    send(Msg::Session(news));
+                }
+            },
+        )
+    }));
+    let mut recorder = recorder.into_inner();
+    let result = match outcome {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => {
+            // Keep the words that were on screen.
+            if let (Some(r), Some(e)) = (recorder.as_mut(), stream::salvage(&mut streamer, 0.0)) {
+                r.on_event(&e);
+            }
+            Err("an internal error stopped the captions; the transcript so far is saved".into())
+        }
+    };
+    let saved = recorder
+        .as_ref()
+        .and_then(|r| r.dir().map(Path::to_path_buf));
+    if let Some(Err(e)) = recorder.map(Recorder::finish) {
+        send(Msg::Session(News::Failed(e.to_string())));
+    }
+    if let Err(e) = result {
+        send(Msg::EngineFailed(e));
+    }
+    saved
 }
 
 /// Background work that reports back as a message.

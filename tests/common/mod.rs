@@ -71,13 +71,29 @@ pub fn long_reference() -> String {
     std::fs::read_to_string(fixtures().join(format!("{LONG}.txt"))).unwrap_or_default()
 }
 
+/// A data directory for the sessions this test process records (so tests never write into the
+/// user's own).
+pub fn test_data_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}")))
+        .path()
+}
+
+/// `livecap` with the test data directory.
+pub fn livecap_command() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_livecap"));
+    c.env_remove("LIVECAP_MODEL")
+        .env("LIVECAP_DATA_DIR", test_data_dir());
+    c
+}
+
 pub fn livecap(args: &[&str]) -> Output {
     livecap_env(args, &[])
 }
 
 pub fn livecap_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_livecap"));
-    c.args(args).env_remove("LIVECAP_MODEL");
+    let mut c = livecap_command();
+    c.args(args);
     for (k, v) in env {
         c.env(k, v);
     }
