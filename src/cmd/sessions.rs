@@ -8,11 +8,11 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use super::transcribe::decode_options;
-use crate::asr::{self, Model, Segment, Transcript};
+use crate::asr::{self, Model, Transcript};
 use crate::cli::{ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
 use crate::session::export::timestamp;
 use crate::session::log::{
-    find, list_ids, read_meta, read_transcript, summarize, Summary, TRANSCRIPT,
+    find, list_ids, load_transcript, read_meta, read_transcript, summarize, Summary, TRANSCRIPT,
 };
 use crate::session::record::AUDIO;
 use crate::session::{data_dir, write_transcript, Format};
@@ -130,20 +130,6 @@ fn show(data: &Path, id: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// A session's transcript as a [`Transcript`], for the export writers.
-fn transcript_of(dir: &Path) -> Result<Transcript> {
-    let back = read_transcript(&dir.join(TRANSCRIPT))?;
-    Ok(Transcript {
-        language: String::new(),
-        duration: back.entries.iter().map(|e| e.end).fold(0.0, f64::max),
-        segments: back
-            .entries
-            .iter()
-            .map(|e| Segment::from_text(e.start, e.end, &e.text))
-            .collect(),
-    })
-}
-
 /// Write `t` in `format` to `output` or standard output.
 fn write_out(t: &Transcript, name: &str, format: Format, output: Option<&Path>) -> Result<()> {
     match output {
@@ -166,7 +152,7 @@ fn write_out(t: &Transcript, name: &str, format: Format, output: Option<&Path>) 
 
 fn export(data: &Path, a: &ExportArgs) -> Result<bool> {
     let dir = find(data, &a.id)?;
-    let t = transcript_of(&dir)?;
+    let t = load_transcript(&dir)?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;
     Ok(true)
 }

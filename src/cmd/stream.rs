@@ -58,16 +58,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     }
 
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        // The second signal exits at once; the first asks the stream to end cleanly.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())
-            .and_then(|_| signal_hook::flag::register(sig, stop.clone()))
-            .context("cannot install signal handlers")?;
-    }
+    super::stop_on_signals(&stop)?;
 
     let audio = Arc::new(AudioState::new());
     if input == Input::Stdin && io::stdin().is_terminal() {

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::asr::{Segment, Transcript};
+
 pub const TRANSCRIPT: &str = "transcript.jsonl";
 pub const META: &str = "session.json";
 
@@ -301,6 +303,21 @@ pub fn list_ids(data_dir: &Path) -> Vec<String> {
     ids.retain(|id| sessions_dir(data_dir).join(id).join(TRANSCRIPT).is_file());
     ids.sort();
     ids
+}
+
+/// A session's transcript as a [`Transcript`] (for the export writers); a torn last line is
+/// left out.
+pub fn load_transcript(dir: &Path) -> Result<Transcript, SessionError> {
+    let back = read_transcript(&dir.join(TRANSCRIPT))?;
+    Ok(Transcript {
+        language: String::new(),
+        duration: back.entries.iter().map(|e| e.end).fold(0.0, f64::max),
+        segments: back
+            .entries
+            .iter()
+            .map(|e| Segment::from_text(e.start, e.end, &e.text))
+            .collect(),
+    })
 }
 
 /// A session at a glance.

@@ -20,14 +20,16 @@ use super::keymap::Keymap;
 use super::logfile::StderrToFile;
 use super::theme;
 use super::view::transcript_line;
-use crate::asr::{Model, Segment, Transcript};
+use crate::asr::Model;
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Capture, Input, SourceOptions};
 use crate::audio::AudioState;
 use crate::cli::{AppArgs, TaskArg};
 use crate::cmd::transcribe::decode_options;
 use crate::config;
-use crate::session::log::{find, list_ids, read_transcript, summarize, TRANSCRIPT};
+use crate::session::log::{
+    find, list_ids, load_transcript, read_transcript, summarize, TRANSCRIPT,
+};
 use crate::session::{data_dir, write_transcript, Format, News, RecordOptions, Recorder};
 use crate::stream::{self, BreakReason, ClockKind, Control, Mode, RunConfig, Streamer};
 
@@ -167,16 +169,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let hangup = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGHUP,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ] {
-        // The first signal ends the session cleanly; a second exits at once.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, hangup.clone())
-            .and_then(|_| signal_hook::flag::register(sig, hangup.clone()))
-            .context("cannot install signal handlers")?;
-    }
+    crate::cmd::stop_on_signals(&hangup)?;
     let control = Arc::new(Control::new());
     let (tx, rx) = mpsc::channel(QUEUE);
     let recording = match (&data, app.saving) {
@@ -399,16 +392,7 @@ fn open_session(data: Option<&Path>, id: &str) -> Result<Vec<String>, String> {
 fn export(data: Option<&Path>, id: &str) -> Result<Vec<PathBuf>, String> {
     let data = data.ok_or("there is no data directory")?;
     let dir = find(data, id).map_err(|e| e.to_string())?;
-    let back = read_transcript(&dir.join(TRANSCRIPT)).map_err(|e| e.to_string())?;
-    let t = Transcript {
-        language: String::new(),
-        duration: back.entries.iter().map(|e| e.end).fold(0.0, f64::max),
-        segments: back
-            .entries
-            .iter()
-            .map(|e| Segment::from_text(e.start, e.end, &e.text))
-            .collect(),
-    };
+    let t = load_transcript(&dir).map_err(|e| e.to_string())?;
     let write_all = |into: &Path| -> io::Result<Vec<PathBuf>> {
         let mut out = Vec::new();
         for format in [Format::Txt, Format::Srt] {
