@@ -49,6 +49,9 @@ struct Inner {
     poked: bool,
     /// Audio pushed now is dropped (see [`AudioState::set_paused`]).
     paused: bool,
+    /// Since when, and how long earlier pauses lasted in all.
+    paused_at: Option<Instant>,
+    paused_before: Duration,
 }
 
 /// 16 kHz mono samples with absolute positions. The producer appends and finally calls
@@ -132,7 +135,23 @@ impl AudioState {
     /// Pause or resume: while paused, what a live source gives is not kept (the stream's time
     /// stands still), and a file being played waits.
     pub fn set_paused(&self, paused: bool) {
-        self.lock().paused = paused;
+        let mut g = self.lock();
+        match (paused, g.paused_at) {
+            (true, None) => g.paused_at = Some(Instant::now()),
+            (false, Some(at)) => {
+                g.paused_before += at.elapsed();
+                g.paused_at = None;
+            }
+            _ => {}
+        }
+        g.paused = paused;
+    }
+
+    /// How long the stream has been paused in all, the current pause included: the stream's
+    /// clock does not count it.
+    pub fn paused_for(&self) -> Duration {
+        let g = self.lock();
+        g.paused_before + g.paused_at.map_or(Duration::ZERO, |t| t.elapsed())
     }
 
     pub fn is_paused(&self) -> bool {
@@ -243,6 +262,10 @@ mod tests {
         s.push(&[3.0; 5]);
         assert_eq!(s.arrived().total, 15);
         assert_eq!(s.read(8, 12), vec![1.0, 1.0, 3.0, 3.0]);
+        let paused = s.paused_for();
+        assert!(paused > Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(s.paused_for(), paused, "not paused now");
     }
 
     #[test]

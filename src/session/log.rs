@@ -305,19 +305,49 @@ pub fn list_ids(data_dir: &Path) -> Vec<String> {
     ids
 }
 
-/// A session's transcript as a [`Transcript`] (for the export writers); a torn last line is
-/// left out.
+/// A cue ends at a sentence's end, or once it is this long (characters or seconds).
+const CUE_CHARS: usize = 84;
+const CUE_SECS: f64 = 6.0;
+
+/// A session's transcript as a [`Transcript`] for the export writers: the committed pieces
+/// joined into subtitle-sized cues (a sentence, or at most two lines or six seconds), in order
+/// and never overlapping. A torn last line is left out.
 pub fn load_transcript(dir: &Path) -> Result<Transcript, SessionError> {
     let back = read_transcript(&dir.join(TRANSCRIPT))?;
     Ok(Transcript {
         language: String::new(),
         duration: back.entries.iter().map(|e| e.end).fold(0.0, f64::max),
-        segments: back
-            .entries
-            .iter()
-            .map(|e| Segment::from_text(e.start, e.end, &e.text))
-            .collect(),
+        segments: cues(&back.entries),
     })
+}
+
+fn cues(entries: &[Entry]) -> Vec<Segment> {
+    let mut out: Vec<Segment> = Vec::new();
+    let mut open = false;
+    for e in entries {
+        let text = e.text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let floor = out.last().map_or(0.0, |c| c.end);
+        match out.last_mut() {
+            Some(c)
+                if open
+                    && c.text.len() + 1 + text.len() <= CUE_CHARS
+                    && e.end - c.start <= CUE_SECS =>
+            {
+                c.text.push(' ');
+                c.text.push_str(text);
+                c.end = c.end.max(e.end);
+            }
+            _ => {
+                let start = e.start.max(floor);
+                out.push(Segment::from_text(start, e.end.max(start), text));
+            }
+        }
+        open = !text.ends_with(['.', '?', '!']);
+    }
+    out
 }
 
 /// A session at a glance.
@@ -375,6 +405,40 @@ mod tests {
             mode: "window".into(),
             model: "tiny.en".into(),
         }
+    }
+
+    #[test]
+    fn pieces_join_into_cues_that_never_overlap() {
+        let e = |text: &str, start: f64, end: f64| Entry {
+            end,
+            ..entry(text, start)
+        };
+        let cues = cues(&[
+            e("from wood", 0.7, 1.4),
+            e("blocks", 1.1, 1.6),
+            e("engraved in relief.", 1.6, 3.0),
+            e("Then", 2.9, 3.2),
+            e(
+                "a long stretch of words that goes on and on and on and on and on",
+                3.2,
+                8.0,
+            ),
+            e("and more", 8.0, 10.0),
+            e("   ", 10.0, 10.5),
+        ]);
+        let texts: Vec<&str> = cues.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "from wood blocks engraved in relief.",
+                "Then a long stretch of words that goes on and on and on and on and on",
+                "and more"
+            ]
+        );
+        for pair in cues.windows(2) {
+            assert!(pair[1].start >= pair[0].end, "{pair:?}");
+        }
+        assert_eq!((cues[1].start, cues[1].end), (3.0, 8.0));
     }
 
     #[test]

@@ -46,12 +46,12 @@ impl Clock {
         }
     }
 
-    /// Seconds since the first sample arrived.
+    /// Seconds since the first sample arrived (on the real clock, not counting pauses).
     pub fn now(&self, audio: &AudioState) -> f64 {
         match self {
             Clock::Realtime => audio
                 .first_arrival()
-                .map(|t| t.elapsed().as_secs_f64())
+                .map(|t| t.elapsed().saturating_sub(audio.paused_for()).as_secs_f64())
                 .unwrap_or(0.0),
             Clock::Simulated { now } | Clock::Stepped { now } => *now,
         }
