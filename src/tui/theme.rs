@@ -178,36 +178,36 @@ fn modifier(s: &str) -> Option<Modifier> {
 /// The nearest of the 16 terminal colours to an RGB colour, for terminals without true colour.
 pub fn to_16(c: Color) -> Color {
     let Color::Rgb(r, g, b) = c else { return c };
-    const TABLE: [(Color, (u8, u8, u8)); 16] = [
-        (Color::Black, (0, 0, 0)),
-        (Color::Red, (170, 0, 0)),
-        (Color::Green, (0, 170, 0)),
-        (Color::Yellow, (170, 85, 0)),
-        (Color::Blue, (0, 0, 170)),
-        (Color::Magenta, (170, 0, 170)),
-        (Color::Cyan, (0, 170, 170)),
-        (Color::Gray, (170, 170, 170)),
-        (Color::DarkGray, (85, 85, 85)),
-        (Color::LightRed, (255, 85, 85)),
-        (Color::LightGreen, (85, 255, 85)),
-        (Color::LightYellow, (255, 255, 85)),
-        (Color::LightBlue, (85, 85, 255)),
-        (Color::LightMagenta, (255, 85, 255)),
-        (Color::LightCyan, (85, 255, 255)),
-        (Color::White, (255, 255, 255)),
+    let (mx, mn) = (r.max(g).max(b) as i32, r.min(g).min(b) as i32);
+    let lightness = (mx + mn) / 2;
+    if mx - mn < 40 {
+        // A grey: the nearest of the four greys.
+        return match lightness {
+            0..=42 => Color::Black,
+            43..=127 => Color::DarkGray,
+            128..=212 => Color::Gray,
+            _ => Color::White,
+        };
+    }
+    // A colour, however pale: keep its hue. Stretch it to full saturation, take the nearest of
+    // the six hues, and the light variant for pale or bright colours.
+    let stretch = |v: u8| (v as i32 - mn) * 255 / (mx - mn);
+    let (sr, sg, sb) = (stretch(r), stretch(g), stretch(b));
+    const HUES: [((i32, i32, i32), Color, Color); 6] = [
+        ((255, 0, 0), Color::Red, Color::LightRed),
+        ((0, 255, 0), Color::Green, Color::LightGreen),
+        ((255, 255, 0), Color::Yellow, Color::LightYellow),
+        ((0, 0, 255), Color::Blue, Color::LightBlue),
+        ((255, 0, 255), Color::Magenta, Color::LightMagenta),
+        ((0, 255, 255), Color::Cyan, Color::LightCyan),
     ];
-    let d = |(x, y, z): (u8, u8, u8)| {
-        let (dr, dg, db) = (
-            r as i32 - x as i32,
-            g as i32 - y as i32,
-            b as i32 - z as i32,
-        );
-        dr * dr + dg * dg + db * db
-    };
-    TABLE
-        .iter()
-        .min_by_key(|(_, rgb)| d(*rgb))
-        .map_or(c, |(c, _)| *c)
+    let d = |(x, y, z): (i32, i32, i32)| (sr - x).pow(2) + (sg - y).pow(2) + (sb - z).pow(2);
+    HUES.iter()
+        .min_by_key(|(rgb, _, _)| d(*rgb))
+        .map_or(
+            c,
+            |(_, dark, light)| if lightness >= 150 { *light } else { *dark },
+        )
 }
 
 impl Theme {
@@ -484,9 +484,33 @@ mod tests {
         assert_eq!(to_16(Color::Rgb(255, 90, 90)), Color::LightRed);
         assert_eq!(to_16(Color::Rgb(0x1e, 0x1e, 0x2e)), Color::Black);
         assert_eq!(to_16(Color::Blue), Color::Blue);
+        // Pastels keep their hue.
+        assert_eq!(to_16(Color::Rgb(0xa6, 0xe3, 0xa1)), Color::LightGreen);
+        assert_eq!(to_16(Color::Rgb(0xf9, 0xe2, 0xaf)), Color::LightYellow);
+        assert_eq!(to_16(Color::Rgb(0x89, 0xb4, 0xfa)), Color::LightBlue);
+        assert_eq!(to_16(Color::Rgb(0x7f, 0x84, 0x9c)), Color::Gray);
+        assert_eq!(to_16(Color::Rgb(0x31, 0x32, 0x44)), Color::DarkGray);
+        assert_eq!(to_16(Color::Rgb(0x00, 0x80, 0x80)), Color::Cyan);
         let t = Theme::default_theme().in_16_colours();
         for slot in Slot::ALL {
             assert!(!matches!(t[slot].fg, Some(Color::Rgb(..))), "{slot:?}");
+        }
+        // Every bundled theme stays readable in 16 colours: text differs from its background,
+        // and the tentative tail from committed text.
+        for (name, _) in BUNDLED {
+            let t = choose(Some(name), None, false).0.in_16_colours();
+            let bg = t[Slot::Base].bg;
+            for slot in [
+                Slot::Caption,
+                Slot::Tentative,
+                Slot::HistoryText,
+                Slot::FooterKey,
+            ] {
+                assert!(t[slot].fg.is_none() || t[slot].fg != bg, "{name} {slot:?}");
+            }
+            assert_ne!(t[Slot::Tentative], t[Slot::Caption], "{name}");
+            let h = t[Slot::Header];
+            assert!(h.fg.is_none() || h.fg != h.bg, "{name}");
         }
     }
 }
