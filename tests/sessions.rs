@@ -209,6 +209,12 @@ fn exports_open_in_ffmpeg_and_retranscribing_gives_the_text() {
             ],
         );
         assert!(e.status.success(), "{}", stderr(&e));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&out).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600), "exports are private too");
+        }
         let back = data.path().join(format!("back.{format}"));
         assert!(
             ffmpeg(&["-i", &out.to_string_lossy(), &back.to_string_lossy()]),

@@ -1,7 +1,6 @@
 //! `livecap sessions`: list the recorded sessions, show one, export its transcript, or
 //! transcribe its kept audio again with full context.
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
@@ -12,7 +11,8 @@ use crate::asr::{self, Model, Transcript};
 use crate::cli::{ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
 use crate::session::export::timestamp;
 use crate::session::log::{
-    find, list_ids, load_transcript, read_meta, read_transcript, summarize, Summary, TRANSCRIPT,
+    create_private, find, list_ids, load_transcript, read_meta, read_transcript, summarize,
+    Summary, TRANSCRIPT,
 };
 use crate::session::record::AUDIO;
 use crate::session::{data_dir, write_transcript, Format};
@@ -134,8 +134,8 @@ fn show(data: &Path, id: &str) -> Result<bool> {
 fn write_out(t: &Transcript, name: &str, format: Format, output: Option<&Path>) -> Result<()> {
     match output {
         Some(path) => {
-            let f =
-                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let f = create_private(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(f);
             write_transcript(&mut w, t, name, format)
                 .with_context(|| format!("cannot write {}", path.display()))

@@ -136,6 +136,12 @@ fn private_file(path: &Path) -> OpenOptions {
     o
 }
 
+/// Create (or replace) a file readable by the owner only, for transcript text written elsewhere
+/// (exports).
+pub fn create_private(path: &Path) -> io::Result<File> {
+    private_file(path).truncate(true).open(path)
+}
+
 /// A session being recorded.
 #[derive(Debug)]
 pub struct SessionLog {

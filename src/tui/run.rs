@@ -28,7 +28,7 @@ use crate::cli::{AppArgs, TaskArg};
 use crate::cmd::transcribe::decode_options;
 use crate::config;
 use crate::session::log::{
-    find, list_ids, load_transcript, read_transcript, summarize, TRANSCRIPT,
+    create_private, find, list_ids, load_transcript, read_transcript, summarize, TRANSCRIPT,
 };
 use crate::session::{data_dir, write_transcript, Format, News, RecordOptions, Recorder};
 use crate::stream::{self, BreakReason, ClockKind, Control, Mode, RunConfig, Streamer};
@@ -397,7 +397,7 @@ fn export(data: Option<&Path>, id: &str) -> Result<Vec<PathBuf>, String> {
         let mut out = Vec::new();
         for format in [Format::Txt, Format::Srt] {
             let path = into.join(format!("livecap-{id}.{}", format.extension()));
-            let mut f = std::fs::File::create(&path)?;
+            let mut f = create_private(&path)?;
             write_transcript(&mut f, &t, id, format)?;
             out.push(path);
         }
