@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::stream::Mode;
+use crate::stream::{self, Mode};
 
 /// The file as written: every setting optional.
 #[derive(Debug, Default, Deserialize)]
@@ -89,14 +89,10 @@ pub fn parse(text: &str) -> Result<Config, String> {
         }
     })?;
     if let Some(w) = f.window {
-        if !(w.is_finite() && (1.0..=25.0).contains(&w)) {
-            return Err(format!("window = {w}: give seconds between 1 and 25"));
-        }
+        stream::check_window(w).map_err(|what| format!("window = {w}: {what}"))?;
     }
     if let Some(s) = f.step {
-        if !(s.is_finite() && (0.05..=30.0).contains(&s)) {
-            return Err(format!("step = {s}: give seconds between 0.05 and 30"));
-        }
+        stream::check_step(s).map_err(|what| format!("step = {s}: {what}"))?;
     }
     Ok(Config {
         model: f.model,

@@ -18,11 +18,11 @@ use crate::session::{data_dir, News, RecordOptions, Recorder};
 use crate::stream::{self, Clock, ClockKind, Event, RunConfig, Streamer};
 
 fn check(args: &StreamArgs) -> Result<()> {
-    if !(args.window.is_finite() && (1.0..=25.0).contains(&args.window)) {
-        bail!("--window {}: give seconds between 1 and 25", args.window);
+    if let Err(what) = stream::check_window(args.window) {
+        bail!("--window {}: {what}", args.window);
     }
-    if !(args.step.is_finite() && (0.05..=30.0).contains(&args.step)) {
-        bail!("--step {}: give seconds between 0.05 and 30", args.step);
+    if let Err(what) = stream::check_step(args.step) {
+        bail!("--step {}: {what}", args.step);
     }
     if let Some(s) = args.switch_mode_at {
         if !(s.is_finite() && s >= 0.0) {
@@ -254,7 +254,7 @@ impl Output {
                         self.line.push(' ');
                     }
                     self.line.push_str(&word.text);
-                    if word.text.ends_with(['.', '?', '!']) {
+                    if stream::ends_sentence(&word.text) {
                         self.end_line(w)?;
                     }
                 }

@@ -124,7 +124,8 @@ fn private_dir(path: &Path) -> io::Result<()> {
     fs::create_dir(path)
 }
 
-fn private_file(path: &Path) -> OpenOptions {
+/// Options that write, creating the file readable by the owner only.
+pub fn private_file() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.write(true).create(true);
     #[cfg(unix)]
@@ -132,14 +133,13 @@ fn private_file(path: &Path) -> OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let _ = path;
     o
 }
 
 /// Create (or replace) a file readable by the owner only, for transcript text written elsewhere
 /// (exports).
 pub fn create_private(path: &Path) -> io::Result<File> {
-    private_file(path).truncate(true).open(path)
+    private_file().truncate(true).open(path)
 }
 
 /// A session being recorded.
@@ -175,7 +175,7 @@ impl SessionLog {
             }
         };
         let path = dir.join(TRANSCRIPT);
-        let transcript = private_file(&path)
+        let transcript = private_file()
             .append(true)
             .open(&path)
             .map_err(|source| SessionError::Write { path, source })?;
@@ -238,7 +238,7 @@ impl SessionLog {
         let path = self.dir.join(META);
         let tmp = self.dir.join(format!("{META}.tmp"));
         let write = || -> io::Result<()> {
-            let mut f = private_file(&tmp).truncate(true).open(&tmp)?;
+            let mut f = private_file().truncate(true).open(&tmp)?;
             serde_json::to_writer_pretty(&mut f, &self.meta).map_err(io::Error::other)?;
             f.write_all(b"\n")?;
             f.sync_all()?;
@@ -351,7 +351,7 @@ fn cues(entries: &[Entry]) -> Vec<Segment> {
                 out.push(Segment::from_text(start, e.end.max(start), text));
             }
         }
-        open = !text.ends_with(['.', '?', '!']);
+        open = !crate::stream::ends_sentence(text);
     }
     out
 }

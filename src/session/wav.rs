@@ -16,14 +16,7 @@ pub struct WavWriter {
 impl WavWriter {
     /// Create `path` (readable by the owner only) for mono audio at `rate` Hz.
     pub fn create(path: &Path, rate: u32) -> io::Result<WavWriter> {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            o.mode(0o600);
-        }
-        let mut file = o.open(path)?;
+        let mut file = super::log::private_file().create_new(true).open(path)?;
         let mut h = Vec::with_capacity(HEADER as usize);
         h.extend_from_slice(b"RIFF");
         h.extend_from_slice(&36u32.to_le_bytes());

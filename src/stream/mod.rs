@@ -93,6 +93,29 @@ pub enum Event {
     },
 }
 
+/// Whether `secs` is a usable window length; if not, what to give instead.
+pub fn check_window(secs: f64) -> Result<(), &'static str> {
+    if secs.is_finite() && (1.0..=25.0).contains(&secs) {
+        Ok(())
+    } else {
+        Err("give seconds between 1 and 25")
+    }
+}
+
+/// Whether `secs` is a usable time between updates; if not, what to give instead.
+pub fn check_step(secs: f64) -> Result<(), &'static str> {
+    if secs.is_finite() && (0.05..=30.0).contains(&secs) {
+        Ok(())
+    } else {
+        Err("give seconds between 0.05 and 30")
+    }
+}
+
+/// Whether a word ends a sentence (where captions and subtitles break).
+pub fn ends_sentence(word: &str) -> bool {
+    word.ends_with(['.', '?', '!'])
+}
+
 /// Why the stream was asked to commit everything so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

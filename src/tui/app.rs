@@ -175,7 +175,7 @@ pub struct App {
     pub quit: bool,
     /// Something changed since the last frame was drawn.
     pub dirty: bool,
-    /// (lines, height) of the caption pane at the last draw, for paging.
+    /// (width, height) of the caption pane at the last draw, for paging.
     pub(crate) caption_view: Cell<(usize, usize)>,
     /// Rows visible in the history pane at the last draw.
     pub(crate) history_view: Cell<usize>,
@@ -539,16 +539,18 @@ impl App {
                 }
             }
             Popup::Transcript { lines, scroll, .. } => {
-                let n = lines.as_ref().map_or(0, |l| l.len());
-                let page = self.caption_view.get().1.max(2) - 1;
                 match a {
-                    Action::ScrollUp => *scroll = scroll.saturating_sub(1),
-                    Action::ScrollDown => *scroll = (*scroll + 1).min(n.saturating_sub(1)),
-                    Action::PageUp => *scroll = scroll.saturating_sub(page),
-                    Action::PageDown => *scroll = (*scroll + page).min(n.saturating_sub(1)),
-                    Action::Top => *scroll = 0,
-                    Action::Bottom => *scroll = n.saturating_sub(1),
                     Action::Cancel | Action::Confirm => self.popup = None,
+                    Action::ScrollUp
+                    | Action::ScrollDown
+                    | Action::PageUp
+                    | Action::PageDown
+                    | Action::Top
+                    | Action::Bottom => {
+                        let last = lines.as_ref().map_or(0, |l| l.len()).saturating_sub(1);
+                        let rows = self.caption_view.get().1;
+                        *scroll = scrolled(*scroll, last, rows, a).unwrap_or(last);
+                    }
                     _ => {}
                 }
                 None
@@ -557,20 +559,11 @@ impl App {
     }
 
     fn scroll_captions(&mut self, a: Action) {
-        let (lines, height) = self.caption_view.get();
-        let last_top = lines.saturating_sub(height);
+        let (width, height) = self.caption_view.get();
+        let last_top = self.captions.wrap(width).len().saturating_sub(height);
         let top = self.caption_top.unwrap_or(last_top).min(last_top);
-        let page = height.max(2) - 1;
-        let new = match a {
-            Action::ScrollUp => top.saturating_sub(1),
-            Action::ScrollDown => top + 1,
-            Action::PageUp => top.saturating_sub(page),
-            Action::PageDown => top + page,
-            Action::Top => 0,
-            _ => last_top,
-        };
         // Back at the bottom: follow the captions again.
-        self.caption_top = (new < last_top).then_some(new);
+        self.caption_top = scrolled(top, last_top, height, a);
     }
 
     fn scroll_history(&mut self, a: Action) {
@@ -580,17 +573,23 @@ impl App {
         }
         let last = n - 1;
         let sel = self.history_sel.unwrap_or(last).min(last);
-        let page = self.history_view.get().max(2) - 1;
-        let new = match a {
-            Action::ScrollUp => sel.saturating_sub(1),
-            Action::ScrollDown => sel + 1,
-            Action::PageUp => sel.saturating_sub(page),
-            Action::PageDown => sel + page,
-            Action::Top => 0,
-            _ => last,
-        };
-        self.history_sel = (new < last).then_some(new);
+        self.history_sel = scrolled(sel, last, self.history_view.get(), a);
     }
+}
+
+/// Where a scrolling key moves `pos` in `0..=last`, with `rows` visible; `None` at `last` (the
+/// newest, followed from then on).
+fn scrolled(pos: usize, last: usize, rows: usize, a: Action) -> Option<usize> {
+    let page = rows.max(2) - 1;
+    let new = match a {
+        Action::ScrollUp => pos.saturating_sub(1),
+        Action::ScrollDown => pos + 1,
+        Action::PageUp => pos.saturating_sub(page),
+        Action::PageDown => pos + page,
+        Action::Top => 0,
+        _ => last,
+    };
+    (new < last).then_some(new)
 }
 
 /// Seconds without a needless ".0".

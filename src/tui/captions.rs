@@ -45,7 +45,7 @@ impl Captions {
                     text: word.to_string(),
                 }),
             }
-            self.open = !word.ends_with(['.', '?', '!']);
+            self.open = !crate::stream::ends_sentence(word);
         }
     }
 
@@ -78,35 +78,44 @@ impl Captions {
     /// Everything wrapped to `width` columns: one sentence per line (or more, wrapped), the
     /// tentative tail carrying on from the open sentence.
     pub fn wrap(&self, width: usize) -> Vec<Vec<Piece>> {
-        let mut lines = Vec::new();
-        if width == 0 {
-            return lines;
+        self.wrap_last(width, usize::MAX)
+    }
+
+    /// The last `rows` lines of [`Captions::wrap`] (all of them if there are fewer), wrapping
+    /// only the sentences they come from: what a pane that follows the newest needs.
+    pub fn wrap_last(&self, width: usize, rows: usize) -> Vec<Vec<Piece>> {
+        if width == 0 || rows == 0 {
+            return Vec::new();
+        }
+        // Blocks of lines, newest first.
+        let mut blocks: Vec<Vec<Vec<Piece>>> = Vec::new();
+        let mut count = 0;
+        if !self.open && !self.tentative.is_empty() {
+            let mut lines = Vec::new();
+            let tail = self.tentative.split_whitespace().map(|w| (w, true));
+            wrap_into(tail, width, &mut lines);
+            count += lines.len();
+            blocks.push(lines);
         }
         let n = self.sentences.len();
-        for (i, s) in self.sentences.iter().enumerate() {
-            let last_open = i + 1 == n && self.open;
-            if last_open {
-                let words = s
-                    .text
-                    .split_whitespace()
-                    .map(|w| (w, false))
-                    .chain(self.tentative.split_whitespace().map(|w| (w, true)));
-                wrap_into(words, width, &mut lines);
-            } else {
-                wrap_into(
-                    s.text.split_whitespace().map(|w| (w, false)),
-                    width,
-                    &mut lines,
-                );
+        for (i, s) in self.sentences.iter().enumerate().rev() {
+            if count >= rows {
+                break;
             }
+            let mut lines = Vec::new();
+            let words = s.text.split_whitespace().map(|w| (w, false));
+            if i + 1 == n && self.open {
+                let tail = self.tentative.split_whitespace().map(|w| (w, true));
+                wrap_into(words.chain(tail), width, &mut lines);
+            } else {
+                wrap_into(words, width, &mut lines);
+            }
+            count += lines.len();
+            blocks.push(lines);
         }
-        if !self.open && !self.tentative.is_empty() {
-            wrap_into(
-                self.tentative.split_whitespace().map(|w| (w, true)),
-                width,
-                &mut lines,
-            );
-        }
+        let mut lines: Vec<Vec<Piece>> = blocks.into_iter().rev().flatten().collect();
+        let extra = lines.len().saturating_sub(rows);
+        lines.drain(..extra);
         lines
     }
 }
@@ -202,6 +211,13 @@ mod tests {
             assert!(l.chars().count() <= 8, "{l:?}");
         }
         assert!(c.wrap(0).is_empty());
+        // The last rows alone are the same as the end of everything.
+        let all = c.wrap(8);
+        for rows in [0, 1, 3, all.len(), all.len() + 5] {
+            let last = c.wrap_last(8, rows);
+            assert_eq!(last[..], all[all.len() - last.len()..], "{rows}");
+            assert_eq!(last.len(), rows.min(all.len()));
+        }
         let letters = |s: &str| s.chars().filter(|c| *c != ' ').count();
         let all: String = c.sentences().iter().map(|s| s.text.as_str()).collect();
         assert_eq!(letters(&text(&c.wrap(1)).concat()), letters(&all));

@@ -31,30 +31,23 @@ impl Drop for StderrToFile {
 #[cfg(unix)]
 fn redirect(path: Option<&Path>) {
     use std::os::fd::IntoRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
     let file = path.and_then(|p| {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).ok();
         }
-        std::fs::OpenOptions::new()
-            .create(true)
+        crate::session::log::private_file()
             .append(true)
-            .mode(0o600)
             .open(p)
             .ok()
     });
-    let file = match file {
+    let mut file = match file {
         Some(f) => f,
         None => match std::fs::OpenOptions::new().write(true).open("/dev/null") {
             Ok(f) => f,
             Err(_) => return,
         },
     };
-    let mut file = file;
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = crate::session::log::now() as u64;
     writeln!(
         file,
         "--- livecap {} started (unix time {secs})",

@@ -48,12 +48,12 @@ struct Settings {
 
 fn settings(args: &AppArgs, cfg: &config::Config) -> Result<Settings> {
     let window = args.window.or(cfg.window).unwrap_or(5.0);
-    if !(window.is_finite() && (1.0..=25.0).contains(&window)) {
-        bail!("--window {window}: give seconds between 1 and 25");
+    if let Err(what) = stream::check_window(window) {
+        bail!("--window {window}: {what}");
     }
     let step = args.step.or(cfg.step).unwrap_or(0.5);
-    if !(step.is_finite() && (0.05..=30.0).contains(&step)) {
-        bail!("--step {step}: give seconds between 0.05 and 30");
+    if let Err(what) = stream::check_step(step) {
+        bail!("--step {step}: {what}");
     }
     Ok(Settings {
         model: args

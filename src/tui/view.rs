@@ -222,9 +222,13 @@ impl App {
         if inner.width == 0 || inner.height == 0 {
             return;
         }
-        let lines = self.captions.wrap(inner.width as usize);
-        let height = inner.height as usize;
-        self.caption_view.set((lines.len(), height));
+        let (width, height) = (inner.width as usize, inner.height as usize);
+        self.caption_view.set((width, height));
+        // Following the newest, only the sentences on screen are wrapped.
+        let lines = match self.caption_top {
+            None => self.captions.wrap_last(width, height),
+            Some(_) => self.captions.wrap(width),
+        };
         if lines.is_empty() {
             let hint = match self.phase {
                 Phase::Paused => "Paused. Press space to go on.".to_string(),
