@@ -3,6 +3,7 @@
 //! text, and compute per update as the session grows.
 //!
 //! cargo run --release --example stream_report -- events.jsonl segments.tsv
+//! (a plain-text transcript in place of the events is scored as text only)
 
 use livecap::stream::report::{quantile, read_sentences, Report};
 use livecap::stream::Event;
@@ -24,6 +25,22 @@ fn main() {
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    // A plain transcript (`livecap transcribe` output) is judged as one commit at the end.
+    let events = if events.is_empty() {
+        let text = read(events_path);
+        vec![Event::Commit {
+            text: text.clone(),
+            start: 0.0,
+            end: 0.0,
+            emitted_at: 0.0,
+            words: text
+                .split_whitespace()
+                .map(|w| livecap::stream::Word::new(w, 0.0, 0.0, 0.0))
+                .collect(),
+        }]
+    } else {
+        events
+    };
     let sentences = read_sentences(&read(tsv_path));
     let r = Report::new(&events, &sentences);
     let q = |v: &[f64], p: f64| quantile(v, p).map_or("-".into(), |x| format!("{x:.2}"));
@@ -35,8 +52,22 @@ fn main() {
     println!("display_latency_median_s\t{}", q(&d, 0.5));
     println!("display_latency_p90_s\t{}", q(&d, 0.9));
     println!("extra_repeated_4grams\t{}", r.extra_repeats.len());
+    let onsets = r.sentences.iter().filter(|s| s.onset).count();
+    println!("onsets_recognised\t{}/{}", onsets, sentences.len());
     for g in &r.extra_repeats {
         println!("  repeated\t{g}");
+    }
+    // Sentence by sentence (with LIVECAP_REPORT_SENTENCES=1): errors, words, what was committed.
+    if std::env::var_os("LIVECAP_REPORT_SENTENCES").is_some() {
+        for (i, s) in r.sentences.iter().enumerate() {
+            println!(
+                "  sentence\t{i}\t{}/{}\t{}\t{}",
+                s.errors,
+                s.words,
+                if s.onset { "onset" } else { "NO-ONSET" },
+                s.got
+            );
+        }
     }
     // Compute per update, in quarters of the session.
     let n = r.updates.len();

@@ -179,9 +179,10 @@ pub struct StreamArgs {
     /// input, simulated for files.
     #[arg(long, value_enum)]
     pub clock: Option<ClockKind>,
-    /// Switch to the other mode once, when the stream clock reaches this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub switch_mode_at: Option<f64>,
+    /// Switch to the other mode when the stream clock reaches these many seconds (one time,
+    /// or several separated by commas).
+    #[arg(long, value_name = "SECONDS", value_delimiter = ',')]
+    pub switch_mode_at: Vec<f64>,
     /// Output: committed text, or JSON events.
     #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,

@@ -410,7 +410,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
         let mut clock = Clock::new(ClockKind::Realtime);
         let cfg = RunConfig {
             step: 0.5,
-            switch_at: None,
+            switch_at: Vec::new(),
             control: None,
         };
         let mut events = Vec::new();

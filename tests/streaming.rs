@@ -86,7 +86,7 @@ fn most_held(events: &[Event]) -> f64 {
 fn window_mode_on_the_long_recording() {
     let audio = load_file(&long_wav()).unwrap_or_else(|e| panic!("{e}"));
     let sentences = long_sentences();
-    let events = stream_events(&audio.samples, Mode::Window, 1.0, None);
+    let events = stream_events(&audio.samples, Mode::Window, 1.0, &[]);
     check_events(&events, audio.duration());
     let r = Report::new(&events, &sentences);
 
@@ -145,7 +145,7 @@ fn full_history_on_a_minute_of_speech() {
     let (samples, sentences) = opening(9);
     let duration = samples.len() as f64 / 16_000.0;
     assert!(duration > 55.0);
-    let events = stream_events(&samples, Mode::Full, 2.0, None);
+    let events = stream_events(&samples, Mode::Full, 2.0, &[]);
     check_events(&events, duration);
     let r = Report::new(&events, &sentences);
     eprintln!("full-history WER {:.2}%", 100.0 * r.wer.rate());
@@ -193,7 +193,7 @@ fn switching_mode_mid_stream_loses_and_repeats_nothing() {
         .collect::<Vec<_>>()
         .join(" ");
     for first in [Mode::Window, Mode::Full] {
-        let events = stream_events(&samples, first, 1.0, Some(15.0));
+        let events = stream_events(&samples, first, 1.0, &[15.0]);
         check_events(&events, duration);
         let modes: Vec<Mode> = events
             .iter()
@@ -239,7 +239,7 @@ fn silence_commits_nothing_and_costs_nothing() {
         s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         0.002 * ((s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
     }));
-    let events = stream_events(&samples, Mode::Window, 0.5, None);
+    let events = stream_events(&samples, Mode::Window, 0.5, &[]);
     check_events(&events, 20.0);
     let commits = events
         .iter()

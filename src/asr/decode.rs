@@ -54,8 +54,12 @@ impl Default for DecodeOptions {
 /// What one decode of one window produced.
 #[derive(Debug, Clone)]
 pub struct WindowResult {
-    /// Sampled tokens, timestamps included, end-of-text excluded.
+    /// Sampled tokens, timestamps included, end-of-text excluded; the forced prefix first.
     pub tokens: Vec<u32>,
+    /// How many of `tokens` were forced (the prefix), not sampled.
+    pub forced: usize,
+    /// Probability of each of `tokens` when it was chosen (1 for forced tokens).
+    pub probs: Vec<f32>,
     pub text: String,
     pub avg_logprob: f32,
     pub no_speech_prob: f32,
@@ -147,6 +151,8 @@ pub struct WindowDecoder<'m> {
     no_speech_prob: f32,
     suppress: Vec<u32>,
     max_initial_ts: u32,
+    /// Tokens the output begins with, as if sampled: a timestamp and text already known.
+    forced: Vec<u32>,
 }
 
 impl<'m> WindowDecoder<'m> {
@@ -158,10 +164,23 @@ impl<'m> WindowDecoder<'m> {
         input: &[u32],
         opts: &DecodeOptions,
     ) -> Result<Self, ModelError> {
+        Self::with_prefix(model, features, input, &[], opts)
+    }
+
+    /// [`WindowDecoder::new`], with the output forced to begin with `forced` (a timestamp,
+    /// then text known to be said there); decoding carries on after it.
+    pub fn with_prefix(
+        model: &'m Model,
+        features: &Tensor,
+        input: &[u32],
+        forced: &[u32],
+        opts: &DecodeOptions,
+    ) -> Result<Self, ModelError> {
         let t = &model.tokens;
         let mut state = model.net.start(features)?;
-        let hidden = model.net.decode(&mut state, input)?;
-        let first_logits = model.net.logits(&hidden, input.len() - 1);
+        let all: Vec<u32> = input.iter().chain(forced).copied().collect();
+        let hidden = model.net.decode(&mut state, &all)?;
+        let first_logits = model.net.logits(&hidden, all.len() - 1);
         let no_speech_prob = match (t.no_speech, input.iter().position(|&x| x == t.sot)) {
             (Some(ns), Some(pos)) => {
                 let l = if pos == input.len() - 1 {
@@ -191,16 +210,61 @@ impl<'m> WindowDecoder<'m> {
         Ok(Self {
             model,
             state,
-            prompt_len: input.len(),
+            prompt_len: all.len(),
             first_logits,
             no_speech_prob,
             suppress,
             max_initial_ts,
+            forced: forced.to_vec(),
         })
     }
 
     pub fn no_speech_prob(&self) -> f32 {
         self.no_speech_prob
+    }
+
+    /// Word times for the text among `tokens` (with each one's probability), in seconds from the
+    /// window's start. `sot` is the window's start sequence and `frames` the encoder positions
+    /// that hold audio. Reuses this decoder's cache, so decode no more after it.
+    pub fn align(
+        &mut self,
+        tokens: &[u32],
+        probs: &[f32],
+        sot: &[u32],
+        frames: usize,
+    ) -> Result<Vec<super::align::WordTiming>, ModelError> {
+        let t = &self.model.tokens;
+        let (text, probs): (Vec<u32>, Vec<f32>) = tokens
+            .iter()
+            .zip(probs)
+            .filter(|(&x, _)| x < t.eot)
+            .map(|(&x, &p)| (x, p))
+            .unzip();
+        if text.is_empty() || self.model.alignment_heads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seq: Vec<u32> = sot.to_vec();
+        seq.push(t.no_timestamps);
+        seq.extend(&text);
+        seq.push(t.eot);
+        if seq.len() > self.model.net.dims.n_text_ctx {
+            return Ok(Vec::new());
+        }
+        self.state.truncate(0);
+        let (_, scores) =
+            self.model
+                .net
+                .decode_attending(&mut self.state, &seq, &self.model.alignment_heads)?;
+        let cols = super::model::Whisper::audio_positions(&self.state);
+        Ok(super::align::word_timings(
+            self.model,
+            &text,
+            &probs,
+            &scores,
+            sot.len(),
+            cols,
+            frames,
+        ))
     }
 
     fn apply_filters(&self, logits: &mut [f32], sampled: &[u32]) {
@@ -273,7 +337,9 @@ impl<'m> WindowDecoder<'m> {
             .saturating_sub(self.prompt_len);
         let max_len = max_len.min(room);
         let mut logits = self.first_logits.clone();
-        let mut sampled: Vec<u32> = Vec::new();
+        let forced = self.forced.len();
+        let mut sampled: Vec<u32> = self.forced.clone();
+        let mut probs: Vec<f32> = vec![1.0; forced];
         let mut sum_logprob = 0f32;
         let mut looped = false;
         loop {
@@ -306,26 +372,31 @@ impl<'m> WindowDecoder<'m> {
                 }
                 pick
             };
-            sum_logprob += logits[next as usize] - lse;
+            let logprob = logits[next as usize] - lse;
+            sum_logprob += logprob;
             if next == t.eot {
                 break;
             }
             sampled.push(next);
-            if let Some(keep) = repetition_cut(&sampled, t.timestamp_begin) {
-                sampled.truncate(keep);
+            probs.push(logprob.exp());
+            if let Some(keep) = repetition_cut(&sampled[forced..], t.timestamp_begin) {
+                sampled.truncate(forced + keep);
+                probs.truncate(forced + keep);
                 looped = true;
                 break;
             }
-            if sampled.len() >= max_len {
+            if sampled.len() - forced >= max_len {
                 break;
             }
             let hidden = self.model.net.decode(&mut self.state, &[next])?;
             logits = self.model.net.logits(&hidden, 0);
         }
-        let text = self.model.text(&sampled);
+        let text = self.model.text(&sampled[forced..]);
         let cr = compression_ratio(&text);
         Ok(WindowResult {
-            avg_logprob: sum_logprob / (sampled.len() + 1) as f32,
+            avg_logprob: sum_logprob / (sampled.len() - forced + 1) as f32,
+            forced,
+            probs,
             tokens: sampled,
             text,
             no_speech_prob: self.no_speech_prob,

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::align::WordTiming;
 use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder, WindowResult};
 use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
 use super::{Model, ModelError};
@@ -25,6 +26,18 @@ pub struct Segment {
     pub no_speech_prob: f32,
     #[serde(skip)]
     pub temperature: f32,
+    /// The words, timed by alignment (empty where no alignment was made).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<TimedWord>,
+}
+
+/// One word of a segment: seconds of audio, and how sure the decoder was of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimedWord {
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    pub probability: f32,
 }
 
 impl Segment {
@@ -38,6 +51,7 @@ impl Segment {
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
             temperature: 0.0,
+            words: Vec::new(),
         }
     }
 }
@@ -157,7 +171,15 @@ pub fn transcribe(
 
         let split = split_window(model, &result, time_offset, segment_size);
         seek += split.advance;
-        let new_segments = split.segments;
+        let mut new_segments = split.segments;
+        let kept: usize = new_segments.iter().map(|s| s.tokens.len()).sum();
+        let words = dec.align(
+            &result.tokens[..kept],
+            &result.probs[..kept],
+            &sot_sequence(model, &lang, opts.task),
+            segment_size / INPUT_STRIDE,
+        )?;
+        attach_words(model, &mut new_segments, &words, time_offset);
         // A window that produced nothing usable must still move forward.
         if seek <= frames_from_secs(time_offset) {
             seek = frames_from_secs(time_offset) + segment_size;
@@ -166,7 +188,19 @@ pub fn transcribe(
         for mut s in new_segments {
             s.end = s.end.min(duration);
             s.start = s.start.min(s.end);
+            for w in &mut s.words {
+                w.end = w.end.min(s.end);
+                w.start = w.start.min(w.end);
+            }
             if s.start == s.end || s.text.is_empty() {
+                continue;
+            }
+            // A sentence said again, word for word, right after itself is a decoding loop
+            // across windows (Whisper's "Thank you." on a slow reader's pauses), not speech.
+            if segments
+                .last()
+                .is_some_and(|p| same_words(&p.text, &s.text))
+            {
                 continue;
             }
             all_tokens.extend(s.tokens.iter().copied());
@@ -182,6 +216,79 @@ pub fn transcribe(
         duration,
         segments,
     })
+}
+
+/// Give each segment its words (`words` timed from `offset`, over the segments' text tokens in
+/// order), and let the words and the segment's bounds agree: a segment is where its words are,
+/// unless its first or last word has swallowed a pause the timestamps saw (openai-whisper's
+/// rules). Words stay inside their segment, in order.
+pub fn attach_words(model: &Model, segments: &mut [Segment], words: &[WordTiming], offset: f64) {
+    let eot = model.tokens.eot;
+    let mut durations: Vec<f64> = words.iter().map(|w| w.end - w.start).collect();
+    durations.sort_by(f64::total_cmp);
+    let median = durations
+        .get(durations.len() / 2)
+        .copied()
+        .unwrap_or(0.0)
+        .min(0.7);
+    let mut first_token = 0usize;
+    let mut next = 0usize;
+    for seg in segments.iter_mut() {
+        let n_text = seg.tokens.iter().filter(|&&t| t < eot).count();
+        let upto = first_token + n_text;
+        let mut mine: Vec<TimedWord> = Vec::new();
+        while next < words.len() && words[next].first_token < upto {
+            let w = &words[next];
+            let text = w.text.trim();
+            if !text.is_empty() {
+                mine.push(TimedWord {
+                    text: text.to_string(),
+                    start: offset + w.start,
+                    end: offset + w.end,
+                    probability: w.probability,
+                });
+            }
+            next += 1;
+        }
+        first_token = upto;
+        if let (Some(first), Some(last)) = (mine.first().cloned(), mine.last().cloned()) {
+            if seg.start < first.end && seg.start - 0.5 > first.start {
+                mine[0].start = (first.end - median).min(seg.start).max(0.0);
+            } else {
+                seg.start = first.start;
+            }
+            let n = mine.len();
+            if seg.end > last.start && seg.end + 0.5 < last.end {
+                mine[n - 1].end = (last.start + median).max(seg.end);
+            } else {
+                seg.end = last.end;
+            }
+        }
+        let mut t = seg.start;
+        for w in &mut mine {
+            w.start = w.start.clamp(t, seg.end.max(t));
+            w.end = w.end.clamp(w.start, seg.end.max(w.start));
+            t = w.end;
+        }
+        seg.words = mine;
+    }
+}
+
+/// Whether two texts have the same words, case and punctuation aside.
+pub fn same_words(a: &str, b: &str) -> bool {
+    let key = |t: &str| -> Vec<String> {
+        t.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric() || *c == '\'')
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (a, b) = (key(a), key(b));
+    !a.is_empty() && a == b
 }
 
 /// A decoded window cut at its timestamp tokens.
@@ -212,6 +319,7 @@ fn split_window(model: &Model, result: &WindowResult, time_offset: f64, size: us
         avg_logprob: result.avg_logprob,
         no_speech_prob: result.no_speech_prob,
         temperature: result.temperature,
+        words: Vec::new(),
     };
     let window_end = time_offset + frames_to_secs(size);
     let mut segments = Vec::new();
@@ -263,20 +371,39 @@ fn split_window(model: &Model, result: &WindowResult, time_offset: f64, size: us
 /// What one streaming window holds.
 #[derive(Debug, Clone, Default)]
 pub struct WindowText {
-    /// Timed segments, the last one possibly cut off by the end of the audio.
+    /// Timed segments, the last one possibly cut off by the end of the audio; the first one
+    /// begins with the forced prefix, if any.
     pub segments: Vec<Segment>,
+    /// The words after the forced prefix, timed by alignment, in seconds of the stream.
+    pub words: Vec<TimedWord>,
     /// Whisper judged the window to be silence.
     pub silent: bool,
+    /// Average log-probability of the tokens decoded after the prefix.
+    pub avg_logprob: f32,
+    /// Compression ratio of the text decoded after the prefix.
+    pub compression_ratio: f32,
+}
+
+/// Text known to have been said at the start of a streaming window: decoding is forced to begin
+/// with it and carries on after it.
+#[derive(Debug, Clone, Default)]
+pub struct Prefix {
+    /// Its text tokens.
+    pub tokens: Vec<u32>,
+    /// Seconds from the window's start where it begins.
+    pub start: f64,
 }
 
 /// Transcribe at most 30 seconds of 16 kHz samples in one decoder pass, keeping the text the
 /// window cuts off at its end (long-form transcription would decode it again in the next
-/// window). `time_offset` is added to every timestamp; `prompt` is text said before the audio.
+/// window). `time_offset` is added to every timestamp; `prompt` is text said before the audio;
+/// `prefix`, if it has tokens, is what the window's audio begins with.
 pub fn transcribe_window(
     model: &Model,
     samples: &[f32],
     time_offset: f64,
     prompt: &[u32],
+    prefix: &Prefix,
     language: &str,
     opts: &DecodeOptions,
 ) -> Result<WindowText, ModelError> {
@@ -287,21 +414,57 @@ pub fn transcribe_window(
     }
     let features = model.net.encode(&mel.window(0, size)?)?;
     let input = decoder_input(model, prompt, language, opts.task);
+    let mut forced = Vec::new();
+    if !prefix.tokens.is_empty() {
+        let ts = (prefix.start.max(0.0) / TIME_PRECISION).round() as u32;
+        forced.push(model.tokens.timestamp_begin + ts.min(1500));
+        forced.extend(&prefix.tokens);
+    }
+    // Room for the prompt, the prefix and a window's worth of new text.
+    let sample_len = model.net.dims.n_text_ctx / 2;
+    if input.len() + forced.len() + sample_len > model.net.dims.n_text_ctx {
+        forced.truncate(0);
+    }
     let mut rng = Rng::new(opts.seed);
-    let mut dec = WindowDecoder::new(model, &features, &input, opts)?;
-    let result = dec.run_with_fallback(opts, model.net.dims.n_text_ctx / 2, &mut rng)?;
-    if is_silence(&result, opts) {
+    let mut dec = WindowDecoder::with_prefix(model, &features, &input, &forced, opts)?;
+    let result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
+    let fresh = result.tokens.len() - result.forced;
+    if forced.is_empty() && is_silence(&result, opts) {
         return Ok(WindowText {
-            segments: Vec::new(),
             silent: true,
+            ..WindowText::default()
         });
     }
+    let timings = dec.align(
+        &result.tokens,
+        &result.probs,
+        &sot_sequence(model, language, opts.task),
+        size / INPUT_STRIDE,
+    )?;
     let split = split_window(model, &result, time_offset, size);
     let end = time_offset + samples.len() as f64 / SAMPLE_RATE as f64;
-    let segments = split
-        .segments
+    let mut segments: Vec<Segment> = split.segments.into_iter().chain(split.tail).collect();
+    attach_words(model, &mut segments, &timings, time_offset);
+    let prefix_words = timings
+        .iter()
+        .filter(|w| w.first_token < prefix.tokens.len() && !w.text.trim().is_empty())
+        .count();
+    let words: Vec<TimedWord> = if fresh == 0 {
+        Vec::new()
+    } else {
+        segments
+            .iter()
+            .flat_map(|s| s.words.iter().cloned())
+            .skip(if forced.is_empty() { 0 } else { prefix_words })
+            .map(|mut w| {
+                w.end = w.end.min(end);
+                w.start = w.start.min(w.end);
+                w
+            })
+            .collect()
+    };
+    let segments = segments
         .into_iter()
-        .chain(split.tail)
         .filter_map(|mut s| {
             s.end = s.end.min(end);
             s.start = s.start.min(s.end);
@@ -310,7 +473,10 @@ pub fn transcribe_window(
         .collect();
     Ok(WindowText {
         segments,
+        words,
         silent: false,
+        avg_logprob: result.avg_logprob,
+        compression_ratio: result.compression_ratio,
     })
 }
 

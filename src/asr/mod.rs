@@ -1,6 +1,7 @@
 //! Speech recognition: Whisper models from the hub, a Hugging Face directory or a CTranslate2
 //! directory; log-mel features; decoding with timestamps and long-form transcription.
 
+pub mod align;
 pub mod ct2;
 pub mod decode;
 pub mod kernels;
@@ -87,6 +88,8 @@ pub struct Model {
     /// Directory the files were read from.
     pub dir: PathBuf,
     pub mel: MelExtractor,
+    /// Decoder heads (layer, head) whose cross-attention follows the audio: word times.
+    pub alignment_heads: Vec<(usize, usize)>,
 }
 
 #[derive(serde::Deserialize)]
@@ -262,7 +265,10 @@ impl Model {
         }
         let begin_suppress = begin_suppress.unwrap_or_else(|| vec![220, tokens.eot]);
         let mel = MelExtractor::new(net.dims.n_mels);
+        let alignment_heads =
+            align::alignment_heads(dir, net.dims.decoder_layers, net.dims.decoder_heads);
         Ok(Self {
+            alignment_heads,
             net,
             tokenizer,
             tokens,

@@ -513,6 +513,33 @@ impl Whisper {
         state: &mut DecoderState,
         tokens: &[u32],
     ) -> candle_core::Result<Vec<f32>> {
+        self.decode_inner(state, tokens, None)
+    }
+
+    /// [`Whisper::decode`], also returning the cross-attention scores (before the softmax; n × t
+    /// for each of `heads`, given as (layer, head)) that word alignment reads.
+    pub fn decode_attending(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> candle_core::Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        let mut scores = vec![Vec::new(); heads.len()];
+        let hidden = self.decode_inner(state, tokens, Some((heads, &mut scores)))?;
+        Ok((hidden, scores))
+    }
+
+    /// Audio positions the decoder attends over in this state.
+    pub fn audio_positions(state: &DecoderState) -> usize {
+        state.n_audio
+    }
+
+    fn decode_inner(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        mut capture: Option<(&[(usize, usize)], &mut Vec<Vec<f32>>)>,
+    ) -> candle_core::Result<Vec<f32>> {
         let d = self.dims.d_model;
         let n = tokens.len();
         let offset = state.len;
@@ -617,7 +644,7 @@ impl Whisper {
                     cols: hd,
                     row_stride: d,
                 };
-                if n == 1 {
+                if n == 1 && capture.is_none() {
                     let qh = &q[hh * hd..(hh + 1) * hd];
                     kernels::attend_kt_f16(
                         qh,
@@ -631,6 +658,11 @@ impl Whisper {
                     );
                 } else {
                     kernels::matmul_bt(qm, km, &mut scores, 0, t);
+                    if let Some((heads, out)) = capture.as_mut() {
+                        for (k, _) in heads.iter().enumerate().filter(|(_, &h)| h == (li, hh)) {
+                            out[k] = scores.clone();
+                        }
+                    }
                     kernels::softmax_rows(&mut scores, t);
                     kernels::matmul(Mat::new(&scores, n, t), vm, &mut att, hh * hd, d);
                 }

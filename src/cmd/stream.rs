@@ -24,7 +24,7 @@ fn check(args: &StreamArgs) -> Result<()> {
     if let Err(what) = stream::check_step(args.step) {
         bail!("--step {}: {what}", args.step);
     }
-    if let Some(s) = args.switch_mode_at {
+    for &s in &args.switch_mode_at {
         if !(s.is_finite() && s >= 0.0) {
             bail!("--switch-mode-at {s}: give seconds from the start of the stream, 0 or more");
         }
@@ -89,7 +89,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     let mut clock = Clock::new(clock_kind);
     let cfg = RunConfig {
         step: args.step,
-        switch_at: args.switch_mode_at,
+        switch_at: args.switch_mode_at.clone(),
         control: None,
     };
     let stdout = io::stdout();

@@ -62,6 +62,16 @@ struct JsonSegment<'a> {
     start: f64,
     end: f64,
     text: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    words: Vec<JsonWord<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonWord<'a> {
+    text: &'a str,
+    start: f64,
+    end: f64,
+    probability: f64,
 }
 
 fn round3(x: f64) -> f64 {
@@ -117,6 +127,16 @@ pub fn write_transcript(
                         start: round3(s.start),
                         end: round3(s.end),
                         text: s.text.trim(),
+                        words: s
+                            .words
+                            .iter()
+                            .map(|w| JsonWord {
+                                text: &w.text,
+                                start: round3(w.start),
+                                end: round3(w.end),
+                                probability: round3(w.probability as f64),
+                            })
+                            .collect(),
                     })
                     .collect(),
             };
@@ -140,6 +160,7 @@ mod tests {
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
             temperature: 0.0,
+            words: vec![],
         }
     }
 

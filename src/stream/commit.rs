@@ -30,19 +30,39 @@ impl Word {
     }
 }
 
+impl Word {
+    /// The word as compared: lower case, no punctuation.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
 /// How words are compared: case and punctuation do not count.
-fn key(text: &str) -> String {
+pub fn key(text: &str) -> String {
     text.chars()
         .filter(|c| c.is_alphanumeric() || *c == '\'')
         .flat_map(char::to_lowercase)
         .collect()
 }
 
-/// The words of timed segments. Whisper times segments, not words, so each word gets a share of
-/// its segment's time in proportion to its length.
+/// The words of timed segments: their aligned words where they have them; otherwise each word
+/// gets a share of its segment's time in proportion to its length.
 pub fn words_of(segments: &[Segment], shown_at: f64) -> Vec<Word> {
     let mut out: Vec<Word> = Vec::new();
     for s in segments {
+        if !s.words.is_empty() {
+            for w in &s.words {
+                if key(&w.text).is_empty() {
+                    if let Some(last) = out.last_mut() {
+                        last.text.push_str(&w.text);
+                        last.end = last.end.max(w.end);
+                    }
+                } else {
+                    out.push(Word::new(&w.text, w.start, w.end, shown_at));
+                }
+            }
+            continue;
+        }
         let parts: Vec<&str> = s.text.split_whitespace().collect();
         let weight = |w: &str| w.chars().count() as f64 + 1.0;
         let total: f64 = parts.iter().map(|w| weight(w)).sum();
@@ -65,6 +85,8 @@ pub fn words_of(segments: &[Segment], shown_at: f64) -> Vec<Word> {
     out
 }
 
+/// Two hypotheses agree on a word when they place it this close (seconds).
+const AGREE_SECS: f64 = 1.0;
 /// Committed words kept for matching overlaps and building prompts.
 const KEEP_COMMITTED: usize = 200;
 /// Committed words a new hypothesis is matched against.
@@ -120,6 +142,43 @@ impl Committer {
         self.commit(fresh)
     }
 
+    /// Take a hypothesis of what follows the committed text only (the decoder was given the
+    /// committed text, so nothing in it repeats). Commits the words it agrees on with the
+    /// previous hypothesis: the same words, in the same order, at about the same times.
+    pub fn update_following(&mut self, hypothesis: Vec<Word>) -> Vec<Word> {
+        let end = self.end;
+        let mut fresh: Vec<Word> = hypothesis
+            .into_iter()
+            .filter(|w| w.end > end)
+            .map(|mut w| {
+                w.start = w.start.max(end);
+                w
+            })
+            .collect();
+        let agreed = self
+            .tentative
+            .iter()
+            .zip(&fresh)
+            .take_while(|(a, b)| a.key == b.key && (a.start - b.start).abs() <= AGREE_SECS)
+            .count();
+        for (new, old) in fresh.iter_mut().zip(&self.tentative).take(agreed) {
+            new.shown_at = new.shown_at.min(old.shown_at);
+        }
+        let rest = fresh.split_off(agreed);
+        self.tentative = rest;
+        self.commit(fresh)
+    }
+
+    /// The committed words still kept (the most recent ones), oldest first.
+    pub fn committed(&self) -> &[Word] {
+        &self.committed
+    }
+
+    /// Forget the tentative tail without committing it.
+    pub fn drop_tentative(&mut self) {
+        self.tentative.clear();
+    }
+
     /// Commit the whole tentative tail (end of input, a pause, a forced cut).
     pub fn commit_all(&mut self) -> Vec<Word> {
         let words = std::mem::take(&mut self.tentative);
@@ -148,10 +207,16 @@ impl Committer {
 
     /// The end of the committed text that ends before `t`, at most `max_chars` long, cut at a
     /// word boundary: the prompt for a window that starts at `t`.
-    pub fn text_before(&self, t: f64, max_chars: usize) -> String {
+    /// Words that start before `floor` (seconds) are left out.
+    pub fn text_before(&self, t: f64, max_chars: usize, floor: f64) -> String {
         let mut picked: Vec<&str> = Vec::new();
         let mut len = 0;
-        for w in self.committed.iter().rev().filter(|w| w.end <= t + 0.05) {
+        for w in self
+            .committed
+            .iter()
+            .rev()
+            .filter(|w| w.end <= t + 0.05 && w.start >= floor)
+        {
             len += w.text.len() + 1;
             if len > max_chars {
                 break;
@@ -169,7 +234,7 @@ impl Committer {
     /// hypothesis, by edit distance), so a window that starts inside committed speech (even in
     /// the middle of a word) gives only what is new. Where the text does not line up at all,
     /// words that end before the committed text does are dropped.
-    fn strip_overlap(&self, hypothesis: Vec<Word>) -> Vec<Word> {
+    pub fn strip_overlap(&self, hypothesis: Vec<Word>) -> Vec<Word> {
         if self.committed.is_empty() {
             return hypothesis;
         }
@@ -318,6 +383,7 @@ mod tests {
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
             temperature: 0.0,
+            words: vec![],
         };
         let w = words_of(&[seg], 0.0);
         assert_eq!(w.len(), 2);
@@ -331,8 +397,8 @@ mod tests {
         let mut c = Committer::new();
         c.update(words("one two three four", 0.0, 1.0));
         c.commit_all();
-        assert_eq!(c.text_before(0.8, 100), "one two");
-        assert_eq!(c.text_before(10.0, 11), "three four");
-        assert_eq!(c.text_before(10.0, 10), "four");
+        assert_eq!(c.text_before(0.8, 100, 0.0), "one two");
+        assert_eq!(c.text_before(10.0, 11, 0.0), "three four");
+        assert_eq!(c.text_before(10.0, 10, 0.0), "four");
     }
 }

@@ -182,8 +182,8 @@ impl Control {
 pub struct RunConfig {
     /// Seconds between updates.
     pub step: f64,
-    /// Switch to the other mode once the stream clock reaches this many seconds.
-    pub switch_at: Option<f64>,
+    /// Switch to the other mode when the stream clock reaches each of these (seconds).
+    pub switch_at: Vec<f64>,
     /// Requests taken while running.
     pub control: Option<Arc<Control>>,
 }
@@ -191,7 +191,7 @@ pub struct RunConfig {
 /// Lag is reported at most this often (stream seconds), unless it grows.
 const LAG_REPORT_EVERY: f64 = 5.0;
 
-fn text_of(words: &[Word]) -> String {
+pub(crate) fn text_of(words: &[Word]) -> String {
     words
         .iter()
         .map(|w| w.text.as_str())
@@ -265,7 +265,8 @@ pub fn run_keeping(
     let mut seen = 0u64;
     let mut updates = 0u32;
     let mut compute = 0.0;
-    let mut switch_at = cfg.switch_at;
+    let mut switch_at: Vec<f64> = cfg.switch_at.clone();
+    switch_at.sort_by(|a, b| b.total_cmp(a));
     let mut partial = String::new();
     let mut lag_reported: Option<(f64, f64)> = None;
     let mut coalesced = 0u32;
@@ -282,14 +283,13 @@ pub fn run_keeping(
         let notices = audio.take_notices();
         let cut_off = notices.iter().any(|n| n.kind == NoticeKind::Lost);
         let mut wanted = cfg.control.as_ref().and_then(|c| c.take_mode());
-        if let Some(at) = switch_at {
-            if clock.now(audio) >= at {
-                wanted = Some(match streamer.mode() {
-                    Mode::Window => Mode::Full,
-                    Mode::Full => Mode::Window,
-                });
-                switch_at = None;
-            }
+        while switch_at.last().is_some_and(|&at| clock.now(audio) >= at) {
+            switch_at.pop();
+            let current = wanted.unwrap_or(streamer.mode());
+            wanted = Some(match current {
+                Mode::Window => Mode::Full,
+                Mode::Full => Mode::Window,
+            });
         }
         if let Some(mode) = wanted.filter(|m| *m != streamer.mode()) {
             streamer.set_mode(mode, audio);

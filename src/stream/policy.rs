@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
 use super::commit::{words_of, Committer, Word};
+use super::text_of;
 use super::vad::Vad;
-use crate::asr::longform::{choose_language, transcribe_window};
-use crate::asr::{self, DecodeOptions, Model, ModelError};
+use crate::asr::longform::{choose_language, same_words, transcribe_window, Prefix};
+use crate::asr::{self, DecodeOptions, Model, ModelError, Segment};
 use crate::audio::{AudioState, SAMPLE_RATE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -31,12 +32,23 @@ impl Mode {
     }
 }
 
-/// The longest stretch a window may cover; older uncommitted words are committed as they are.
+/// The longest uncommitted stretch; older uncommitted words are committed as they are.
 const MAX_WINDOW_SECS: f64 = 25.0;
+/// The most audio the model hears at once (its encoder takes 30 s whatever it is given).
+const MAX_CONTEXT_SECS: f64 = 28.0;
 /// This much silence after speech commits the whole hypothesis.
 const PAUSE_SECS: f64 = 0.6;
+/// A gap this long between committed words is a pause: a window may start after it.
+const BOUNDARY_GAP_SECS: f64 = 0.3;
+/// Across a silence this long, neither prompt nor prefix carries over: what follows is heard
+/// on its own, so a hallucination of what came before has nothing to lean on.
+const FORGET_SECS: f64 = 3.0;
 /// Committed text given to the decoder as what was said before the window.
 const PROMPT_CHARS: usize = 200;
+/// A word is kept only if speech is heard within this margin (seconds) of its aligned times.
+const SPEECH_MARGIN_SECS: f64 = 0.2;
+/// Committed words a new hypothesis is checked against for repeated 4-grams.
+const REPEAT_WORDS: usize = 40;
 
 fn pos(secs: f64) -> u64 {
     (secs.max(0.0) * SAMPLE_RATE as f64).round() as u64
@@ -77,6 +89,8 @@ pub struct Streamer<'m> {
     full_base: u64,
     /// Everything before this position is silence or committed text.
     settled: u64,
+    /// Neither prompt nor prefix reaches back before this (seconds): a break or a long pause.
+    forget_before: f64,
 }
 
 impl<'m> Streamer<'m> {
@@ -91,6 +105,7 @@ impl<'m> Streamer<'m> {
             vad: Vad::new(),
             full_base: 0,
             settled: 0,
+            forget_before: 0.0,
         }
     }
 
@@ -102,11 +117,13 @@ impl<'m> Streamer<'m> {
         &self.committer
     }
 
-    /// Switch policy. Full history begins at the oldest audio still held: what the window
-    /// trimmed away is committed already.
+    /// Switch policy. Full history begins where the committed text ends, so nothing committed
+    /// is transcribed again; the tentative words are kept, to be confirmed or replaced.
     pub fn set_mode(&mut self, mode: Mode, audio: &AudioState) {
         if mode == Mode::Full && self.mode != Mode::Full {
-            self.full_base = audio.held_from();
+            self.full_base = pos(self.committer.end())
+                .max(self.settled)
+                .max(audio.held_from());
         }
         self.mode = mode;
     }
@@ -125,24 +142,24 @@ impl<'m> Streamer<'m> {
             self.vad.feed(&audio.read(fed, visible));
         }
         let mut committed = Vec::new();
-        let start = match self.mode {
-            Mode::Full => self.full_base,
+        // Where the words not yet committed begin.
+        let done = pos(self.committer.end()).max(self.settled).min(visible);
+        let (start, context) = match self.mode {
+            Mode::Full => (self.full_base.max(audio.held_from()).min(visible), None),
             Mode::Window => {
                 let floor = visible.saturating_sub(pos(MAX_WINDOW_SECS));
-                let done = pos(self.committer.end()).max(self.settled);
-                let want = done.min(visible.saturating_sub(pos(self.window)));
-                if want < floor {
+                if done < floor {
                     committed.extend(self.committer.commit_before(secs(floor)));
                 }
-                want.max(floor)
+                let done = done.max(floor);
+                let (start, context) = self.window_start(done, visible, audio.held_from());
+                (start, Some(context))
             }
-        }
-        .max(audio.held_from())
-        .min(visible);
-        let speech = self.vad.speech_since(start);
+        };
+        let speech = self.vad.speech_since(done.max(start));
         let hypothesis = if speech {
             let samples = audio.read(start, visible);
-            self.hypothesis(&samples, start)?
+            self.hypothesis(&samples, start, context.unwrap_or_default())?
         } else {
             None
         };
@@ -150,25 +167,36 @@ impl<'m> Streamer<'m> {
         clock.advance(compute);
         let emitted_at = clock.now(audio);
         match hypothesis {
-            Some(mut words) if !words.is_empty() => {
+            Some(words) => {
+                let mut words = self.keep_heard(words);
+                if std::env::var_os("LIVECAP_DEBUG").is_some() {
+                    eprintln!(
+                        "  visible={:.2} kept={:?}",
+                        secs(visible),
+                        words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>()
+                    );
+                }
                 for w in &mut words {
                     w.shown_at = emitted_at;
                 }
-                committed.extend(self.committer.update(words));
+                committed.extend(self.committer.update_following(words));
                 if secs(self.vad.trailing_silence()) >= PAUSE_SECS {
                     committed.extend(self.committer.commit_all());
                 }
             }
             // Silence, by level or by Whisper's judgement: whatever was said before is final.
-            _ => committed.extend(self.committer.commit_all()),
+            None => committed.extend(self.committer.commit_all()),
         }
         if !speech {
             self.settled = visible;
         }
-        // Later windows start no earlier than this one did.
+        if secs(self.vad.trailing_silence()) >= FORGET_SECS {
+            self.forget_before = self.forget_before.max(secs(visible));
+        }
+        // Later windows start no earlier than the context this one could have reached back to.
         let keep = match self.mode {
             Mode::Full => self.full_base,
-            Mode::Window => start,
+            Mode::Window => start.min(visible.saturating_sub(pos(MAX_CONTEXT_SECS))),
         };
         audio.trim_before(keep.min(self.vad.fed()));
         Ok(Update {
@@ -183,9 +211,89 @@ impl<'m> Streamer<'m> {
         })
     }
 
+    /// Where a window that must cover `done..visible` starts, reaching back over committed
+    /// words to the start of a sentence or to a pause so that the model hears the speech
+    /// around the uncommitted tail whole; and the committed words it covers, which the decoder
+    /// is given as the window's beginning.
+    fn window_start(&self, done: u64, visible: u64, held: u64) -> (u64, Vec<Word>) {
+        let oldest = visible
+            .saturating_sub(pos(MAX_CONTEXT_SECS))
+            .max(held)
+            .max(pos(self.forget_before));
+        let words = self.committer.committed();
+        let end = secs(done);
+        // Committed words that may be heard again: after the break or long pause, inside the
+        // context, and in one run up to the committed end.
+        let first_usable = words
+            .iter()
+            .rposition(|w| pos(w.start) < oldest || w.end > end + 0.05)
+            .map_or(0, |i| i + 1);
+        let usable = &words[first_usable..];
+        let trailing_gap = usable
+            .last()
+            .map_or(f64::INFINITY, |w| secs(visible) - w.end);
+        if usable.is_empty() || secs(done) - usable[usable.len() - 1].end > FORGET_SECS
+            || trailing_gap > MAX_CONTEXT_SECS
+        {
+            return (done.max(oldest).min(visible), Vec::new());
+        }
+        // A word begins a sentence when the one before it ends one or a pause lies between.
+        let begins = |i: usize| {
+            i == 0
+                || super::ends_sentence(&usable[i - 1].text)
+                || usable[i].start - usable[i - 1].end >= BOUNDARY_GAP_SECS
+        };
+        // The committed text ends a sentence: the window starts after it.
+        let last = &usable[usable.len() - 1];
+        if super::ends_sentence(&last.text) || env_flag("LIVECAP_X_ALWAYSBACK") {
+            if !env_flag("LIVECAP_X_ALWAYSBACK") {
+                let start = pos(last.end).max(oldest).min(done);
+                return (start, Vec::new());
+            }
+        }
+        let extend = env_flag("LIVECAP_X_EXTEND");
+        let want = secs(visible) - self.window;
+        let mut from = usable.len() - 1;
+        loop {
+            while from > 0 && !begins(from) {
+                from -= 1;
+            }
+            if !extend || from == 0 || usable[from].start <= want {
+                break;
+            }
+            from -= 1;
+        }
+        let first = &usable[from];
+        let lead = if from > 0 {
+            (first.start - usable[from - 1].end).clamp(0.0, 0.2)
+        } else {
+            0.2
+        };
+        let start = pos(first.start - lead).max(oldest).min(done);
+        (start, usable[from..].to_vec())
+    }
+
+    /// Words whose aligned times touch heard speech; words placed on silence are invented.
+    fn keep_heard(&self, words: Vec<Word>) -> Vec<Word> {
+        words
+            .into_iter()
+            .filter(|w| {
+                self.vad.speech_between(
+                    pos(w.start - SPEECH_MARGIN_SECS),
+                    pos(w.end + SPEECH_MARGIN_SECS),
+                )
+            })
+            .collect()
+    }
+
     /// The words of audio `samples` starting at absolute position `start`, or `None` if Whisper
-    /// heard no speech.
-    fn hypothesis(&mut self, samples: &[f32], start: u64) -> Result<Option<Vec<Word>>, ModelError> {
+    /// heard no speech. In window mode, `context` are committed words the audio begins with.
+    fn hypothesis(
+        &mut self,
+        samples: &[f32],
+        start: u64,
+        context: Vec<Word>,
+    ) -> Result<Option<Vec<Word>>, ModelError> {
         let language = match &self.language {
             Some(l) => l.clone(),
             None => {
@@ -195,46 +303,132 @@ impl<'m> Streamer<'m> {
             }
         };
         let offset = secs(start);
-        let prompt = self.committer.text_before(offset, PROMPT_CHARS);
-        let segments = match self.mode {
+        let prompt = if env_flag("LIVECAP_X_NOPROMPT") {
+            String::new()
+        } else {
+            self.committer
+                .text_before(offset, PROMPT_CHARS, self.forget_before)
+        };
+        let encode = |text: &str| -> Vec<u32> {
+            if text.is_empty() {
+                return Vec::new();
+            }
+            self.model
+                .tokenizer
+                .encode(format!(" {text}"), false)
+                .map(|e| e.get_ids().to_vec())
+                .unwrap_or_default()
+        };
+        let words = match self.mode {
             Mode::Window => {
-                let prompt_tokens = if prompt.is_empty() {
-                    Vec::new()
-                } else {
-                    self.model
-                        .tokenizer
-                        .encode(format!(" {prompt}"), false)
-                        .map(|e| e.get_ids().to_vec())
-                        .unwrap_or_default()
+                let prefix_text = context
+                    .iter()
+                    .map(|w| w.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let noprefix = std::env::var_os("LIVECAP_NOPREFIX").is_some();
+                let prefix = Prefix {
+                    tokens: if noprefix { Vec::new() } else { encode(&prefix_text) },
+                    start: context.first().map_or(0.0, |w| w.start - offset),
                 };
                 let w = transcribe_window(
                     self.model,
                     samples,
                     offset,
-                    &prompt_tokens,
+                    &encode(&prompt),
+                    &prefix,
                     &language,
                     &self.opts,
                 )?;
                 if w.silent {
                     return Ok(None);
                 }
-                w.segments
+                // Every temperature failed and the text is a loop: nothing of it is kept.
+                if self
+                    .opts
+                    .compression_ratio_threshold
+                    .is_some_and(|th| w.compression_ratio > th)
+                {
+                    return Ok(Some(Vec::new()));
+                }
+                let seg = Segment {
+                    words: w.words,
+                    ..Segment::from_text(offset, offset, "")
+                };
+                let words = words_of(&[seg], f64::NAN);
+                if std::env::var_os("LIVECAP_DEBUG").is_some() {
+                    eprintln!(
+                        "[{:.2}] prompt={:?} prefix={:?} lp={:.2} cr={:.2} raw={:?}",
+                        offset,
+                        prompt,
+                        prefix_text,
+                        w.avg_logprob,
+                        w.compression_ratio,
+                        words
+                            .iter()
+                            .map(|w| format!("{}@{:.2}-{:.2}", w.text, w.start, w.end))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                words
             }
             Mode::Full => {
                 let opts = DecodeOptions {
                     language: Some(language),
-                    initial_prompt: (!prompt.is_empty()).then_some(prompt),
+                    initial_prompt: (!prompt.is_empty()).then_some(prompt.clone()),
                     ..self.opts.clone()
                 };
                 let mut t = asr::transcribe(self.model, samples, &opts, &mut |_| {})?;
                 for s in &mut t.segments {
                     s.start += offset;
                     s.end += offset;
+                    for w in &mut s.words {
+                        w.start += offset;
+                        w.end += offset;
+                    }
                 }
-                t.segments
+                words_of(&t.segments, f64::NAN)
             }
         };
-        Ok(Some(words_of(&segments, f64::NAN)))
+        // What the committed text already holds is not new.
+        let words = self.committer.strip_overlap(words);
+        let kept = self.without_repeats(words, &prompt);
+        if std::env::var_os("LIVECAP_DEBUG").is_some() {
+            eprintln!(
+                "  norepeat={:?}",
+                kept.iter().map(|w| w.text.as_str()).collect::<Vec<_>>()
+            );
+        }
+        Ok(Some(kept))
+    }
+
+    /// A hypothesis cut where it starts to repeat: at the first 4 words that the recent
+    /// committed text or the hypothesis itself already holds, and wholly when it only says
+    /// again the end of what was committed before it.
+    fn without_repeats(&self, words: Vec<Word>, prompt: &str) -> Vec<Word> {
+        if !words.is_empty() && same_words(&tail_words(prompt, words.len()), &text_of(&words)) {
+            return Vec::new();
+        }
+        let recent = self.committer.committed();
+        let recent = &recent[recent.len().saturating_sub(REPEAT_WORDS)..];
+        let mut seen: std::collections::HashSet<[&str; 4]> = recent
+            .windows(4)
+            .map(|g| [g[0].key(), g[1].key(), g[2].key(), g[3].key()])
+            .collect();
+        // The committed words just before the hypothesis count as its start.
+        let lead: Vec<&Word> = recent.iter().rev().take(3).rev().collect();
+        let joined: Vec<&Word> = lead.iter().copied().chain(words.iter()).collect();
+        let mut cut = words.len();
+        for (i, g) in joined.windows(4).enumerate() {
+            let gram = [g[0].key(), g[1].key(), g[2].key(), g[3].key()];
+            if !seen.insert(gram) {
+                cut = i.saturating_sub(lead.len());
+                break;
+            }
+        }
+        let mut words = words;
+        words.truncate(cut);
+        words
     }
 
     /// End of input: commit whatever is still tentative.
@@ -247,6 +441,17 @@ impl<'m> Streamer<'m> {
     pub fn break_at(&mut self, pos: u64) -> Vec<Word> {
         self.full_base = self.full_base.max(pos);
         self.settled = self.settled.max(pos);
+        self.forget_before = self.forget_before.max(secs(pos));
         self.committer.commit_all()
     }
+}
+
+/// The last `n` words of `text`.
+fn tail_words(text: &str, n: usize) -> String {
+    let w: Vec<&str> = text.split_whitespace().collect();
+    w[w.len().saturating_sub(n)..].join(" ")
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some()
 }

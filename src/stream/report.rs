@@ -33,6 +33,79 @@ pub struct Report {
     pub extra_repeats: Vec<String>,
     /// Compute seconds and transcribed audio seconds of each update, in order.
     pub updates: Vec<(f64, f64)>,
+    /// Each sentence scored on its own.
+    pub sentences: Vec<SentenceScore>,
+}
+
+/// How one reference sentence came out in a transcript aligned with the whole reference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SentenceScore {
+    /// Reference words (normalised).
+    pub words: usize,
+    /// Substitutions, deletions and insertions falling in this sentence.
+    pub errors: usize,
+    /// Its first word was recognised.
+    pub onset: bool,
+    /// The transcript's words aligned with it.
+    pub got: String,
+}
+
+/// Score `text` sentence by sentence against `sentences`, aligned as a whole.
+pub fn score_sentences(sentences: &[Sentence], text: &str) -> Vec<SentenceScore> {
+    let mut ref_tokens: Vec<String> = Vec::new();
+    let mut ref_sentence: Vec<usize> = Vec::new();
+    for (i, s) in sentences.iter().enumerate() {
+        for t in normalize(&s.text) {
+            ref_tokens.push(t);
+            ref_sentence.push(i);
+        }
+    }
+    let hyp = normalize(text);
+    let mut out = vec![SentenceScore::default(); sentences.len()];
+    for &s in &ref_sentence {
+        out[s].words += 1;
+    }
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut got: Vec<Vec<&str>> = vec![Vec::new(); sentences.len()];
+    for op in align(&ref_tokens, &hyp) {
+        // Insertions count against the sentence being read when they came.
+        let s = ref_sentence
+            .get(i)
+            .or(ref_sentence.last())
+            .copied()
+            .unwrap_or(0);
+        if s >= out.len() {
+            break;
+        }
+        let first = i == 0 || ref_sentence.get(i - 1) != Some(&s);
+        match op {
+            Edit::Match => {
+                out[s].onset |= first;
+                got[s].push(&hyp[j]);
+                i += 1;
+                j += 1;
+            }
+            Edit::Substitute => {
+                out[s].errors += 1;
+                got[s].push(&hyp[j]);
+                i += 1;
+                j += 1;
+            }
+            Edit::Delete => {
+                out[s].errors += 1;
+                i += 1;
+            }
+            Edit::Insert => {
+                out[s].errors += 1;
+                got[s].push(&hyp[j]);
+                j += 1;
+            }
+        }
+    }
+    for (o, g) in out.iter_mut().zip(got) {
+        o.got = g.join(" ");
+    }
+    out
 }
 
 /// The `q`-quantile (0..=1) of `values`, by nearest rank; `None` if empty.
@@ -127,12 +200,14 @@ impl Report {
             .map(|(g, _)| g)
             .collect();
         extra_repeats.sort();
+        let scores = score_sentences(sentences, &text);
         Self {
             wer,
             text,
             latencies,
             extra_repeats,
             updates,
+            sentences: scores,
         }
     }
 
@@ -228,6 +303,24 @@ mod tests {
         let r = Report::new(&events, &sentences);
         // Numbers are compared as digits.
         assert_eq!(r.extra_repeats, vec!["2 3 4 5".to_string()]);
+    }
+
+    #[test]
+    fn sentences_are_scored_on_their_own() {
+        let sentences = vec![
+            Sentence {
+                text: "The cat sat.".into(),
+                end: 2.0,
+            },
+            Sentence {
+                text: "A dog ran far.".into(),
+                end: 5.0,
+            },
+        ];
+        let s = score_sentences(&sentences, "the cat sat dog ran far away");
+        assert_eq!((s[0].words, s[0].errors, s[0].onset), (3, 0, true));
+        assert_eq!((s[1].words, s[1].errors, s[1].onset), (4, 2, false));
+        assert_eq!(s[1].got, "dog ran far away");
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         let (audio, control, stop, tx) = (audio.clone(), control.clone(), stop.clone(), tx.clone());
         let cfg = RunConfig {
             step: s.step,
-            switch_at: None,
+            switch_at: Vec::new(),
             control: Some(control),
         };
         let (mode, window) = (s.mode, s.window);

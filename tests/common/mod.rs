@@ -172,7 +172,7 @@ pub fn stream_events(
     samples: &[f32],
     mode: livecap::stream::Mode,
     step: f64,
-    switch_at: Option<f64>,
+    switch_at: &[f64],
 ) -> Vec<livecap::stream::Event> {
     use livecap::stream::{run, Clock, ClockKind, RunConfig, Streamer};
     let audio = livecap::audio::AudioState::new();
@@ -182,7 +182,7 @@ pub fn stream_events(
     let mut clock = Clock::new(ClockKind::Stepped);
     let cfg = RunConfig {
         step,
-        switch_at,
+        switch_at: switch_at.to_vec(),
         control: None,
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
