@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Streaming on the simulated clock over the 233 s recording: livecap's window and full-history
-# modes against the whisper_streaming algorithm on faster-whisper (int8, greedy, 2 threads), same
-# model, same audio, same clock semantics, in one run. Reports WER, commit and first-display
-# latency per sentence (median, 90th percentile), and compute per update as the session grows.
+# Streaming on the simulated clock: livecap's window and full-history modes against the
+# whisper_streaming algorithm on faster-whisper (int8, greedy, 2 threads), same model, same
+# audio, same clock semantics, in one run; and `livecap transcribe` of the same audio (full
+# context). Two streams: the 233 s LJSpeech recording (one reader, no pauses) and the 422 s
+# stream-dev recording (59 speakers and conditions, with pauses). Reports WER, sentences
+# committed, sentence onsets recognised, commit and first-display latency per sentence (median,
+# 90th percentile), repeated 4-grams, and compute per update as the session grows.
 #
-#   bench/stream.sh            (WAV=other.wav TSV=other.segments.tsv to use another recording)
-# Results: bench/out/stream-*.jsonl and a table on stdout (copy it into BENCHMARKS.md).
+#   bench/stream.sh            (STREAMS="a.wav b.wav" to use other recordings, each with a
+#                               .segments.tsv beside it)
+# Results: bench/out/stream-*.{jsonl,report} and a table on stdout (copy it into BENCHMARKS.md);
+# LIVECAP_REPORT_SENTENCES=1 adds each sentence's errors to the reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$(scripts/fetch-test-models)
@@ -13,27 +18,38 @@ python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet
 cargo build --release --quiet --bin livecap --example stream_report
 out=bench/out
 mkdir -p "$out"
-wav=${WAV:-tests/fixtures/long/ljspeech_LJ001-0001_to_0032_concat.wav}
-tsv=${TSV:-${wav%.wav}.segments.tsv}
-systems=(livecap-window livecap-full whisper_streaming-fw-int8)
+streams=${STREAMS:-"tests/fixtures/long/ljspeech_LJ001-0001_to_0032_concat.wav ../shared/fixtures/speech/stream-dev/stream.wav"}
+systems=(livecap-window livecap-full whisper_streaming-fw-int8 livecap-transcribe)
 
 run() {
   case $1 in
-    livecap-window) target/release/livecap stream --model "$model" --input "$wav" --clock simulated --mode window --format jsonl ;;
-    livecap-full) target/release/livecap stream --model "$model" --input "$wav" --clock simulated --mode full --format jsonl ;;
+    livecap-window) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock simulated --mode window --format jsonl ;;
+    livecap-full) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock simulated --mode full --format jsonl ;;
     whisper_streaming-fw-int8) python3 bench/fw_stream_ref.py --model "$model" "$wav" ;;
+    livecap-transcribe) target/release/livecap transcribe --model "$model" "$wav" ;;
   esac
 }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); $(basename "$wav")"
-echo
-echo "| system | WER | sentences committed | commit latency median / p90 | first shown median / p90 | compute per update, by quarter of the session (median) | audio per update, by quarter | peak RSS |"
-echo "|---|---|---|---|---|---|---|---|"
-for sys in "${systems[@]}"; do
-  /usr/bin/time -f "%e %M" -o "$out/stream-$sys.time" bash -c "$(declare -f run); model='$model' wav='$wav' run $sys" \
-    > "$out/stream-$sys.jsonl" 2> "$out/stream-$sys.err" || { echo "$sys failed:"; cat "$out/stream-$sys.err"; exit 1; }
-  target/release/examples/stream_report "$out/stream-$sys.jsonl" "$tsv" > "$out/stream-$sys.report"
-  get() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$out/stream-$sys.report"; }
-  quarters() { awk -F'\t' -v c="$1" '/^update_compute_q/ {printf "%s%s", sep, $c; sep=" → "}' "$out/stream-$sys.report"; }
-  echo "| $sys | $(get wer_percent) % | $(get sentences_committed) | $(get commit_latency_median_s) / $(get commit_latency_p90_s) s | $(get display_latency_median_s) / $(get display_latency_p90_s) s | $(quarters 2) s | $(quarters 4) s | $(awk '{printf "%d MB", $2/1024}' "$out/stream-$sys.time") |"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F)"
+for wav in $streams; do
+  tsv=${wav%.wav}.segments.tsv
+  name=$(basename "${wav%.wav}")
+  echo
+  echo "$name ($(basename "$tsv"))"
+  echo
+  echo "| system | WER | sentences committed | onsets recognised | commit latency median / p90 | first shown median / p90 | repeated 4-grams | compute per update, by quarter of the session (median) | audio per update, by quarter | peak RSS |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for sys in "${systems[@]}"; do
+    base="$out/stream-$name-$sys"
+    /usr/bin/time -f "%e %M" -o "$base.time" bash -c "$(declare -f run); model='$model' wav='$wav' run $sys" \
+      > "$base.jsonl" 2> "$base.err" || { echo "$sys failed:"; cat "$base.err"; exit 1; }
+    target/release/examples/stream_report "$base.jsonl" "$tsv" > "$base.report"
+    get() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$base.report"; }
+    quarters() { awk -F'\t' -v c="$1" '/^update_compute_q/ {printf "%s%s", sep, $c; sep=" → "}' "$base.report"; }
+    if [ "$sys" = livecap-transcribe ]; then
+      echo "| $sys (full context) | $(get wer_percent) % | – | $(get onsets_recognised) | – | – | $(get extra_repeated_4grams) | whole file: $(awk '{print $1}' "$base.time") s | – | $(awk '{printf "%d MB", $2/1024}' "$base.time") |"
+    else
+      echo "| $sys | $(get wer_percent) % | $(get sentences_committed) | $(get onsets_recognised) | $(get commit_latency_median_s) / $(get commit_latency_p90_s) s | $(get display_latency_median_s) / $(get display_latency_p90_s) s | $(get extra_repeated_4grams) | $(quarters 2) s | $(quarters 4) s | $(awk '{printf "%d MB", $2/1024}' "$base.time") |"
+    fi
+  done
 done

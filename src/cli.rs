@@ -39,7 +39,7 @@ pub struct AppArgs {
     /// Re-transcription policy to start with (`m` switches while running). Default: window.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
-    /// Seconds of audio each window update re-transcribes at least. Default: 5.
+    /// Window mode: the most seconds a word stays tentative. Default: 5.
     #[arg(long, value_name = "SECONDS")]
     pub window: Option<f64>,
     /// Seconds between updates. Default: 0.5.
@@ -168,7 +168,7 @@ pub struct StreamArgs {
     /// Re-transcription policy: the last few seconds, or everything heard so far.
     #[arg(long, value_enum, default_value_t = Mode::Window)]
     pub mode: Mode,
-    /// Seconds of audio each window update re-transcribes at least.
+    /// Window mode: the most seconds a word stays tentative.
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub window: f64,
     /// Seconds between updates.

@@ -44,6 +44,24 @@ fn setup() -> &'static Setup {
         let (clip_raw, rest_raw) = (dir.path().join("clip.raw"), dir.path().join("rest.raw"));
         let clip = raw_clip(&long_wav(), 0.0, 12.1, &clip_raw);
         raw_clip(&long_wav(), SWITCH_AT, 12.1 - SWITCH_AT, &rest_raw);
+        // The clip, then ten seconds of silence and ten of steady noise.
+        let noisy_raw = dir.path().join("noisy.raw");
+        let mut noisy: Vec<u8> = clip
+            .iter()
+            .map(|&x| (x * 32_768.0) as i16)
+            .chain(std::iter::repeat_n(0i16, 160_000))
+            .flat_map(i16::to_le_bytes)
+            .collect();
+        let mut state = 11u32;
+        for _ in 0..160_000 {
+            let mut x = 0.0f32;
+            for _ in 0..4 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                x += (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5;
+            }
+            noisy.extend(((x * 1.7 * 0.02 * 32_768.0) as i16).to_le_bytes());
+        }
+        std::fs::write(&noisy_raw, noisy).unwrap_or_else(|e| panic!("{e}"));
         let server = SoundServer::start(&[
             Mic {
                 name: "fakemic",
@@ -56,6 +74,10 @@ fn setup() -> &'static Setup {
             Mic {
                 name: "quietmic",
                 plays: None,
+            },
+            Mic {
+                name: "noisymic",
+                plays: Some(&noisy_raw),
             },
         ]);
         // Set once, before anything in this process opens ALSA.
@@ -323,6 +345,29 @@ fn a_stream_from_the_microphone_commits_the_played_words() {
     eprintln!("from the device: {text}\nWER {:.1}%", 100.0 * wer);
     assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
     assert!(matches!(events.last(), Some((_, Event::End { .. }))));
+}
+
+#[test]
+fn silence_and_noise_after_speech_add_no_word() {
+    let s = setup();
+    let _turn = model_turn();
+    let mut r = Running::start("noisymic", &s.server);
+    // 12.1 s of speech (the second sentence ends at 11.9 s), 10 s of silence, 10 s of noise,
+    // and up to two seconds before the device gives its first audio.
+    r.sleep_until(35.0);
+    let (status, err, events) = r.stop();
+    assert!(status.success(), "{status:?}: {err}");
+    let mut late = Vec::new();
+    for (_, e) in &events {
+        if let Event::Commit { words, .. } = e {
+            late.extend(words.iter().filter(|w| w.start > 12.4).cloned());
+        }
+    }
+    let text = commits(events.iter().map(|(_, e)| e));
+    eprintln!("speech, silence, noise: {text}");
+    assert!(late.is_empty(), "words after the speech ended: {late:?}");
+    let wer = WerCount::of(&s.clip_reference, &text).rate();
+    assert!(wer <= 0.15, "WER {:.1}%: {text}", 100.0 * wer);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::align::WordTiming;
+use super::align::{snap_to_sound, sounding_frames, WordTiming};
 use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder, WindowResult};
 use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
 use super::{Model, ModelError};
@@ -173,12 +173,15 @@ pub fn transcribe(
         seek += split.advance;
         let mut new_segments = split.segments;
         let kept: usize = new_segments.iter().map(|s| s.tokens.len()).sum();
-        let words = dec.align(
+        let mut words = dec.align(
             &result.tokens[..kept],
             &result.probs[..kept],
             &sot_sequence(model, &lang, opts.task),
             segment_size / INPUT_STRIDE,
         )?;
+        let from = (time_offset * SAMPLE_RATE as f64).round() as usize;
+        let to = (from + segment_size * HOP).min(samples.len());
+        snap_to_sound(&mut words, &sounding_frames(&samples[from.min(to)..to]));
         attach_words(model, &mut new_segments, &words, time_offset);
         // A window that produced nothing usable must still move forward.
         if seek <= frames_from_secs(time_offset) {
@@ -274,20 +277,22 @@ pub fn attach_words(model: &Model, segments: &mut [Segment], words: &[WordTiming
     }
 }
 
+/// The words of a text as compared: lower case, no punctuation.
+fn word_keys(t: &str) -> Vec<String> {
+    t.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .flat_map(char::to_lowercase)
+                .collect::<String>()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Whether two texts have the same words, case and punctuation aside.
 pub fn same_words(a: &str, b: &str) -> bool {
-    let key = |t: &str| -> Vec<String> {
-        t.split_whitespace()
-            .map(|w| {
-                w.chars()
-                    .filter(|c| c.is_alphanumeric() || *c == '\'')
-                    .flat_map(char::to_lowercase)
-                    .collect::<String>()
-            })
-            .filter(|w| !w.is_empty())
-            .collect()
-    };
-    let (a, b) = (key(a), key(b));
+    let (a, b) = (word_keys(a), word_keys(b));
     !a.is_empty() && a == b
 }
 
@@ -435,12 +440,13 @@ pub fn transcribe_window(
             ..WindowText::default()
         });
     }
-    let timings = dec.align(
+    let mut timings = dec.align(
         &result.tokens,
         &result.probs,
         &sot_sequence(model, language, opts.task),
         size / INPUT_STRIDE,
     )?;
+    snap_to_sound(&mut timings, &sounding_frames(samples));
     let split = split_window(model, &result, time_offset, size);
     let end = time_offset + samples.len() as f64 / SAMPLE_RATE as f64;
     let mut segments: Vec<Segment> = split.segments.into_iter().chain(split.tail).collect();
@@ -501,4 +507,15 @@ pub fn choose_language(
 
 fn frames_from_secs(s: f64) -> usize {
     (s * SAMPLE_RATE as f64 / HOP as f64).round() as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentence_said_again_is_recognised() {
+        assert!(same_words("Thank you.", "thank you"));
+        assert!(!same_words("", ""));
+    }
 }

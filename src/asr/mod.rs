@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
 pub use decode::{DecodeOptions, Task};
-pub use longform::{transcribe, Segment, Transcript};
+pub use longform::{transcribe, Segment, TimedWord, Transcript};
 pub use mel::MelExtractor;
 pub use model::Whisper;
 pub use source::ModelSource;

@@ -322,6 +322,9 @@ pub struct Whisper {
     dec_scale: f32,
 }
 
+/// Heads (layer, head) whose cross-attention scores to keep, and where to keep them.
+type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
+
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
 pub struct DecoderState {
@@ -538,7 +541,7 @@ impl Whisper {
         &self,
         state: &mut DecoderState,
         tokens: &[u32],
-        mut capture: Option<(&[(usize, usize)], &mut Vec<Vec<f32>>)>,
+        mut capture: Option<Capture<'_>>,
     ) -> candle_core::Result<Vec<f32>> {
         let d = self.dims.d_model;
         let n = tokens.len();

@@ -5,10 +5,11 @@
 use super::Event;
 use crate::wer::{align, normalize, Edit, WerCount};
 
-/// A reference sentence and when its speech ended (seconds of audio).
-#[derive(Debug, Clone)]
+/// A reference sentence and when its speech began and ended (seconds of audio).
+#[derive(Debug, Clone, Default)]
 pub struct Sentence {
     pub text: String,
+    pub start: f64,
     pub end: f64,
 }
 
@@ -50,16 +51,22 @@ pub struct SentenceScore {
     pub got: String,
 }
 
-/// Score `text` sentence by sentence against `sentences`, aligned as a whole.
-pub fn score_sentences(sentences: &[Sentence], text: &str) -> Vec<SentenceScore> {
-    let mut ref_tokens: Vec<String> = Vec::new();
-    let mut ref_sentence: Vec<usize> = Vec::new();
+/// The normalised words of all `sentences`, and the sentence each one belongs to.
+pub fn reference_tokens(sentences: &[Sentence]) -> (Vec<String>, Vec<usize>) {
+    let mut tokens: Vec<String> = Vec::new();
+    let mut sentence: Vec<usize> = Vec::new();
     for (i, s) in sentences.iter().enumerate() {
         for t in normalize(&s.text) {
-            ref_tokens.push(t);
-            ref_sentence.push(i);
+            tokens.push(t);
+            sentence.push(i);
         }
     }
+    (tokens, sentence)
+}
+
+/// Score `text` sentence by sentence against `sentences`, aligned as a whole.
+pub fn score_sentences(sentences: &[Sentence], text: &str) -> Vec<SentenceScore> {
+    let (ref_tokens, ref_sentence) = reference_tokens(sentences);
     let hyp = normalize(text);
     let mut out = vec![SentenceScore::default(); sentences.len()];
     for &s in &ref_sentence {
@@ -166,14 +173,7 @@ impl Report {
             .join(" ");
         let wer = WerCount::of(&reference, &text);
 
-        let mut ref_tokens: Vec<String> = Vec::new();
-        let mut ref_sentence: Vec<usize> = Vec::new();
-        for (i, s) in sentences.iter().enumerate() {
-            for t in normalize(&s.text) {
-                ref_tokens.push(t);
-                ref_sentence.push(i);
-            }
-        }
+        let (ref_tokens, ref_sentence) = reference_tokens(sentences);
         let hyp_tokens: Vec<String> = timed.iter().map(|t| t.token.clone()).collect();
         let mut latencies: Vec<Option<(f64, f64)>> = vec![None; sentences.len()];
         let (mut i, mut j) = (0usize, 0usize);
@@ -230,6 +230,7 @@ pub fn read_sentences(tsv: &str) -> Vec<Sentence> {
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
             Some(Sentence {
+                start: f.get(1)?.trim().parse().ok()?,
                 end: f.get(2)?.trim().parse().ok()?,
                 text: f.get(3)?.trim().to_string(),
             })
@@ -261,14 +262,17 @@ mod tests {
             Sentence {
                 text: "The cat sat.".into(),
                 end: 2.0,
+                ..Sentence::default()
             },
             Sentence {
                 text: "It was nineteen ninety.".into(),
                 end: 5.0,
+                ..Sentence::default()
             },
             Sentence {
                 text: "Never said".into(),
                 end: 9.0,
+                ..Sentence::default()
             },
         ];
         let events = vec![
@@ -290,6 +294,7 @@ mod tests {
         let sentences = vec![Sentence {
             text: "one two three four five six".into(),
             end: 1.0,
+            ..Sentence::default()
         }];
         let events = vec![
             commit(&[("one", 0.0), ("two", 0.0), ("three", 0.0)], 1.0),
@@ -311,10 +316,12 @@ mod tests {
             Sentence {
                 text: "The cat sat.".into(),
                 end: 2.0,
+                ..Sentence::default()
             },
             Sentence {
                 text: "A dog ran far.".into(),
                 end: 5.0,
+                ..Sentence::default()
             },
         ];
         let s = score_sentences(&sentences, "the cat sat dog ran far away");
