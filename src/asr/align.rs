@@ -32,45 +32,6 @@ pub struct WordTiming {
     pub probability: f32,
 }
 
-/// Frames (20 ms, one per encoder position) for [`sounding_frames`].
-const FRAME: usize = 320;
-
-/// Whether each 20 ms frame of `samples` holds sound: louder than the quietest frames by 10 dB
-/// and within 50 dB of the loudest.
-pub fn sounding_frames(samples: &[f32]) -> Vec<bool> {
-    let db: Vec<f32> = samples
-        .chunks(FRAME)
-        .map(crate::audio::level::dbfs)
-        .collect();
-    if db.is_empty() {
-        return Vec::new();
-    }
-    let mut sorted = db.clone();
-    sorted.sort_by(f32::total_cmp);
-    let floor = sorted[sorted.len() / 20];
-    let peak = sorted[sorted.len() - 1];
-    let threshold = (floor + 10.0).max(peak - 50.0);
-    db.iter().map(|&d| d > threshold).collect()
-}
-
-/// Move each word's start forward and its end back to the sound inside it, so that a word
-/// after a pause does not start in the pause (dynamic time warping gives a pause to one of the
-/// words around it). `sound` is [`sounding_frames`] of the window the times count from. A word
-/// with no sound in it is left as it is.
-pub fn snap_to_sound(words: &mut [WordTiming], sound: &[bool]) {
-    let frame_secs = FRAME as f64 / 16_000.0;
-    for w in words.iter_mut() {
-        let a = (w.start / frame_secs).floor().max(0.0) as usize;
-        let b = ((w.end / frame_secs).ceil() as usize).min(sound.len());
-        let Some(first) = (a..b).find(|&f| sound[f]) else {
-            continue;
-        };
-        let last = (a..b).rev().find(|&f| sound[f]).unwrap_or(first);
-        w.start = w.start.max(first as f64 * frame_secs);
-        w.end = w.end.min((last + 1) as f64 * frame_secs).max(w.start);
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct HeadsFile {
     #[serde(default)]
@@ -383,23 +344,6 @@ mod tests {
         assert!(path
             .windows(2)
             .all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
-    }
-
-    #[test]
-    fn a_word_after_a_pause_starts_with_its_sound() {
-        // 0.5 s of sound, 0.5 s of silence, 0.5 s of sound.
-        let mut samples = vec![0.3f32; 8_000];
-        samples.extend(vec![0.0f32; 8_000]);
-        samples.extend(vec![0.3f32; 8_000]);
-        let sound = sounding_frames(&samples);
-        let mut w = vec![wt(" one", 0.0, 0.5), wt(" two", 0.5, 1.5)];
-        snap_to_sound(&mut w, &sound);
-        assert!((w[0].start, w[0].end) == (0.0, 0.5), "{:?}", w[0]);
-        assert!(
-            (w[1].start - 1.0).abs() < 1e-9 && (w[1].end - 1.5).abs() < 1e-9,
-            "{:?}",
-            w[1]
-        );
     }
 
     #[test]

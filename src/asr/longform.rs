@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::align::{snap_to_sound, sounding_frames, WordTiming};
+use super::align::WordTiming;
 use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder, WindowResult};
 use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
 use super::{Model, ModelError};
@@ -173,15 +173,12 @@ pub fn transcribe(
         seek += split.advance;
         let mut new_segments = split.segments;
         let kept: usize = new_segments.iter().map(|s| s.tokens.len()).sum();
-        let mut words = dec.align(
+        let words = dec.align(
             &result.tokens[..kept],
             &result.probs[..kept],
             &sot_sequence(model, &lang, opts.task),
             segment_size / INPUT_STRIDE,
         )?;
-        let from = (time_offset * SAMPLE_RATE as f64).round() as usize;
-        let to = (from + segment_size * HOP).min(samples.len());
-        snap_to_sound(&mut words, &sounding_frames(&samples[from.min(to)..to]));
         attach_words(model, &mut new_segments, &words, time_offset);
         // A window that produced nothing usable must still move forward.
         if seek <= frames_from_secs(time_offset) {
@@ -440,13 +437,12 @@ pub fn transcribe_window(
             ..WindowText::default()
         });
     }
-    let mut timings = dec.align(
+    let timings = dec.align(
         &result.tokens,
         &result.probs,
         &sot_sequence(model, language, opts.task),
         size / INPUT_STRIDE,
     )?;
-    snap_to_sound(&mut timings, &sounding_frames(samples));
     let split = split_window(model, &result, time_offset, size);
     let end = time_offset + samples.len() as f64 / SAMPLE_RATE as f64;
     let mut segments: Vec<Segment> = split.segments.into_iter().chain(split.tail).collect();

@@ -256,24 +256,20 @@ mod tests {
         }
     }
 
+    fn sentence(text: &str, end: f64) -> Sentence {
+        Sentence {
+            text: text.into(),
+            end,
+            ..Sentence::default()
+        }
+    }
+
     #[test]
     fn latency_is_measured_at_each_sentence_end() {
         let sentences = vec![
-            Sentence {
-                text: "The cat sat.".into(),
-                end: 2.0,
-                ..Sentence::default()
-            },
-            Sentence {
-                text: "It was nineteen ninety.".into(),
-                end: 5.0,
-                ..Sentence::default()
-            },
-            Sentence {
-                text: "Never said".into(),
-                end: 9.0,
-                ..Sentence::default()
-            },
+            sentence("The cat sat.", 2.0),
+            sentence("It was nineteen ninety.", 5.0),
+            sentence("Never said", 9.0),
         ];
         let events = vec![
             commit(&[("the", 1.0), ("cat", 1.5)], 2.0),
@@ -291,11 +287,7 @@ mod tests {
 
     #[test]
     fn repeated_text_is_found() {
-        let sentences = vec![Sentence {
-            text: "one two three four five six".into(),
-            end: 1.0,
-            ..Sentence::default()
-        }];
+        let sentences = vec![sentence("one two three four five six", 1.0)];
         let events = vec![
             commit(&[("one", 0.0), ("two", 0.0), ("three", 0.0)], 1.0),
             commit(&[("four", 0.0), ("five", 0.0)], 1.0),
@@ -313,16 +305,8 @@ mod tests {
     #[test]
     fn sentences_are_scored_on_their_own() {
         let sentences = vec![
-            Sentence {
-                text: "The cat sat.".into(),
-                end: 2.0,
-                ..Sentence::default()
-            },
-            Sentence {
-                text: "A dog ran far.".into(),
-                end: 5.0,
-                ..Sentence::default()
-            },
+            sentence("The cat sat.", 2.0),
+            sentence("A dog ran far.", 5.0),
         ];
         let s = score_sentences(&sentences, "the cat sat dog ran far away");
         assert_eq!((s[0].words, s[0].errors, s[0].onset), (3, 0, true));
