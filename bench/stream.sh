@@ -8,7 +8,8 @@
 # 90th percentile), repeated 4-grams, and compute per update as the session grows.
 #
 #   bench/stream.sh            (STREAMS="a.wav b.wav" to use other recordings, each with a
-#                               .segments.tsv beside it)
+#                               .segments.tsv beside it; CLOCK=stepped for results that do not
+#                               depend on the machine; SYSTEMS="livecap-window ..." for fewer)
 # Results: bench/out/stream-*.{jsonl,report} and a table on stdout (copy it into BENCHMARKS.md);
 # LIVECAP_REPORT_SENTENCES=1 adds each sentence's errors to the reports.
 set -euo pipefail
@@ -19,18 +20,19 @@ cargo build --release --quiet --bin livecap --example stream_report
 out=bench/out
 mkdir -p "$out"
 streams=${STREAMS:-"tests/fixtures/long/ljspeech_LJ001-0001_to_0032_concat.wav ../shared/fixtures/speech/stream-dev/stream.wav"}
-systems=(livecap-window livecap-full whisper_streaming-fw-int8 livecap-transcribe)
+read -r -a systems <<< "${SYSTEMS:-livecap-window livecap-full whisper_streaming-fw-int8 livecap-transcribe}"
+clock=${CLOCK:-simulated}
 
 run() {
   case $1 in
-    livecap-window) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock simulated --mode window --format jsonl ;;
-    livecap-full) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock simulated --mode full --format jsonl ;;
+    livecap-window) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock "$clock" --mode window --format jsonl ;;
+    livecap-full) target/release/livecap stream --no-save --model "$model" --input "$wav" --clock "$clock" --mode full --format jsonl ;;
     whisper_streaming-fw-int8) python3 bench/fw_stream_ref.py --model "$model" "$wav" ;;
     livecap-transcribe) target/release/livecap transcribe --model "$model" "$wav" ;;
   esac
 }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F)"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); clock: $clock"
 for wav in $streams; do
   tsv=${wav%.wav}.segments.tsv
   name=$(basename "${wav%.wav}")
@@ -41,7 +43,7 @@ for wav in $streams; do
   echo "|---|---|---|---|---|---|---|---|---|---|"
   for sys in "${systems[@]}"; do
     base="$out/stream-$name-$sys"
-    /usr/bin/time -f "%e %M" -o "$base.time" bash -c "$(declare -f run); model='$model' wav='$wav' run $sys" \
+    /usr/bin/time -f "%e %M" -o "$base.time" bash -c "$(declare -f run); model='$model' wav='$wav' clock='$clock' run $sys" \
       > "$base.jsonl" 2> "$base.err" || { echo "$sys failed:"; cat "$base.err"; exit 1; }
     target/release/examples/stream_report "$base.jsonl" "$tsv" > "$base.report"
     get() { awk -F'\t' -v k="$1" '$1==k {print $2}' "$base.report"; }
