@@ -58,6 +58,11 @@ pub struct AppArgs {
     /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
     #[arg(long, short = 'l')]
     pub language: Option<String>,
+    /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
+    /// given to the model before what it hears, never printed. Default: `vocabulary` in the
+    /// config file.
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    pub vocabulary: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +78,15 @@ pub enum Command {
     /// The recorded sessions: list them, show or export one, or transcribe its audio again.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Print a shell completion script, for instance
+    /// `livecap completions bash > ~/.local/share/bash-completion/completions/livecap`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for instance
+    /// `livecap man > ~/.local/share/man/man1/livecap.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +126,11 @@ pub struct RetranscribeArgs {
     /// Write here instead of standard output.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
+    /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
+    /// given to the model before what it hears, never printed. Default: `vocabulary` in the
+    /// config file.
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    pub vocabulary: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -199,6 +218,11 @@ pub struct StreamArgs {
     pub input_channels: u16,
     #[command(flatten)]
     pub lang: LanguageArgs,
+    /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
+    /// given to the model before what it hears, never printed. Default: `vocabulary` in the
+    /// config file.
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    pub vocabulary: Vec<String>,
 }
 
 /// How a live session is kept on disk.
@@ -231,6 +255,12 @@ pub struct TranscribeArgs {
     /// Text that sets the vocabulary and style, as if said just before the recording.
     #[arg(long)]
     pub prompt: Option<String>,
+    /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
+    /// given to the model before what it hears, never printed. Default: `vocabulary` in the
+    /// config file.
+    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
+    pub vocabulary: Vec<String>,
+
     /// Audio files to transcribe.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,

@@ -18,6 +18,8 @@ struct ConfigFile {
     step: Option<f64>,
     theme: Option<String>,
     #[serde(default)]
+    vocabulary: Vec<String>,
+    #[serde(default)]
     keys: BTreeMap<String, String>,
 }
 
@@ -29,6 +31,8 @@ pub struct Config {
     pub window: Option<f64>,
     pub step: Option<f64>,
     pub theme: Option<String>,
+    /// Words and names to spell as given.
+    pub vocabulary: Vec<String>,
     /// `"key" = "action"` lines over the default keymap.
     pub keys: BTreeMap<String, String>,
 }
@@ -73,6 +77,18 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     parse(&text).map_err(|reason| ConfigError::Invalid { path, reason })
 }
 
+/// The vocabulary to use: the one given on the command line, else the config file's (the file
+/// named by `LIVECAP_CONFIG`, or the config directory's `config.toml`).
+pub fn vocabulary(flag: &[String]) -> Result<Vec<String>, ConfigError> {
+    if !flag.is_empty() {
+        return Ok(flag.to_vec());
+    }
+    let named = std::env::var_os("LIVECAP_CONFIG")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    Ok(load(named.as_deref())?.vocabulary)
+}
+
 /// Parse and check a config file's text.
 pub fn parse(text: &str) -> Result<Config, String> {
     let f: ConfigFile = toml::from_str(text).map_err(|e| {
@@ -100,6 +116,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         window: f.window,
         step: f.step,
         theme: f.theme,
+        vocabulary: f.vocabulary,
         keys: f.keys,
     })
 }
@@ -117,6 +134,7 @@ mode = "full"
 window = 8
 step = 1.0
 theme = "light"
+vocabulary = ["Claflin", "ratatui"]
 [keys]
 x = "quit"
 "#,
@@ -126,6 +144,7 @@ x = "quit"
         assert_eq!(c.mode, Some(Mode::Full));
         assert_eq!((c.window, c.step), (Some(8.0), Some(1.0)));
         assert_eq!(c.keys.get("x").map(String::as_str), Some("quit"));
+        assert_eq!(c.vocabulary, ["Claflin", "ratatui"]);
     }
 
     #[test]

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
         Some(Command::Stream(args)) => livecap::cmd::stream::run(args),
         Some(Command::Devices(args)) => livecap::cmd::devices::run(args.all),
         Some(Command::Sessions(cmd)) => livecap::cmd::sessions::run(cmd),
+        Some(Command::Completions { shell }) => livecap::cmd::docs::completions(*shell),
+        Some(Command::Man) => livecap::cmd::docs::man(),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

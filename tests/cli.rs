@@ -315,3 +315,198 @@ fn bad_models_fail_clearly() {
     let o = livecap(&["transcribe", "--model", "huge.en", &wav]);
     assert_clear_failure(&o, "--model huge.en");
 }
+
+#[test]
+fn bash_completion_parses_and_completes_commands() {
+    let out = livecap(&["completions", "bash"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tmp();
+    let script = dir.path().join("livecap.bash");
+    std::fs::write(&script, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("bash: {e}"));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // What bash does on `livecap tr<Tab>`, and on `livecap sessions <Tab>`.
+    let complete = |words: &str, cword: usize| -> String {
+        let run = format!(
+            "source '{}'; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; \
+             COMP_POINT=${{#COMP_LINE}}; _livecap livecap \"${{COMP_WORDS[$COMP_CWORD]}}\" \
+             \"${{COMP_WORDS[$((COMP_CWORD-1))]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &run])
+            .output()
+            .unwrap_or_else(|e| panic!("bash: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let got = complete("livecap tr", 1);
+    assert_eq!(
+        got.split_whitespace().collect::<Vec<_>>(),
+        ["transcribe"],
+        "{got}"
+    );
+    let got = complete("livecap sessions ''", 2);
+    for sub in ["list", "show", "export", "retranscribe"] {
+        assert!(
+            got.split_whitespace().any(|w| w == sub),
+            "{sub} not in {got}"
+        );
+    }
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let out = livecap(&["completions", shell]);
+        assert!(out.status.success() && out.stdout.len() > 500, "{shell}");
+    }
+    let out = livecap(&["completions", "tcsh"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn man_page_renders_without_warnings() {
+    let out = livecap(&["man"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tmp();
+    let page = dir.path().join("livecap.1");
+    std::fs::write(&page, &out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let render = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww"])
+        .arg(&page)
+        .output()
+        .unwrap_or_else(|e| panic!("groff: {e}"));
+    let warnings = String::from_utf8_lossy(&render.stderr);
+    assert!(render.status.success() && warnings.is_empty(), "{warnings}");
+    let text = String::from_utf8_lossy(&render.stdout);
+    // grotty emboldens by overstriking ("L\x08L"): keep the last of each struck character.
+    let mut plain = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if chars.peek() == Some(&'\x08') {
+            chars.next();
+        } else {
+            plain.push(c);
+        }
+    }
+    let plain = plain.replace(['\u{2010}', '\u{2212}'], "-");
+    for want in [
+        "LIVECAP TRANSCRIBE",
+        "LIVECAP STREAM",
+        "LIVECAP SESSIONS EXPORT",
+        "--switch-mode-at",
+        "--keep-audio",
+    ] {
+        assert!(plain.contains(want), "{want} not in the page");
+    }
+    let version = livecap(&["--version"]);
+    let v = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        v.starts_with("livecap ") && v.contains(env!("CARGO_PKG_VERSION")),
+        "{v}"
+    );
+}
+
+/// Names tiny.en mishears in the dev clips: "fill up steels", "Whitmore".
+const NAMES: &str = "Philip Steels, Whittemore";
+
+#[test]
+fn vocabulary_spells_names_as_given_and_costs_no_accuracy() {
+    let model = model_arg();
+    let clips: Vec<String> = ["cmu-arctic_aew_a0001", "cmu-arctic_aew_a0002"]
+        .iter()
+        .map(|c| {
+            fixtures()
+                .join(format!("dev/{c}.wav"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let texts = |extra: &[&str]| -> String {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(clips.iter().map(String::as_str));
+        transcribe_json(&model, &args)
+            .iter()
+            .map(|j| j["text"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let without = texts(&[]);
+    assert!(
+        !without.contains("Philip Steels") && !without.contains("Whittemore"),
+        "the model already spells the names: {without}"
+    );
+    let with = texts(&["--vocabulary", NAMES]);
+    assert!(
+        with.contains("Philip Steels") && with.contains("Whittemore"),
+        "{with}"
+    );
+    // Given, not said: the vocabulary is never printed for its own sake.
+    assert_eq!(with.matches("Whittemore").count(), 1, "{with}");
+
+    // From the config file, when no flag is given.
+    let dir = tmp();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "vocabulary = [\"Philip Steels\", \"Whittemore\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut args = vec!["transcribe", "--model", model.as_str()];
+    args.extend(clips.iter().map(String::as_str));
+    let o = livecap_env(&args, &[("LIVECAP_CONFIG", &config.display().to_string())]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let from_config = stdout(&o);
+    assert!(
+        from_config.contains("Philip Steels") && from_config.contains("Whittemore"),
+        "{from_config}"
+    );
+
+    // Live: the committed text spells them too.
+    let o = livecap(&[
+        "stream",
+        "--model",
+        &model,
+        "--input",
+        &clips[0],
+        "--clock",
+        "stepped",
+        "--no-save",
+        "--vocabulary",
+        NAMES,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Philip Steels"), "{}", stdout(&o));
+
+    // Every dev file, with and without: no worse.
+    let dev = dev_set();
+    let files: Vec<String> = dev.iter().map(|(p, _)| p.display().to_string()).collect();
+    let wer = |extra: &[&str]| -> WerCount {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(files.iter().map(String::as_str));
+        transcribe_json(&model, &args)
+            .iter()
+            .zip(&dev)
+            .map(|(j, (_, reference))| WerCount::of(reference, j["text"].as_str().unwrap_or("")))
+            .fold(WerCount::default(), |a, b| a + b)
+    };
+    let (plain, named) = (wer(&[]).rate(), wer(&["--vocabulary", NAMES]).rate());
+    eprintln!(
+        "dev WER {:.2}% without, {:.2}% with the vocabulary",
+        100.0 * plain,
+        100.0 * named
+    );
+    assert!(named <= plain, "{named} > {plain}");
+}

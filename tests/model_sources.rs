@@ -141,8 +141,19 @@ fn hub_missing_or_unreachable_says_what_to_do() {
             ("HF_ENDPOINT", "http://127.0.0.1:9"),
         ],
     );
-    assert_clear_failure(&o, "openai/whisper-tiny.en");
-    assert!(stderr(&o).contains("--model DIR"), "{}", stderr(&o));
+    // What it tried, then one sentence on what failed and what to do instead.
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("livecap: downloading config.json of openai/whisper-tiny.en"));
+    assert!(
+        lines[1].contains("openai/whisper-tiny.en")
+            && lines[1].contains("--model DIR")
+            && lines[1].contains("CTranslate2")
+            && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 /// Re-encode the test model's weights as CTranslate2 stores other precisions, then check each
@@ -270,4 +281,141 @@ fn reencode_ct2(src: &[u8], precision: Precision) -> Vec<u8> {
     }
     out.extend(rest);
     out
+}
+
+/// A hub on 127.0.0.1 serving `dir`'s files as `/{repo}/resolve/main/{file}`, the way the
+/// Hugging Face hub answers (an ETag, the commit, and byte ranges); counts the requests.
+fn serve_hub(
+    dir: std::path::PathBuf,
+    repo: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let served = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let dir = dir.clone();
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    return;
+                }
+                let mut range = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(r) = lower.strip_prefix("range: bytes=") {
+                        let (a, b) = r.trim().split_once('-').unwrap_or(("0", ""));
+                        range = Some((a.parse::<usize>().unwrap_or(0), b.parse::<usize>().ok()));
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let path = request.split_whitespace().nth(1).unwrap_or("");
+                let prefix = format!("/{repo}/resolve/main/");
+                let body = path
+                    .strip_prefix(&prefix)
+                    .filter(|f| !f.contains('/'))
+                    .and_then(|f| std::fs::read(dir.join(f)).ok());
+                let mut out = &stream;
+                let Some(body) = body else {
+                    out.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    )
+                    .ok();
+                    return;
+                };
+                let (a, b) = range.unwrap_or((0, None));
+                let b = b
+                    .unwrap_or(body.len().saturating_sub(1))
+                    .min(body.len().saturating_sub(1));
+                let part = &body[a.min(body.len())..(b + 1).min(body.len())];
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {a}-{b}/{}\r\n\
+                     ETag: \"{}-{}\"\r\nX-Repo-Commit: 0123456789abcdef0123456789abcdef01234567\r\n\
+                     Connection: close\r\n\r\n",
+                    part.len(),
+                    body.len(),
+                    path.len(),
+                    body.len()
+                );
+                out.write_all(head.as_bytes()).ok();
+                out.write_all(part).ok();
+            });
+        }
+    });
+    (format!("http://{addr}"), served)
+}
+
+#[test]
+fn hub_download_from_a_local_server_then_offline() {
+    let served_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_hf_layout(served_dir.path());
+    let (endpoint, requests) = serve_hub(served_dir.path().to_path_buf(), "openai/whisper-tiny.en");
+    let home = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let hf_home = home.path().display().to_string();
+    let wav = fixtures().join(format!("{CLIP}.wav")).display().to_string();
+
+    // First run: downloaded, said so, transcribed.
+    let o = livecap_env(
+        &["transcribe", "--model", "tiny.en", &wav],
+        &[
+            ("HF_HOME", hf_home.as_str()),
+            ("HF_ENDPOINT", endpoint.as_str()),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        assert!(
+            stderr(&o).contains(&format!("downloading {file} of openai/whisper-tiny.en")),
+            "{}",
+            stderr(&o)
+        );
+        // In the standard cache layout, a snapshot per commit.
+        let cached = home.path().join(format!(
+            "hub/models--openai--whisper-tiny.en/snapshots/0123456789abcdef0123456789abcdef01234567/{file}"
+        ));
+        let original = std::fs::read(served_dir.path().join(file)).unwrap_or_default();
+        assert_eq!(
+            std::fs::read(&cached).ok(),
+            Some(original),
+            "{}",
+            cached.display()
+        );
+    }
+    assert!(
+        WerCount::of(&reference(), &stdout(&o)).rate() < 0.15,
+        "{}",
+        stdout(&o)
+    );
+    let after_first = requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(after_first >= 3);
+
+    // Second run, offline: the cache is used and the server is not asked again.
+    let o = livecap_env(
+        &["transcribe", "--model", "tiny.en", &wav],
+        &[
+            ("HF_HOME", hf_home.as_str()),
+            ("HF_ENDPOINT", endpoint.as_str()),
+            ("HF_HUB_OFFLINE", "1"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("downloading"), "{}", stderr(&o));
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        after_first
+    );
+    assert!(
+        WerCount::of(&reference(), &stdout(&o)).rate() < 0.15,
+        "{}",
+        stdout(&o)
+    );
 }

@@ -365,16 +365,15 @@ fn switching_mode_at_five_moments_loses_and_repeats_nothing() {
     for (i, s) in r.sentences.iter().enumerate() {
         eprintln!("  {i:2} {}/{} {}", s.errors, s.words, s.got);
     }
-    // Nothing is lost at a switch: every sentence is committed. Full history hears each stretch
-    // with the text before it as its prompt and garbles more of this stream than the window
-    // does (measured: 50.0 % with these switches, 38.3 % without), hence the margin.
+    // Nothing is lost at a switch: every sentence is committed, and the text is as good as
+    // without switches (measured: 37.85 % with these switches, 39.72 % without).
     assert!(
         r.latencies.iter().all(Option::is_some),
         "a sentence was lost: {:?}",
         r.latencies
     );
     assert!(
-        r.wer.rate() <= alone.wer.rate() + 0.13,
+        r.wer.rate() <= alone.wer.rate() + 0.01,
         "WER {:.2}% with switches, {:.2}% without",
         100.0 * r.wer.rate(),
         100.0 * alone.wer.rate()
@@ -549,16 +548,15 @@ fn word_times_follow_the_speech() {
     eprintln!(
         "sentence onsets within 0.3 s: {near_long} of {found_long} (long recording, full context), {near_varied} of {found_varied} (varied speech, live)"
     );
-    // Full context on read speech: most sentences' first words start with their speech. (A word
-    // after a pause of a few tenths of a second can still take the pause as its own; live on
-    // varied speech, with its garbled sentences, the share is lower: reported above.)
+    // Full context on read speech: 90 % of sentences' first words start with their speech
+    // (live on varied speech, with its garbled sentences, the share is lower: reported above).
     assert!(found_varied > 0, "no sentence onset committed live");
     assert!(
         found_long >= 28,
         "only {found_long} sentence onsets recognised"
     );
     assert!(
-        near_long * 100 >= found_long * 85,
+        near_long * 100 >= found_long * 90,
         "{near_long} of {found_long} recognised sentence onsets start within 0.3 s of the speech"
     );
 }

@@ -39,7 +39,7 @@ pub enum ModelError {
     NoWeights { dir: PathBuf },
     #[error("--model {arg}: {reason}")]
     BadArg { arg: String, reason: String },
-    #[error("could not fetch {file} of {repo} from the Hugging Face hub ({reason}); to use a model already on disk, pass its directory with --model DIR")]
+    #[error("could not fetch {file} of {repo} from the Hugging Face hub ({reason}); without the hub, copy a model directory from a machine that has one (a faster-whisper/CTranslate2 directory with model.bin, config.json and tokenizer.json, or a Hugging Face one with model.safetensors, config.json and tokenizer.json) and pass it with --model DIR")]
     Hub {
         repo: String,
         file: String,

@@ -1,6 +1,7 @@
 //! Where a model comes from: a local directory, or a Hugging Face hub repository fetched into the
 //! standard cache (`HF_HOME` respected, `HF_HUB_OFFLINE` honoured).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hf_hub::{api::sync::ApiBuilder, Cache, Repo, RepoType};
@@ -137,6 +138,14 @@ fn fetch_hub(repo_id: &str) -> Result<PathBuf, ModelError> {
             api_repo = Some(api.model(repo_id.to_string()));
         }
         if let Some(r) = &api_repo {
+            // Said on standard error, where a terminal also gets the download's progress bar.
+            writeln!(
+                std::io::stderr(),
+                "livecap: downloading {file} of {repo_id} from {} into {}",
+                std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into()),
+                cache.path().display()
+            )
+            .ok();
             let p = r.get(file).map_err(|e| ModelError::Hub {
                 repo: repo_id.into(),
                 file: (*file).into(),

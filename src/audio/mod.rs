@@ -9,6 +9,7 @@ pub mod pcm;
 pub mod resample;
 pub mod source;
 pub mod state;
+pub mod vad;
 
 use std::path::PathBuf;
 

@@ -174,7 +174,12 @@ fn retranscribe(data: &Path, a: &RetranscribeArgs) -> Result<bool> {
     };
     let audio = crate::audio::load_file(&audio_path)?;
     let model = Model::load(&model_spec)?;
-    let opts = decode_options(None, TaskArg::Transcribe, None)?;
+    let opts = decode_options(
+        None,
+        TaskArg::Transcribe,
+        None,
+        crate::config::vocabulary(&a.vocabulary)?,
+    )?;
     model.check_options(&opts)?;
     let t = asr::transcribe(&model, &audio.samples, &opts, &mut |_| {})?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;

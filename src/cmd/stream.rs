@@ -45,7 +45,12 @@ fn check(args: &StreamArgs) -> Result<()> {
 /// reported.
 pub fn run(args: &StreamArgs) -> Result<bool> {
     check(args)?;
-    let opts = decode_options(args.lang.language.as_deref(), args.lang.task, None)?;
+    let opts = decode_options(
+        args.lang.language.as_deref(),
+        args.lang.task,
+        None,
+        crate::config::vocabulary(&args.vocabulary)?,
+    )?;
     // No --input: the system's default capture device.
     let input = Input::parse(args.input.as_deref().unwrap_or("device:"));
     let clock_kind = args.clock.unwrap_or(if input.is_live() {

@@ -18,6 +18,7 @@ pub fn decode_options(
     language: Option<&str>,
     task: TaskArg,
     prompt: Option<&str>,
+    vocabulary: Vec<String>,
 ) -> Result<DecodeOptions> {
     let language = match language {
         None => None,
@@ -33,6 +34,7 @@ pub fn decode_options(
             TaskArg::Translate => Task::Translate,
         },
         initial_prompt: prompt.map(str::to_owned),
+        vocabulary,
         ..DecodeOptions::default()
     })
 }
@@ -95,6 +97,7 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
         args.lang.language.as_deref(),
         args.lang.task,
         args.prompt.as_deref(),
+        crate::config::vocabulary(&args.vocabulary)?,
     )?;
     let sinks = destinations(args)?;
     let model = Model::load(&args.model.model)?;

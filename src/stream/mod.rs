@@ -6,7 +6,6 @@ pub mod clock;
 pub mod commit;
 pub mod policy;
 pub mod report;
-pub mod vad;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::clock::Clock;
 use super::commit::{words_of, Committer, Word};
 use super::text_of;
-use super::vad::Vad;
 use crate::asr::longform::{choose_language, same_words, transcribe_window, Prefix};
 use crate::asr::{self, DecodeOptions, Model, ModelError, Segment};
+use crate::audio::vad::Vad;
 use crate::audio::{AudioState, SAMPLE_RATE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -177,6 +177,13 @@ impl<'m> Streamer<'m> {
         match hypothesis {
             Some(words) => {
                 let mut words = self.keep_heard(words);
+                // Speech that gave nothing worth keeping (a loop, a repeat, words placed on
+                // silence) for `window` seconds is given up, as a word would be committed: the
+                // window does not grow over it again and again.
+                if words.is_empty() && self.committer.tentative().is_empty() {
+                    let given_up = visible.saturating_sub(pos(self.window));
+                    self.settled = self.settled.max(given_up);
+                }
                 for w in &mut words {
                     w.shown_at = emitted_at;
                 }
@@ -385,9 +392,15 @@ impl<'m> Streamer<'m> {
             .position(|w| w.start >= self.forget_before)
             .unwrap_or(recent.len());
         let recent = &recent[after_break.max(recent.len().saturating_sub(REPEAT_WORDS))..];
-        let mut seen: std::collections::HashSet<[&str; 4]> = recent
+        // Where each 4 words were last seen: committed ones long before any of the hypothesis.
+        let mut seen: std::collections::HashMap<[&str; 4], isize> = recent
             .windows(4)
-            .map(|g| [g[0].key(), g[1].key(), g[2].key(), g[3].key()])
+            .map(|g| {
+                (
+                    [g[0].key(), g[1].key(), g[2].key(), g[3].key()],
+                    isize::MIN / 2,
+                )
+            })
             .collect();
         // The committed words just before the hypothesis count as its start.
         let lead: Vec<&Word> = recent.iter().rev().take(3).rev().collect();
@@ -395,9 +408,19 @@ impl<'m> Streamer<'m> {
         let mut cut = words.len();
         for (i, g) in joined.windows(4).enumerate() {
             let gram = [g[0].key(), g[1].key(), g[2].key(), g[3].key()];
-            if !seen.insert(gram) {
-                cut = i.saturating_sub(lead.len());
-                break;
+            let i = i as isize;
+            // Overlapping its first occurrence is a stammer ("want to want to"); a loop says
+            // the 4 words again after them, or one word over and over.
+            let one_word = gram.iter().all(|w| *w == gram[0]);
+            match seen.get(&gram) {
+                Some(&first) if i - first >= 4 || one_word => {
+                    cut = (i as usize).saturating_sub(lead.len());
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(gram, i);
+                }
             }
         }
         let mut words = words;

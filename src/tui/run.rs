@@ -108,7 +108,17 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     if input == Input::Stdin && io::stdin().is_terminal() {
         bail!("--input -: standard input is a terminal; pipe raw 16 kHz mono s16le PCM into it");
     }
-    let opts = decode_options(args.language.as_deref(), TaskArg::Transcribe, None)?;
+    let vocabulary = if args.vocabulary.is_empty() {
+        cfg.vocabulary.clone()
+    } else {
+        args.vocabulary.clone()
+    };
+    let opts = decode_options(
+        args.language.as_deref(),
+        TaskArg::Transcribe,
+        None,
+        vocabulary,
+    )?;
     let config_dir = config::config_dir();
     let (theme, theme_problem) = theme::choose(
         args.theme.as_deref().or(cfg.theme.as_deref()),

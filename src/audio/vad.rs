@@ -41,6 +41,8 @@ pub struct Vad {
     /// Whether each recent frame was speech; the first is frame number `first_frame`.
     frames: VecDeque<bool>,
     first_frame: u64,
+    /// How many frames `frames` holds at most.
+    keep: usize,
     fft: Arc<dyn RealToComplex<f32>>,
     window: Vec<f32>,
 }
@@ -67,6 +69,7 @@ impl Default for Vad {
             last_speech_end: None,
             frames: VecDeque::new(),
             first_frame: 0,
+            keep: KEEP_FRAMES,
             fft: RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT),
             window: (0..FRAME)
                 .map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / FRAME as f32).cos())
@@ -78,6 +81,14 @@ impl Default for Vad {
 impl Vad {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// One that remembers every frame, for a whole recording.
+    pub fn remembering_all() -> Self {
+        Self {
+            keep: usize::MAX,
+            ..Self::default()
+        }
     }
 
     /// Position up to which samples have been fed.
@@ -100,7 +111,7 @@ impl Vad {
                     self.last_speech_end = Some(self.pos);
                 }
                 self.frames.push_back(speech);
-                if self.frames.len() > KEEP_FRAMES {
+                if self.frames.len() > self.keep {
                     self.frames.pop_front();
                     self.first_frame += 1;
                 }
@@ -148,6 +159,29 @@ impl Vad {
                 .copied()
                 .unwrap_or(false)
         })
+    }
+
+    /// Where speech resumes, within `from..to`, after a pause of at least `pause` samples that
+    /// begins in the first half of that span; `None` if there is none.
+    pub fn after_pause(&self, from: u64, to: u64, pause: u64) -> Option<u64> {
+        let frame = FRAME as u64;
+        let (a, b) = (from.div_ceil(frame).max(self.first_frame), to / frame);
+        let half = (from + to) / 2;
+        let mut silent_from = None;
+        for f in a..b {
+            let speech = self
+                .frames
+                .get((f - self.first_frame) as usize)
+                .copied()
+                .unwrap_or(false);
+            match (speech, silent_from) {
+                (false, None) if f * frame < half => silent_from = Some(f),
+                (true, Some(s)) if (f - s) * frame >= pause => return Some(f * frame),
+                (true, Some(_)) => silent_from = None,
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Samples of silence at the end of what was fed (all of it, if no speech yet).
@@ -204,6 +238,23 @@ mod tests {
         );
         v.feed(&tone(3_200, 0.3));
         assert!(v.speech_since(48_000));
+    }
+
+    #[test]
+    fn speech_resumes_after_a_pause_in_a_span() {
+        let mut v = Vad::remembering_all();
+        // 0.5 s of sound, 0.3 s pause, 0.5 s of sound.
+        v.feed(&tone(8_000, 0.3));
+        v.feed(&noise(4_800, 0.001, 4));
+        v.feed(&tone(8_000, 0.3));
+        let at = v.after_pause(6_400, 20_800, 3_200);
+        assert!(at.is_some_and(|p| (12_800..=13_120).contains(&p)), "{at:?}");
+        // A pause shorter than asked for, or one in the second half of the span, is not one.
+        assert_eq!(v.after_pause(6_400, 20_800, 6_400), None);
+        assert_eq!(v.after_pause(0, 14_000, 3_200), None);
+        // Past a minute, the pause is still remembered as one.
+        v.feed(&tone(16_000 * 70, 0.3));
+        assert!(!v.speech_between(8_640, 12_480));
     }
 
     #[test]
