@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Wall time, peak memory and word error rate of `livecap transcribe` against faster-whisper
-# (CTranslate2 int8 and float32, greedy, 2 threads) on the same model and files, in one run.
+# (CTranslate2 int8 and float32, 2 threads) on the same model and files, in one run, greedy or
+# with the beam search of BEAM beams (default 1) in every system.
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
 #
-#   bench/transcribe.sh
+#   bench/transcribe.sh          (BEAM=5 bench/transcribe.sh for beam search)
 # Results: bench/out/*.jsonl and a table on stdout (copy it into BENCHMARKS.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${REPS:-3}
+beam=${BEAM:-1}
 model=$(scripts/fetch-test-models)
 python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet faster-whisper==1.2.1
 cargo build --release --quiet --bin livecap --example score
@@ -21,13 +23,13 @@ systems=(livecap faster-whisper-int8 faster-whisper-float32)
 command_for() { # system files...
   local sys=$1; shift
   case $sys in
-    livecap) echo target/release/livecap transcribe --model "$model" --format json "$@" ;;
-    faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --compute-type int8 "$@" ;;
-    faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --compute-type float32 "$@" ;;
+    livecap) echo target/release/livecap transcribe --model "$model" --beam-size "$beam" --format json "$@" ;;
+    faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type int8 "$@" ;;
+    faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type float32 "$@" ;;
   esac
 }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); median of $reps runs"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); median of $reps runs; beams: $beam"
 echo
 echo "| system                 | set  | wall (median) | runs            | × real time | peak RSS | WER    |"
 echo "|------------------------|------|---------------|-----------------|-------------|----------|--------|"

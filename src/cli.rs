@@ -8,6 +8,9 @@ use crate::audio::pcm::Encoding;
 use crate::session::Format;
 use crate::stream::{ClockKind, Mode};
 
+/// Beams for full-context transcription by default: greedy (see BENCHMARKS.md for beam 5).
+pub const BEAM_SIZE: usize = 1;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "livecap",
@@ -131,6 +134,9 @@ pub struct RetranscribeArgs {
     /// config file.
     #[arg(long, value_name = "WORDS", value_delimiter = ',')]
     pub vocabulary: Vec<String>,
+    /// Beams searched when decoding (1: greedy, faster).
+    #[arg(long, default_value_t = BEAM_SIZE, value_name = "N")]
+    pub beam_size: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -223,6 +229,9 @@ pub struct StreamArgs {
     /// config file.
     #[arg(long, value_name = "WORDS", value_delimiter = ',')]
     pub vocabulary: Vec<String>,
+    /// Beams searched when decoding (1: greedy, the fastest).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub beam_size: usize,
 }
 
 /// How a live session is kept on disk.
@@ -260,6 +269,9 @@ pub struct TranscribeArgs {
     /// config file.
     #[arg(long, value_name = "WORDS", value_delimiter = ',')]
     pub vocabulary: Vec<String>,
+    /// Beams searched when decoding (1: greedy, faster).
+    #[arg(long, default_value_t = BEAM_SIZE, value_name = "N")]
+    pub beam_size: usize,
 
     /// Audio files to transcribe.
     #[arg(required = true, value_name = "FILE")]

@@ -35,6 +35,13 @@ pub struct DecodeOptions {
     pub max_initial_timestamp: f32,
     /// Seed for sampling at temperatures above zero.
     pub seed: u64,
+    /// Beams searched at temperature 0 (1: greedy). Higher temperatures sample.
+    pub beam_size: usize,
+    /// Whisper's patience: the search ends once `beam_size × patience` sequences have ended.
+    pub patience: f32,
+    /// Whisper's length penalty: `None` ranks finished sequences by log-probability per token,
+    /// `Some(a)` divides by `((5 + length) / 6)^a`.
+    pub length_penalty: Option<f32>,
 }
 
 impl Default for DecodeOptions {
@@ -51,6 +58,9 @@ impl Default for DecodeOptions {
             vocabulary: Vec::new(),
             max_initial_timestamp: 1.0,
             seed: 0x5eed,
+            beam_size: 1,
+            patience: 1.0,
+            length_penalty: None,
         }
     }
 }
@@ -185,6 +195,27 @@ pub struct WindowDecoder<'m> {
     max_initial_ts: u32,
     /// Tokens the output begins with, as if sampled: a timestamp and text already known.
     forced: Vec<u32>,
+    beam_size: usize,
+    patience: f32,
+    length_penalty: Option<f32>,
+}
+
+/// One hypothesis of a beam search: its tokens (forced ones first), each one's probability, the
+/// sum of the sampled ones' log-probabilities, and the decoder state that has read them.
+struct Beam {
+    tokens: Vec<u32>,
+    probs: Vec<f32>,
+    sum_logprob: f32,
+    state: Option<super::model::DecoderState>,
+    logits: Vec<f32>,
+}
+
+/// A sequence the search has ended (end of text, length limit, or a loop cut short).
+struct Finished {
+    tokens: Vec<u32>,
+    probs: Vec<f32>,
+    sum_logprob: f32,
+    looped: bool,
 }
 
 impl<'m> WindowDecoder<'m> {
@@ -248,6 +279,13 @@ impl<'m> WindowDecoder<'m> {
             suppress,
             max_initial_ts,
             forced: forced.to_vec(),
+            beam_size: opts.beam_size.max(1),
+            patience: if opts.patience > 0.0 {
+                opts.patience
+            } else {
+                1.0
+            },
+            length_penalty: opts.length_penalty,
         })
     }
 
@@ -359,6 +397,9 @@ impl<'m> WindowDecoder<'m> {
         max_len: usize,
         rng: &mut Rng,
     ) -> Result<WindowResult, ModelError> {
+        if temperature <= 0.0 && self.beam_size > 1 {
+            return self.run_beams(max_len);
+        }
         let t = self.model.tokens.clone();
         self.state.truncate(self.prompt_len);
         let room = self
@@ -423,6 +464,170 @@ impl<'m> WindowDecoder<'m> {
             let hidden = self.model.net.decode(&mut self.state, &[next])?;
             logits = self.model.net.logits(&hidden, 0);
         }
+        Ok(self.result(sampled, probs, sum_logprob, temperature, looped))
+    }
+
+    /// Beam search at temperature 0, as Whisper does it: each step, every beam's `beam_size + 1`
+    /// most likely next tokens are candidates; the best `beam_size` that do not end the text go
+    /// on, and those that end it are kept until `beam_size × patience` have; the finished
+    /// sequence with the best (length-penalised) log-probability wins.
+    fn run_beams(&mut self, max_len: usize) -> Result<WindowResult, ModelError> {
+        let t = self.model.tokens.clone();
+        let room = self
+            .model
+            .net
+            .dims
+            .n_text_ctx
+            .saturating_sub(self.prompt_len);
+        let max_len = max_len.min(room);
+        let forced = self.forced.len();
+        let wanted = ((self.beam_size as f32 * self.patience).round() as usize).max(1);
+        self.state.truncate(self.prompt_len);
+        let mut beams = vec![Beam {
+            tokens: self.forced.clone(),
+            probs: vec![1.0; forced],
+            sum_logprob: 0.0,
+            state: Some(self.state.clone()),
+            logits: self.first_logits.clone(),
+        }];
+        let mut finished: Vec<Finished> = Vec::new();
+        for _ in 0..max_len {
+            // (score, beam, token, log-probability)
+            let mut candidates: Vec<(f32, usize, u32, f32)> = Vec::new();
+            for (b, beam) in beams.iter_mut().enumerate() {
+                let mut logits = std::mem::take(&mut beam.logits);
+                if logits.is_empty() {
+                    continue;
+                }
+                self.apply_filters(&mut logits, &beam.tokens);
+                let lp = log_softmax(&logits);
+                let mut top: Vec<(usize, f32)> = lp
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|(_, l)| l.is_finite())
+                    .collect();
+                let k = (self.beam_size + 1).min(top.len());
+                if k == 0 {
+                    continue;
+                }
+                top.select_nth_unstable_by(k - 1, |a, c| c.1.total_cmp(&a.1));
+                top.truncate(k);
+                for (tok, l) in top {
+                    candidates.push((beam.sum_logprob + l, b, tok as u32, l));
+                }
+            }
+            candidates.sort_by(|a, c| c.0.total_cmp(&a.0));
+            let mut chosen: Vec<(f32, usize, Vec<u32>, Vec<f32>)> = Vec::new();
+            for (score, b, tok, l) in candidates {
+                if tok == t.eot {
+                    if finished.len() < wanted {
+                        finished.push(Finished {
+                            tokens: beams[b].tokens.clone(),
+                            probs: beams[b].probs.clone(),
+                            sum_logprob: score,
+                            looped: false,
+                        });
+                    }
+                    continue;
+                }
+                let mut tokens = beams[b].tokens.clone();
+                tokens.push(tok);
+                let mut probs = beams[b].probs.clone();
+                probs.push(l.exp());
+                if let Some(keep) = repetition_cut(&tokens[forced..], t.timestamp_begin) {
+                    tokens.truncate(forced + keep);
+                    probs.truncate(forced + keep);
+                    finished.push(Finished {
+                        tokens,
+                        probs,
+                        sum_logprob: score,
+                        looped: true,
+                    });
+                    continue;
+                }
+                chosen.push((score, b, tokens, probs));
+                // Ends ranked below the beams that go on are not candidates.
+                if chosen.len() == self.beam_size {
+                    break;
+                }
+            }
+            // A parent's last child takes its state; the others copy it.
+            let mut children = vec![0usize; beams.len()];
+            for c in &chosen {
+                children[c.1] += 1;
+            }
+            let mut next: Vec<Beam> = Vec::with_capacity(chosen.len());
+            for (score, b, tokens, probs) in chosen {
+                children[b] -= 1;
+                let state = if children[b] == 0 {
+                    beams[b].state.take()
+                } else {
+                    beams[b].state.clone()
+                };
+                next.push(Beam {
+                    tokens,
+                    probs,
+                    sum_logprob: score,
+                    state,
+                    logits: Vec::new(),
+                });
+            }
+            if finished.len() >= wanted || next.is_empty() {
+                beams = next;
+                break;
+            }
+            next.retain(|b| b.state.is_some());
+            for beam in &mut next {
+                let Some(state) = beam.state.as_mut() else {
+                    continue;
+                };
+                let last = beam.tokens[beam.tokens.len() - 1];
+                let hidden = self.model.net.decode(state, &[last])?;
+                beam.logits = self.model.net.logits(&hidden, 0);
+            }
+            beams = next;
+        }
+        // Too few ended: the beams still open count as they stand.
+        if finished.len() < wanted {
+            finished.extend(beams.into_iter().map(|b| Finished {
+                tokens: b.tokens,
+                probs: b.probs,
+                sum_logprob: b.sum_logprob,
+                looped: false,
+            }));
+        }
+        let penalty = self.length_penalty;
+        let rank = |f: &Finished| {
+            let n = (f.tokens.len() - forced) as f32;
+            let norm = match penalty {
+                None => n.max(1.0),
+                Some(a) => ((5.0 + n) / 6.0).powf(a),
+            };
+            f.sum_logprob / norm
+        };
+        let best = finished
+            .into_iter()
+            .max_by(|a, c| rank(a).total_cmp(&rank(c)))
+            .unwrap_or(Finished {
+                tokens: self.forced.clone(),
+                probs: vec![1.0; forced],
+                sum_logprob: 0.0,
+                looped: false,
+            });
+        Ok(self.result(best.tokens, best.probs, best.sum_logprob, 0.0, best.looped))
+    }
+
+    /// The result of a decode that chose `sampled` (forced tokens first).
+    fn result(
+        &self,
+        mut sampled: Vec<u32>,
+        mut probs: Vec<f32>,
+        sum_logprob: f32,
+        temperature: f32,
+        mut looped: bool,
+    ) -> WindowResult {
+        let forced = self.forced.len();
         let mut text = self.model.text(&sampled[forced..]);
         if let Some(keep) = thrice_said(&text) {
             // Keep the tokens whose text ends before the third saying.
@@ -443,7 +648,7 @@ impl<'m> WindowDecoder<'m> {
             looped = true;
         }
         let cr = compression_ratio(&text);
-        Ok(WindowResult {
+        WindowResult {
             avg_logprob: sum_logprob / (sampled.len() - forced + 1) as f32,
             forced,
             probs,
@@ -453,7 +658,7 @@ impl<'m> WindowDecoder<'m> {
             compression_ratio: cr,
             temperature,
             looped,
-        })
+        }
     }
 
     /// Decode with temperature fallback: the first result that passes the thresholds; if none

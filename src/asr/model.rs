@@ -327,12 +327,14 @@ type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
 
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
+/// A clone shares the audio's keys and values and copies the cache (a beam that branches).
+#[derive(Clone)]
 pub struct DecoderState {
     /// Cross-attention keys (scaled; per head transposed, heads × hd × t) and values (t × d),
     /// in half precision: they are read in full for every decoded token.
-    cross: Vec<(Vec<f16>, Vec<f16>)>,
+    cross: std::sync::Arc<Vec<(Vec<f16>, Vec<f16>)>>,
     /// The same in f32, for decoding several tokens at once.
-    cross32: Vec<(Vec<f32>, Vec<f32>)>,
+    cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
     n_audio: usize,
     /// Self-attention keys (scaled) and values of the tokens so far, n_text_ctx × d, f16.
     cache: Vec<(Vec<f16>, Vec<f16>)>,
@@ -497,8 +499,8 @@ impl Whisper {
             .collect();
         let ctx = self.dims.n_text_ctx * d;
         Ok(DecoderState {
-            cross,
-            cross32,
+            cross: std::sync::Arc::new(cross),
+            cross32: std::sync::Arc::new(cross32),
             n_audio: t,
             cache: self
                 .dec_layers

@@ -179,6 +179,7 @@ fn retranscribe(data: &Path, a: &RetranscribeArgs) -> Result<bool> {
         TaskArg::Transcribe,
         None,
         crate::config::vocabulary(&a.vocabulary)?,
+        a.beam_size,
     )?;
     model.check_options(&opts)?;
     let t = asr::transcribe(&model, &audio.samples, &opts, &mut |_| {})?;

@@ -50,6 +50,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         args.lang.task,
         None,
         crate::config::vocabulary(&args.vocabulary)?,
+        args.beam_size,
     )?;
     // No --input: the system's default capture device.
     let input = Input::parse(args.input.as_deref().unwrap_or("device:"));

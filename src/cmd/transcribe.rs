@@ -19,7 +19,11 @@ pub fn decode_options(
     task: TaskArg,
     prompt: Option<&str>,
     vocabulary: Vec<String>,
+    beam_size: usize,
 ) -> Result<DecodeOptions> {
+    if !(1..=16).contains(&beam_size) {
+        bail!("--beam-size {beam_size}: give a number of beams from 1 (greedy) to 16");
+    }
     let language = match language {
         None => None,
         Some(l) => match tokens::language_code(l) {
@@ -35,6 +39,7 @@ pub fn decode_options(
         },
         initial_prompt: prompt.map(str::to_owned),
         vocabulary,
+        beam_size,
         ..DecodeOptions::default()
     })
 }
@@ -98,6 +103,7 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
         args.lang.task,
         args.prompt.as_deref(),
         crate::config::vocabulary(&args.vocabulary)?,
+        args.beam_size,
     )?;
     let sinks = destinations(args)?;
     let model = Model::load(&args.model.model)?;

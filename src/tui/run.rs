@@ -118,6 +118,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         TaskArg::Transcribe,
         None,
         vocabulary,
+        1,
     )?;
     let config_dir = config::config_dir();
     let (theme, theme_problem) = theme::choose(
