@@ -419,6 +419,19 @@ fn man_page_renders_without_warnings() {
     );
 }
 
+/// `livecap transcribe` of every dev file with `extra` flags, scored against the references.
+fn dev_wer(model: &str, extra: &[&str]) -> WerCount {
+    let dev = dev_set();
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    args.extend(dev.iter().map(|(p, _)| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    transcribe_json(model, &args)
+        .iter()
+        .zip(&dev)
+        .map(|(j, (_, reference))| WerCount::of(reference, j["text"].as_str().unwrap_or("")))
+        .fold(WerCount::default(), |a, b| a + b)
+}
+
 /// Names tiny.en mishears in the dev clips: "fill up steels", "Whitmore".
 const NAMES: &str = "Philip Steels, Whittemore";
 
@@ -491,18 +504,10 @@ fn vocabulary_spells_names_as_given_and_costs_no_accuracy() {
     assert!(stdout(&o).contains("Philip Steels"), "{}", stdout(&o));
 
     // Every dev file, with and without: no worse.
-    let dev = dev_set();
-    let files: Vec<String> = dev.iter().map(|(p, _)| p.display().to_string()).collect();
-    let wer = |extra: &[&str]| -> WerCount {
-        let mut args: Vec<&str> = extra.to_vec();
-        args.extend(files.iter().map(String::as_str));
-        transcribe_json(&model, &args)
-            .iter()
-            .zip(&dev)
-            .map(|(j, (_, reference))| WerCount::of(reference, j["text"].as_str().unwrap_or("")))
-            .fold(WerCount::default(), |a, b| a + b)
-    };
-    let (plain, named) = (wer(&[]).rate(), wer(&["--vocabulary", NAMES]).rate());
+    let (plain, named) = (
+        dev_wer(&model, &[]).rate(),
+        dev_wer(&model, &["--vocabulary", NAMES]).rate(),
+    );
     eprintln!(
         "dev WER {:.2}% without, {:.2}% with the vocabulary",
         100.0 * plain,
@@ -514,18 +519,10 @@ fn vocabulary_spells_names_as_given_and_costs_no_accuracy() {
 #[test]
 fn beam_search_is_no_worse_than_greedy_on_the_dev_files() {
     let model = model_arg();
-    let dev = dev_set();
-    let files: Vec<String> = dev.iter().map(|(p, _)| p.display().to_string()).collect();
-    let wer = |beams: &str| -> WerCount {
-        let mut args = vec!["--beam-size", beams];
-        args.extend(files.iter().map(String::as_str));
-        transcribe_json(&model, &args)
-            .iter()
-            .zip(&dev)
-            .map(|(j, (_, reference))| WerCount::of(reference, j["text"].as_str().unwrap_or("")))
-            .fold(WerCount::default(), |a, b| a + b)
-    };
-    let (greedy, beam) = (wer("1").rate(), wer("5").rate());
+    let (greedy, beam) = (
+        dev_wer(&model, &["--beam-size", "1"]).rate(),
+        dev_wer(&model, &["--beam-size", "5"]).rate(),
+    );
     eprintln!(
         "dev WER: greedy {:.2}%, 5 beams {:.2}%",
         100.0 * greedy,
@@ -534,13 +531,7 @@ fn beam_search_is_no_worse_than_greedy_on_the_dev_files() {
     // One error is 0.47 points of these 215 words. faster-whisper 1.2.1 on the same model makes
     // 13 errors greedy and 15 with 5 beams ("et cetera", "to it more"); livecap the same counts.
     assert!(beam <= greedy + 0.01, "5 beams {beam}, greedy {greedy}");
-    let o = livecap(&[
-        "transcribe",
-        "--model",
-        &model,
-        "--beam-size",
-        "0",
-        &files[0],
-    ]);
+    let first = dev_set()[0].0.display().to_string();
+    let o = livecap(&["transcribe", "--model", &model, "--beam-size", "0", &first]);
     assert_clear_failure(&o, "--beam-size 0");
 }

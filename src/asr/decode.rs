@@ -397,11 +397,7 @@ impl<'m> WindowDecoder<'m> {
         max_len: usize,
         rng: &mut Rng,
     ) -> Result<WindowResult, ModelError> {
-        if temperature <= 0.0 && self.beam_size > 1 {
-            return self.run_beams(max_len);
-        }
-        let t = self.model.tokens.clone();
-        self.state.truncate(self.prompt_len);
+        // No more tokens than the context holds after the prompt.
         let room = self
             .model
             .net
@@ -409,6 +405,11 @@ impl<'m> WindowDecoder<'m> {
             .n_text_ctx
             .saturating_sub(self.prompt_len);
         let max_len = max_len.min(room);
+        if temperature <= 0.0 && self.beam_size > 1 {
+            return self.run_beams(max_len);
+        }
+        let t = self.model.tokens.clone();
+        self.state.truncate(self.prompt_len);
         let mut logits = self.first_logits.clone();
         let forced = self.forced.len();
         let mut sampled: Vec<u32> = self.forced.clone();
@@ -471,15 +472,9 @@ impl<'m> WindowDecoder<'m> {
     /// most likely next tokens are candidates; the best `beam_size` that do not end the text go
     /// on, and those that end it are kept until `beam_size × patience` have; the finished
     /// sequence with the best (length-penalised) log-probability wins.
+    /// `max_len` already fits the context.
     fn run_beams(&mut self, max_len: usize) -> Result<WindowResult, ModelError> {
         let t = self.model.tokens.clone();
-        let room = self
-            .model
-            .net
-            .dims
-            .n_text_ctx
-            .saturating_sub(self.prompt_len);
-        let max_len = max_len.min(room);
         let forced = self.forced.len();
         let wanted = ((self.beam_size as f32 * self.patience).round() as usize).max(1);
         self.state.truncate(self.prompt_len);
