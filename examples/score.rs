@@ -3,7 +3,7 @@
 //!
 //! cargo run --release --example score -- out.jsonl [more.jsonl ...]
 
-use livecap::wer::WerCount;
+use livecap_eval::wer::WerCount;
 
 fn main() {
     let mut total = WerCount::default();

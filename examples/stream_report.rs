@@ -5,8 +5,8 @@
 //! cargo run --release --example stream_report -- events.jsonl segments.tsv
 //! (a plain-text transcript in place of the events is scored as text only)
 
-use livecap::stream::report::{quantile, read_sentences, Report};
 use livecap::stream::Event;
+use livecap_eval::report::{quantile, read_sentences, Report};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

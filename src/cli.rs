@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::asr::{tokens, DecodeOptions, Task};
 use crate::audio::pcm::Encoding;
 use crate::session::Format;
 use crate::stream::{ClockKind, Mode};
@@ -27,19 +28,33 @@ pub struct Cli {
     pub app: AppArgs,
 }
 
-/// The full-screen app's flags. Unset ones come from the config file, then the defaults.
+/// The full-screen app's flags.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AppArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// Theme: default, light, high-contrast, mono, a theme in the config directory's themes/
+    /// folder, or a path to a .toml file. With NO_COLOR set, the default is mono.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+}
+
+/// What a live session is given, by the app and `livecap stream` alike. Unset ones come from
+/// the config file, then the defaults (see [`crate::live::Settings`]).
+#[derive(Debug, Clone, Default, Args)]
+pub struct LiveArgs {
     /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
-    /// a file (wav, flac, mp3, ogg) played as if live, or `-` for raw 16 kHz mono s16le PCM on
-    /// standard input. Default: the system's default input device.
+    /// a file (wav, flac, mp3, ogg) played as if live, or `-` for raw PCM on standard input.
+    /// Default: the system's default input device.
     #[arg(long, short = 'i', value_name = "SRC")]
     pub input: Option<String>,
-    /// Model: a short name (tiny.en, base.en, ...), a Hugging Face repo id, or a local directory
-    /// in Hugging Face or CTranslate2 (faster-whisper) layout. Default: tiny.en.
+    /// Model: a short name (tiny.en, base.en, small.en, medium.en, tiny, base, small, medium,
+    /// large-v3), a Hugging Face repo id (openai/whisper-tiny.en), or a local directory in
+    /// Hugging Face or CTranslate2 (faster-whisper) layout. Default: tiny.en.
     #[arg(long, short = 'm', env = "LIVECAP_MODEL")]
     pub model: Option<String>,
-    /// Re-transcription policy to start with (`m` switches while running). Default: window.
+    /// Re-transcription policy: the last few seconds, or everything heard so far (`m` switches
+    /// in the app). Default: window.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
     /// Window mode: the most seconds a word stays tentative. Default: 5.
@@ -48,10 +63,6 @@ pub struct AppArgs {
     /// Seconds between updates. Default: 0.5.
     #[arg(long, value_name = "SECONDS")]
     pub step: Option<f64>,
-    /// Theme: default, light, high-contrast, mono, a theme in the config directory's themes/
-    /// folder, or a path to a .toml file. With NO_COLOR set, the default is mono.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub theme: Option<String>,
     /// Config file. Default: config.toml in the platform's config directory
     /// (~/.config/livecap/config.toml on Linux).
     #[arg(long, env = "LIVECAP_CONFIG", value_name = "PATH")]
@@ -59,13 +70,52 @@ pub struct AppArgs {
     #[command(flatten)]
     pub save: SaveArgs,
     /// Spoken language (code such as `de`, or name such as `german`); detected when omitted.
+    /// Default: `language` in the config file.
     #[arg(long, short = 'l')]
     pub language: Option<String>,
+    /// Transcribe in the spoken language, or translate into English.
+    #[arg(long, value_enum, default_value_t = TaskArg::Transcribe)]
+    pub task: TaskArg,
     /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
     /// given to the model before what it hears, never printed. Default: `vocabulary` in the
     /// config file.
     #[arg(long, value_name = "WORDS", value_delimiter = ',')]
     pub vocabulary: Vec<String>,
+    /// Beams searched when decoding (1: greedy, the fastest).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub beam_size: usize,
+}
+
+/// Decoding options from the command line (or the config file), validated; each mistake is
+/// one sentence naming its flag.
+pub fn decode_options(
+    language: Option<&str>,
+    task: TaskArg,
+    prompt: Option<&str>,
+    vocabulary: Vec<String>,
+    beam_size: usize,
+) -> anyhow::Result<DecodeOptions> {
+    if !(1..=16).contains(&beam_size) {
+        anyhow::bail!("--beam-size {beam_size}: give a number of beams from 1 (greedy) to 16");
+    }
+    let language = match language {
+        None => None,
+        Some(l) => match tokens::language_code(l) {
+            Some(code) => Some(code.to_string()),
+            None => anyhow::bail!("--language {l}: not a language Whisper knows (use a code such as en, de, fr, or a name such as german)"),
+        },
+    };
+    Ok(DecodeOptions {
+        language,
+        task: match task {
+            TaskArg::Transcribe => Task::Transcribe,
+            TaskArg::Translate => Task::Translate,
+        },
+        initial_prompt: prompt.map(str::to_owned),
+        vocabulary,
+        beam_size,
+        ..DecodeOptions::default()
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,8 +206,9 @@ pub struct ModelArgs {
     pub model: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum TaskArg {
+    #[default]
     Transcribe,
     Translate,
 }
@@ -184,21 +235,7 @@ pub enum StreamFormat {
 #[derive(Debug, Clone, Args)]
 pub struct StreamArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
-    /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
-    /// a file (wav, flac, mp3, ogg), or `-` for raw PCM on standard input. Default: the
-    /// system's default input device.
-    #[arg(long, short = 'i', value_name = "SRC")]
-    pub input: Option<String>,
-    /// Re-transcription policy: the last few seconds, or everything heard so far.
-    #[arg(long, value_enum, default_value_t = Mode::Window)]
-    pub mode: Mode,
-    /// Window mode: the most seconds a word stays tentative.
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
-    pub window: f64,
-    /// Seconds between updates.
-    #[arg(long, default_value_t = 0.5, value_name = "SECONDS")]
-    pub step: f64,
+    pub live: LiveArgs,
     /// `realtime` paces a file as if it were live; `simulated` runs without waiting but keeps
     /// the timing a live stream would have on this machine. Default: realtime for standard
     /// input, simulated for files.
@@ -211,8 +248,6 @@ pub struct StreamArgs {
     /// Output: committed text, or JSON events.
     #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,
-    #[command(flatten)]
-    pub save: SaveArgs,
     /// Sample format of raw PCM on standard input.
     #[arg(long, value_enum, default_value_t = Encoding::S16le)]
     pub input_format: Encoding,
@@ -222,16 +257,6 @@ pub struct StreamArgs {
     /// Channels of raw PCM on standard input (mixed down to mono).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub input_channels: u16,
-    #[command(flatten)]
-    pub lang: LanguageArgs,
-    /// Words and names to spell as given, separated by commas ("Claflin, Dashwood, ratatui"):
-    /// given to the model before what it hears, never printed. Default: `vocabulary` in the
-    /// config file.
-    #[arg(long, value_name = "WORDS", value_delimiter = ',')]
-    pub vocabulary: Vec<String>,
-    /// Beams searched when decoding (1: greedy, the fastest).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub beam_size: usize,
 }
 
 /// How a live session is kept on disk.

@@ -1,5 +1,6 @@
-//! The user's config file: defaults for the app (model, mode, window, step, theme, keys), read
-//! from the platform's config directory. Flags on the command line win over it.
+//! The user's config file: defaults for live sessions (model, mode, window, step, language,
+//! vocabulary), the app's theme and keys, read from the platform's config directory. Flags on
+//! the command line win over it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ struct ConfigFile {
     mode: Option<Mode>,
     window: Option<f64>,
     step: Option<f64>,
+    language: Option<String>,
     theme: Option<String>,
     #[serde(default)]
     vocabulary: Vec<String>,
@@ -30,6 +32,8 @@ pub struct Config {
     pub mode: Option<Mode>,
     pub window: Option<f64>,
     pub step: Option<f64>,
+    /// Spoken language, as `--language` takes it.
+    pub language: Option<String>,
     pub theme: Option<String>,
     /// Words and names to spell as given.
     pub vocabulary: Vec<String>,
@@ -115,6 +119,7 @@ pub fn parse(text: &str) -> Result<Config, String> {
         mode: f.mode,
         window: f.window,
         step: f.step,
+        language: f.language,
         theme: f.theme,
         vocabulary: f.vocabulary,
         keys: f.keys,
@@ -133,6 +138,7 @@ model = "base.en"
 mode = "full"
 window = 8
 step = 1.0
+language = "de"
 theme = "light"
 vocabulary = ["Claflin", "ratatui"]
 [keys]
@@ -143,6 +149,7 @@ x = "quit"
         assert_eq!(c.model.as_deref(), Some("base.en"));
         assert_eq!(c.mode, Some(Mode::Full));
         assert_eq!((c.window, c.step), (Some(8.0), Some(1.0)));
+        assert_eq!(c.language.as_deref(), Some("de"));
         assert_eq!(c.keys.get("x").map(String::as_str), Some("quit"));
         assert_eq!(c.vocabulary, ["Claflin", "ratatui"]);
     }

@@ -18,8 +18,11 @@ use livecap::audio::pcm::{Encoding, PcmFormat};
 use livecap::audio::source::{Capture, Input, SourceOptions};
 use livecap::audio::state::NoticeKind;
 use livecap::audio::AudioState;
-use livecap::stream::{run, Clock, ClockKind, Event, Mode, RunConfig, Streamer};
-use livecap::wer::{longest_deletion, WerCount};
+use livecap::live::engine::{run, Pace, Source};
+use livecap::live::requests::channel;
+use livecap::live::Request;
+use livecap::stream::{Clock, ClockKind, Event, Mode, Streamer};
+use livecap_eval::wer::{longest_deletion, WerCount};
 
 /// Where the second microphone takes over in the switch test: in the pause after the first
 /// sentence of the recording.
@@ -318,18 +321,6 @@ impl Running {
     }
 }
 
-/// The committed text of `events`, in order.
-fn commits<'a>(events: impl IntoIterator<Item = &'a Event>) -> String {
-    events
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Commit { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[test]
 fn a_stream_from_the_microphone_commits_the_played_words() {
     let s = setup();
@@ -448,27 +439,44 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
     let s = setup();
     let _turn = model_turn();
     let (audio, capture) = capture_from("fakemic");
-    let stop = Arc::new(AtomicBool::new(false));
-    let (a, st) = (audio.clone(), stop.clone());
+    let controls = capture.controls();
+    let (requests, inbox) = channel(audio.wake(), Some(controls.clone()));
+    let a = audio.clone();
     let streaming = std::thread::spawn(move || {
         let mut streamer = Streamer::new(model(), Default::default(), Mode::Window, 5.0);
         let mut clock = Clock::new(ClockKind::Realtime);
-        let cfg = RunConfig {
+        let pace = Pace {
             step: 0.5,
             switch_at: Vec::new(),
-            control: None,
         };
-        let mut events = Vec::new();
-        run(&mut streamer, &a, &mut clock, &cfg, &st, &mut |e| {
-            events.push(e.clone())
-        })
-        .map(|_| events)
+        let source = Source {
+            audio: &a,
+            controls: Some(&controls),
+            name: "device:fakemic",
+        };
+        let mut events = Collect::default();
+        let stop = AtomicBool::new(false);
+        run(
+            &mut streamer,
+            source,
+            &mut clock,
+            &pace,
+            &inbox,
+            &stop,
+            &mut events,
+        )
+        .map(|_| events.0)
     });
-    // At the pause after the first sentence, move to the microphone that goes on from there.
+    // At the pause after the first sentence, move to the microphone that goes on from there:
+    // asked of the engine, as the app asks it.
     wait_for_audio(&audio, SWITCH_AT, 30.0);
-    assert!(capture.switch_device("nextmic"));
+    requests
+        .send(Request::SwitchDevice("nextmic".into()))
+        .unwrap_or_else(|e| panic!("{e}"));
     wait_for_audio(&audio, 13.0, 30.0);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    requests
+        .send(Request::Stop)
+        .unwrap_or_else(|e| panic!("{e}"));
     let events = streaming
         .join()
         .unwrap_or_else(|_| panic!("the stream panicked"))

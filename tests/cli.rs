@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use livecap::wer::WerCount;
+use livecap_eval::wer::WerCount;
 
 const CLIP: &str = "dev/ls-dev-clean_2412-153948-0000";
 

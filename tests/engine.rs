@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use livecap::asr::{transcribe, DecodeOptions};
 use livecap::audio::load_file;
-use livecap::wer::{longest_deletion, normalize, WerCount};
+use livecap_eval::wer::{longest_deletion, normalize, WerCount};
 
 /// faster-whisper (CTranslate2, int8, greedy) on the same model and files, scored by this
 /// project's scorer: see BENCHMARKS.md. The bar is that plus 1.5 points.

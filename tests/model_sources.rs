@@ -11,7 +11,7 @@ use common::*;
 use livecap::asr::ct2::Ct2Model;
 use livecap::asr::{transcribe, DecodeOptions, Model, ModelFormat};
 use livecap::audio::load_file;
-use livecap::wer::WerCount;
+use livecap_eval::wer::WerCount;
 
 const CLIP: &str = "dev/ls-dev-clean_2412-153948-0000";
 

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use livecap::session::log::{read_meta, read_transcript, TRANSCRIPT};
-use livecap::wer::{normalize, WerCount};
+use livecap_eval::wer::{normalize, WerCount};
 
 /// A title with everything a title should not be able to do.
 const ODD_TITLE: &str = "../../escape\n\u{1b}[31mred\u{7}/x";

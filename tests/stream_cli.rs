@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
-use livecap::wer::WerCount;
+use livecap_eval::wer::WerCount;
 
 /// The first two sentences of the long recording (about 12 s) as a wav, raw s16le mono 16 kHz,
 /// and raw f32le stereo 44.1 kHz; with their reference text.

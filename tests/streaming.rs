@@ -8,9 +8,9 @@ mod common;
 use common::*;
 use livecap::asr::{transcribe, DecodeOptions};
 use livecap::audio::load_file;
-use livecap::stream::report::{quantile, score_sentences, Report, Sentence};
 use livecap::stream::{Event, Mode};
-use livecap::wer::{longest_deletion, WerCount};
+use livecap_eval::report::{quantile, score_sentences, Report, Sentence};
+use livecap_eval::wer::{longest_deletion, WerCount};
 
 /// The first `n` sentences of the long recording and the audio up to just after them.
 fn opening(n: usize) -> (Vec<f32>, Vec<Sentence>) {
@@ -195,13 +195,7 @@ fn switching_mode_mid_stream_loses_and_repeats_nothing() {
     for first in [Mode::Window, Mode::Full] {
         let events = stream_events(&samples, first, 1.0, &[15.0]);
         check_events(&events, duration);
-        let modes: Vec<Mode> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Mode { mode, .. } => Some(*mode),
-                _ => None,
-            })
-            .collect();
+        let modes = modes(&events);
         assert_eq!(modes.len(), 1);
         assert_ne!(modes[0], first);
         let r = Report::new(&events, &sentences);
@@ -261,7 +255,7 @@ fn varied() -> (Vec<f32>, Vec<Sentence>) {
     let base = fixtures().join("stream-dev/stream-dev-0-20");
     let audio = load_file(&base.with_extension("wav")).unwrap_or_else(|e| panic!("{e}"));
     let tsv = std::fs::read_to_string(base.with_extension("segments.tsv")).unwrap_or_default();
-    let sentences = livecap::stream::report::read_sentences(&tsv);
+    let sentences = livecap_eval::report::read_sentences(&tsv);
     assert_eq!(sentences.len(), 21, "varied-speech fixture incomplete");
     (audio.samples, sentences)
 }
@@ -465,19 +459,19 @@ fn speech_onsets(samples: &[f32], sentences: &[Sentence]) -> Vec<f64> {
 /// how many, and how many of those start within 0.3 s of the sentence's speech.
 fn onsets_near(words: &[(String, f64)], samples: &[f32], sentences: &[Sentence]) -> (usize, usize) {
     let onsets = speech_onsets(samples, sentences);
-    let (ref_tokens, ref_sentence) = livecap::stream::report::reference_tokens(sentences);
+    let (ref_tokens, ref_sentence) = livecap_eval::report::reference_tokens(sentences);
     let mut hyp = Vec::new();
     let mut hyp_word = Vec::new();
     for (j, (text, _)) in words.iter().enumerate() {
-        for tok in livecap::wer::normalize(text) {
+        for tok in livecap_eval::wer::normalize(text) {
             hyp.push(tok);
             hyp_word.push(j);
         }
     }
     let (mut i, mut j) = (0, 0);
     let (mut near, mut found) = (0, 0);
-    for op in livecap::wer::align(&ref_tokens, &hyp) {
-        use livecap::wer::Edit;
+    for op in livecap_eval::wer::align(&ref_tokens, &hyp) {
+        use livecap_eval::wer::Edit;
         let first = i < ref_sentence.len() && (i == 0 || ref_sentence[i - 1] != ref_sentence[i]);
         if op == Edit::Match && first {
             let s = ref_sentence[i];

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use livecap::wer::{normalize, WerCount};
+use livecap_eval::wer::{normalize, WerCount};
 
 /// A private tmux server with one window running a command.
 struct Tmux {

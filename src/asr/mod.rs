@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
 pub use decode::{DecodeOptions, Task};
+
+/// The model used when none is named: small, fast, English.
+pub const DEFAULT_MODEL: &str = "tiny.en";
 pub use longform::{transcribe, Segment, TimedWord, Transcript};
 pub use mel::MelExtractor;
 pub use model::Whisper;

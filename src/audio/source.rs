@@ -1,6 +1,7 @@
 //! Live sources behind one interface: a capture device, a file played as if live, or raw PCM on
 //! standard input, each feeding the shared [`AudioState`] and the level [`Meter`] from a thread of
-//! its own.
+//! its own. Whoever runs the session steers a source through its [`Controls`]: pause (a live
+//! source's audio is not kept, a file waits) and a move to another device.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::device::{CaptureStats, DeviceCapture};
+use super::device::{CaptureStats, DeviceCapture, Switcher};
 use super::level::{BlockMeter, Level, Meter};
 use super::pcm::{read_pcm, PcmFormat};
 use super::state::AudioState;
@@ -70,6 +71,35 @@ pub struct Capture {
     running: Running,
     meter: Arc<Meter>,
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+}
+
+/// What the session may ask of a running source, from any thread.
+#[derive(Debug, Clone)]
+pub struct Controls {
+    paused: Arc<AtomicBool>,
+    /// A device capture's: moves it to another device.
+    switch: Option<Switcher>,
+}
+
+impl Controls {
+    /// Pause or resume: while paused, what a live source gives is not kept, and a file being
+    /// played waits where it is.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+    }
+
+    /// Move a device capture to another device (the outcome arrives as a notice). False if this
+    /// source is not a device.
+    pub fn switch_device(&self, spec: &str) -> bool {
+        match &self.switch {
+            Some(s) => {
+                s.switch_to(spec);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 enum Running {
@@ -89,29 +119,37 @@ impl Capture {
     ) -> Result<Capture, AudioError> {
         let meter = Arc::new(Meter::new());
         let stop = Arc::new(AtomicBool::new(false));
+        let paused = Arc::new(AtomicBool::new(false));
         let running = match input {
             Input::File(path) => {
                 let decoded = load_file(path)?;
                 let (meter, stop, paced) = (meter.clone(), stop.clone(), opts.paced);
+                let paused = paused.clone();
                 let t = spawn("livecap-file", move || {
-                    play(&decoded.samples, paced, &audio, &meter, &stop)
+                    play(&decoded.samples, paced, &audio, &meter, &stop, &paused)
                 })?;
                 Running::Reader(t, true)
             }
             Input::Stdin => {
-                let (meter, format) = (meter.clone(), opts.pcm);
-                let t = spawn("livecap-stdin", move || read_stdin(format, &audio, &meter))?;
+                let (meter, format, paused) = (meter.clone(), opts.pcm, paused.clone());
+                let t = spawn("livecap-stdin", move || {
+                    read_stdin(format, &audio, &meter, &paused)
+                })?;
                 // A read from a pipe cannot be interrupted: never wait for this thread.
                 Running::Reader(t, false)
             }
-            Input::Device(spec) => {
-                Running::Device(DeviceCapture::start(spec, audio, meter.clone())?)
-            }
+            Input::Device(spec) => Running::Device(DeviceCapture::start(
+                spec,
+                audio,
+                meter.clone(),
+                paused.clone(),
+            )?),
         };
         Ok(Capture {
             running,
             meter,
             stop,
+            paused,
         })
     }
 
@@ -120,23 +158,27 @@ impl Capture {
         self.meter.read()
     }
 
+    /// Where the level is published (for whoever draws it while the session runs).
+    pub fn meter(&self) -> Arc<Meter> {
+        self.meter.clone()
+    }
+
+    /// The source's controls, for whoever runs the session.
+    pub fn controls(&self) -> Controls {
+        Controls {
+            paused: self.paused.clone(),
+            switch: match &self.running {
+                Running::Device(d) => Some(d.switcher()),
+                Running::Reader(..) => None,
+            },
+        }
+    }
+
     /// The callback's counters, for a device.
     pub fn stats(&self) -> Option<&CaptureStats> {
         match &self.running {
             Running::Device(d) => Some(&d.stats),
             Running::Reader(..) => None,
-        }
-    }
-
-    /// Move a device capture to another device (see [`DeviceCapture::switch_to`]). False if
-    /// this source is not a device.
-    pub fn switch_device(&self, spec: &str) -> bool {
-        match &self.running {
-            Running::Device(d) => {
-                d.switch_to(spec);
-                true
-            }
-            Running::Reader(..) => false,
         }
     }
 
@@ -162,7 +204,14 @@ impl Capture {
 }
 
 /// Feed decoded samples, at real-time speed if `paced`, until done or stopped.
-fn play(samples: &[f32], paced: bool, audio: &AudioState, meter: &Meter, stop: &AtomicBool) {
+fn play(
+    samples: &[f32],
+    paced: bool,
+    audio: &AudioState,
+    meter: &Meter,
+    stop: &AtomicBool,
+    paused: &AtomicBool,
+) {
     let mut m = BlockMeter::new(SAMPLE_RATE);
     if !paced {
         m.feed(samples, meter);
@@ -176,7 +225,7 @@ fn play(samples: &[f32], paced: bool, audio: &AudioState, meter: &Meter, stop: &
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         // Paused: the file waits where it is.
         let paused_at = Instant::now();
-        while audio.is_paused() && !stop.load(Ordering::Relaxed) {
+        while paused.load(Ordering::SeqCst) && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
         }
         start += paused_at.elapsed();
@@ -189,13 +238,15 @@ fn play(samples: &[f32], paced: bool, audio: &AudioState, meter: &Meter, stop: &
     audio.finish(None);
 }
 
-/// Feed raw PCM from standard input until it ends.
-fn read_stdin(format: PcmFormat, audio: &AudioState, meter: &Meter) {
+/// Feed raw PCM from standard input until it ends; while paused, what arrives is not kept.
+fn read_stdin(format: PcmFormat, audio: &AudioState, meter: &Meter, paused: &AtomicBool) {
     let mut m = BlockMeter::new(SAMPLE_RATE);
     let stdin = std::io::stdin();
     let res = read_pcm(stdin.lock(), format, "standard input", &mut |s| {
         m.feed(s, meter);
-        audio.push(s)
+        if !paused.load(Ordering::SeqCst) {
+            audio.push(s)
+        }
     });
     match res {
         Ok(end) => {

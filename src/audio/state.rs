@@ -1,9 +1,46 @@
 //! The audio shared between whoever captures it and whoever transcribes it: samples addressed by
-//! their absolute position since the stream began, of which only the part still needed is held.
+//! their absolute position since the stream began, of which only the part still needed is held,
+//! the end of the input, and the source's notices. New audio rings a [`Wake`], which whoever
+//! else has news for the consumer (its requests) rings too, so that it waits on one thing.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// One wake-up for a consumer that waits on several producers: each rings it after a change,
+/// and a waiter returns once it has rung since the waiter last looked.
+#[derive(Debug, Default)]
+pub struct Wake {
+    rings: Mutex<u64>,
+    rung: Condvar,
+}
+
+impl Wake {
+    fn count(&self) -> MutexGuard<'_, u64> {
+        // A counter cannot be left half-updated.
+        self.rings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wake whoever waits.
+    pub fn ring(&self) {
+        *self.count() += 1;
+        self.rung.notify_all();
+    }
+
+    /// How often it has rung: take this before looking for news, then wait past it.
+    pub fn rings(&self) -> u64 {
+        *self.count()
+    }
+
+    /// Wait until it has rung more than `seen` times, at most `timeout`.
+    pub fn wait_past(&self, seen: u64, timeout: Duration) {
+        let g = self.count();
+        let _unused = self
+            .rung
+            .wait_timeout_while(g, timeout, |n| *n <= seen)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+}
 
 /// What a source tells whoever consumes the audio, besides samples.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,13 +82,6 @@ struct Inner {
     ended: bool,
     error: Option<String>,
     notices: VecDeque<Notice>,
-    /// The consumer was asked to look (see [`AudioState::poke`]).
-    poked: bool,
-    /// Audio pushed now is dropped (see [`AudioState::set_paused`]).
-    paused: bool,
-    /// Since when, and how long earlier pauses lasted in all.
-    paused_at: Option<Instant>,
-    paused_before: Duration,
 }
 
 /// 16 kHz mono samples with absolute positions. The producer appends and finally calls
@@ -59,7 +89,7 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct AudioState {
     inner: Mutex<Inner>,
-    changed: Condvar,
+    wake: Arc<Wake>,
 }
 
 /// What has arrived so far.
@@ -69,7 +99,7 @@ pub struct Arrived {
     pub total: u64,
     /// No more will come.
     pub ended: bool,
-    /// Notices are waiting to be taken, or the consumer was poked.
+    /// Notices are waiting to be taken.
     pub notices: bool,
 }
 
@@ -84,18 +114,21 @@ impl AudioState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Append samples (after anything pushed before); while paused they are dropped.
+    /// The wake-up that new audio, its end and notices ring; give it to whoever else has news
+    /// for the consumer.
+    pub fn wake(&self) -> Arc<Wake> {
+        self.wake.clone()
+    }
+
+    /// Append samples (after anything pushed before).
     pub fn push(&self, samples: &[f32]) {
         let mut g = self.lock();
-        if g.paused {
-            return;
-        }
         if g.first_arrival.is_none() && !samples.is_empty() {
             g.first_arrival = Some(Instant::now());
         }
         g.samples.extend_from_slice(samples);
         drop(g);
-        self.changed.notify_all();
+        self.wake.ring();
     }
 
     /// No more samples will come; `error` says why, if the source failed.
@@ -106,7 +139,7 @@ impl AudioState {
             g.error = error;
         }
         drop(g);
-        self.changed.notify_all();
+        self.wake.ring();
     }
 
     pub fn arrived(&self) -> Arrived {
@@ -117,7 +150,7 @@ impl AudioState {
         Arrived {
             total: g.offset + g.samples.len() as u64,
             ended: g.ended,
-            notices: !g.notices.is_empty() || g.poked,
+            notices: !g.notices.is_empty(),
         }
     }
 
@@ -129,46 +162,12 @@ impl AudioState {
         }
         g.notices.push_back(notice);
         drop(g);
-        self.changed.notify_all();
+        self.wake.ring();
     }
 
-    /// Pause or resume: while paused, what a live source gives is not kept (the stream's time
-    /// stands still), and a file being played waits.
-    pub fn set_paused(&self, paused: bool) {
-        let mut g = self.lock();
-        match (paused, g.paused_at) {
-            (true, None) => g.paused_at = Some(Instant::now()),
-            (false, Some(at)) => {
-                g.paused_before += at.elapsed();
-                g.paused_at = None;
-            }
-            _ => {}
-        }
-        g.paused = paused;
-    }
-
-    /// How long the stream has been paused in all, the current pause included: the stream's
-    /// clock does not count it.
-    pub fn paused_for(&self) -> Duration {
-        let g = self.lock();
-        g.paused_before + g.paused_at.map_or(Duration::ZERO, |t| t.elapsed())
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.lock().paused
-    }
-
-    /// Wake the consumer without news from the source (someone has a request for it).
-    pub fn poke(&self) {
-        self.lock().poked = true;
-        self.changed.notify_all();
-    }
-
-    /// The notices not taken yet, oldest first (this also answers a poke).
+    /// The notices not taken yet, oldest first.
     pub fn take_notices(&self) -> Vec<Notice> {
-        let mut g = self.lock();
-        g.poked = false;
-        g.notices.drain(..).collect()
+        self.lock().notices.drain(..).collect()
     }
 
     /// When the first sample arrived.
@@ -181,20 +180,16 @@ impl AudioState {
         self.lock().error.clone()
     }
 
-    /// Wait until `pos` samples have arrived, the stream has ended or a notice is waiting, at
-    /// most `timeout`.
+    /// Wait until `pos` samples have arrived, the stream has ended or a notice is waiting, or
+    /// anyone else rang the wake-up; at most `timeout`.
     pub fn wait_for(&self, pos: u64, timeout: Duration) -> Arrived {
-        let g = self.lock();
-        let (g, _) = self
-            .changed
-            .wait_timeout_while(g, timeout, |g| {
-                !g.ended
-                    && !g.poked
-                    && g.notices.is_empty()
-                    && g.offset + (g.samples.len() as u64) < pos
-            })
-            .unwrap_or_else(|e| e.into_inner());
-        Self::arrived_in(&g)
+        let seen = self.wake.rings();
+        let a = self.arrived();
+        if a.total >= pos || a.ended || a.notices {
+            return a;
+        }
+        self.wake.wait_past(seen, timeout);
+        self.arrived()
     }
 
     /// A copy of the samples in `[from, to)` that are still held.
@@ -252,29 +247,19 @@ mod tests {
     }
 
     #[test]
-    fn paused_audio_is_not_kept() {
-        let s = AudioState::new();
-        s.push(&[1.0; 10]);
-        s.set_paused(true);
-        s.push(&[2.0; 10]);
-        assert!(s.is_paused());
-        s.set_paused(false);
-        s.push(&[3.0; 5]);
-        assert_eq!(s.arrived().total, 15);
-        assert_eq!(s.read(8, 12), vec![1.0, 1.0, 3.0, 3.0]);
-        let paused = s.paused_for();
-        assert!(paused > Duration::ZERO);
-        std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(s.paused_for(), paused, "not paused now");
-    }
-
-    #[test]
-    fn a_poke_wakes_the_consumer_once() {
-        let s = AudioState::new();
-        s.poke();
-        assert!(s.wait_for(1_000, Duration::from_secs(10)).notices);
-        assert!(s.take_notices().is_empty());
-        assert!(!s.arrived().notices);
+    fn anyone_ringing_the_wake_up_ends_a_wait() {
+        let s = std::sync::Arc::new(AudioState::new());
+        let wake = s.wake();
+        let t = std::thread::spawn(move || wake.ring());
+        let started = Instant::now();
+        let a = s.wait_for(1_000, Duration::from_secs(30));
+        t.join().ok();
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the ring was missed"
+        );
+        assert_eq!(a.total, 0);
+        assert!(!a.ended && !a.notices);
     }
 
     #[test]

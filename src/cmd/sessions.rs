@@ -6,26 +6,21 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use super::transcribe::decode_options;
-use crate::asr::{self, Model, Transcript};
-use crate::cli::{ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
+use crate::asr::Transcript;
+use crate::cli::{decode_options, ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
 use crate::session::export::timestamp;
-use crate::session::log::{
-    create_private, find, list_ids, load_transcript, read_meta, read_transcript, summarize,
-    Summary, TRANSCRIPT,
-};
-use crate::session::record::AUDIO;
-use crate::session::{data_dir, write_transcript, Format};
+use crate::session::log::{create_private, Summary};
+use crate::session::{write_transcript, Format, Store};
 
 pub fn run(cmd: &SessionsCommand) -> Result<bool> {
-    let Some(data) = data_dir() else {
+    let Some(store) = Store::user() else {
         bail!("there is no data directory; set LIVECAP_DATA_DIR");
     };
     match cmd {
-        SessionsCommand::List => list(&data),
-        SessionsCommand::Show { id } => show(&data, id),
-        SessionsCommand::Export(a) => export(&data, a),
-        SessionsCommand::Retranscribe(a) => retranscribe(&data, a),
+        SessionsCommand::List => list(&store),
+        SessionsCommand::Show { id } => show(&store, id),
+        SessionsCommand::Export(a) => export(&store, a),
+        SessionsCommand::Retranscribe(a) => retranscribe(&store, a),
     }
 }
 
@@ -51,11 +46,11 @@ fn duration(secs: f64) -> String {
     format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
-fn list(data: &Path) -> Result<bool> {
+fn list(store: &Store) -> Result<bool> {
     let mut out = io::stdout().lock();
     let mut ok = true;
-    for id in list_ids(data) {
-        match summarize(data, &id) {
+    for summary in store.list() {
+        match summary {
             Ok(s) => writeln!(out, "{}", list_line(&s))?,
             Err(e) => {
                 ok = false;
@@ -84,10 +79,9 @@ fn list_line(s: &Summary) -> String {
     line
 }
 
-fn show(data: &Path, id: &str) -> Result<bool> {
-    let dir = find(data, id)?;
-    let back = read_transcript(&dir.join(TRANSCRIPT))?;
-    let meta = read_meta(&dir);
+fn show(store: &Store, id: &str) -> Result<bool> {
+    let opened = store.open(id)?;
+    let (back, meta) = (&opened.transcript, &opened.meta);
     let mut out = io::stdout().lock();
     writeln!(out, "session  {id}")?;
     if let Some(m) = &meta {
@@ -108,8 +102,8 @@ fn show(data: &Path, id: &str) -> Result<bool> {
         .map(|e| e.text.split_whitespace().count())
         .sum();
     writeln!(out, "words    {words}")?;
-    if dir.join(AUDIO).is_file() {
-        writeln!(out, "audio    {}", dir.join(AUDIO).display())?;
+    if let Some(audio) = &opened.audio {
+        writeln!(out, "audio    {}", audio.display())?;
     }
     writeln!(out)?;
     for e in &back.entries {
@@ -150,30 +144,13 @@ fn write_out(t: &Transcript, name: &str, format: Format, output: Option<&Path>) 
     }
 }
 
-fn export(data: &Path, a: &ExportArgs) -> Result<bool> {
-    let dir = find(data, &a.id)?;
-    let t = load_transcript(&dir)?;
+fn export(store: &Store, a: &ExportArgs) -> Result<bool> {
+    let t = store.transcript(&a.id)?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;
     Ok(true)
 }
 
-fn retranscribe(data: &Path, a: &RetranscribeArgs) -> Result<bool> {
-    let dir = find(data, &a.id)?;
-    let audio_path = dir.join(AUDIO);
-    if !audio_path.is_file() {
-        bail!(
-            "session {} has no recorded audio; record with --keep-audio to be able to transcribe it again",
-            a.id
-        );
-    }
-    let model_spec = match &a.model {
-        Some(m) => m.clone(),
-        None => read_meta(&dir)
-            .map(|m| m.model)
-            .unwrap_or_else(|| "tiny.en".into()),
-    };
-    let audio = crate::audio::load_file(&audio_path)?;
-    let model = Model::load(&model_spec)?;
+fn retranscribe(store: &Store, a: &RetranscribeArgs) -> Result<bool> {
     let opts = decode_options(
         None,
         TaskArg::Transcribe,
@@ -181,8 +158,7 @@ fn retranscribe(data: &Path, a: &RetranscribeArgs) -> Result<bool> {
         crate::config::vocabulary(&a.vocabulary)?,
         a.beam_size,
     )?;
-    model.check_options(&opts)?;
-    let t = asr::transcribe(&model, &audio.samples, &opts, &mut |_| {})?;
+    let t = store.retranscribe(&a.id, a.model.as_deref(), &opts)?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;
     Ok(true)
 }

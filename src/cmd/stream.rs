@@ -3,27 +3,21 @@
 //! committed; a second signal exits at once.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ops::ControlFlow;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use super::transcribe::decode_options;
-use crate::asr::Model;
 use crate::audio::pcm::PcmFormat;
-use crate::audio::source::{Capture, Input, SourceOptions};
-use crate::audio::AudioState;
+use crate::audio::source::{Input, SourceOptions};
 use crate::cli::{StreamArgs, StreamFormat};
-use crate::session::{data_dir, News, RecordOptions, Recorder};
-use crate::stream::{self, Clock, ClockKind, Event, RunConfig, Streamer};
+use crate::live::{self, Session, Settings, Sink};
+use crate::session::News;
+use crate::stream::{self, ClockKind, Event};
 
+/// The flags only this command has, checked.
 fn check(args: &StreamArgs) -> Result<()> {
-    if let Err(what) = stream::check_window(args.window) {
-        bail!("--window {}: {what}", args.window);
-    }
-    if let Err(what) = stream::check_step(args.step) {
-        bail!("--step {}: {what}", args.step);
-    }
     for &s in &args.switch_mode_at {
         if !(s.is_finite() && s >= 0.0) {
             bail!("--switch-mode-at {s}: give seconds from the start of the stream, 0 or more");
@@ -44,33 +38,20 @@ fn check(args: &StreamArgs) -> Result<()> {
 /// Run the command; `Ok(false)` when the stream ended early because of an error already
 /// reported.
 pub fn run(args: &StreamArgs) -> Result<bool> {
+    let cfg = crate::config::load(args.live.config.as_deref())?;
+    let settings = Settings::resolve(&args.live, &cfg)?;
     check(args)?;
-    let opts = decode_options(
-        args.lang.language.as_deref(),
-        args.lang.task,
-        None,
-        crate::config::vocabulary(&args.vocabulary)?,
-        args.beam_size,
-    )?;
-    // No --input: the system's default capture device.
-    let input = Input::parse(args.input.as_deref().unwrap_or("device:"));
-    let clock_kind = args.clock.unwrap_or(if input.is_live() {
+    let clock_kind = args.clock.unwrap_or(if settings.input.is_live() {
         ClockKind::Realtime
     } else {
         ClockKind::Simulated
     });
-    if clock_kind != ClockKind::Realtime && matches!(input, Input::Device(_)) {
+    if clock_kind != ClockKind::Realtime && matches!(settings.input, Input::Device(_)) {
         bail!("--clock: a capture device can only run on the real clock (realtime)");
     }
-
     let stop = Arc::new(AtomicBool::new(false));
-    super::stop_on_signals(&stop)?;
-
-    let audio = Arc::new(AudioState::new());
-    if input == Input::Stdin && io::stdin().is_terminal() {
-        bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
-    }
-    let source_opts = SourceOptions {
+    live::stop_on_signals(&stop)?;
+    let source = SourceOptions {
         paced: clock_kind == ClockKind::Realtime,
         pcm: PcmFormat {
             encoding: args.input_format,
@@ -78,125 +59,68 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
             channels: args.input_channels,
         },
     };
-    // The source first: a wrong device or file is reported at once, and a device's audio is
-    // kept while the model loads.
-    let capture = Capture::start(&input, &source_opts, audio.clone())?;
-    let model = Model::load(&args.model.model).and_then(|m| m.check_options(&opts).map(|_| m));
-    let model = match model {
-        Ok(m) => m,
-        Err(e) => {
-            capture.join();
-            return Err(e.into());
-        }
-    };
-
-    let recorder = start_recording(args, &input);
-    let mut streamer = Streamer::new(&model, opts, args.mode, args.window);
-    let mut clock = Clock::new(clock_kind);
-    let cfg = RunConfig {
-        step: args.step,
-        switch_at: args.switch_mode_at.clone(),
-        control: None,
-    };
+    let mut session = Session::open(settings, &source, clock_kind)?;
+    session.switch_mode_at(&args.switch_mode_at);
     let stdout = io::stdout();
-    let mut out = Output::new(args.format, stdout.is_terminal());
-    let mut write_error: Option<io::Error> = None;
-    let mut lock = stdout.lock();
-    let recorder = std::cell::RefCell::new(recorder);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        stream::run_keeping(
-            &mut streamer,
-            &audio,
-            &mut clock,
-            &cfg,
-            &stop,
-            &mut |e| {
-                // On disk first, then out.
-                if let Some(r) = recorder.borrow_mut().as_mut() {
-                    tell(r.on_event(e));
-                }
-                if write_error.is_none() {
-                    if let Err(err) = out.write(&mut lock, e) {
-                        write_error = Some(err);
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                }
-            },
-            &mut |samples| {
-                if let Some(r) = recorder.borrow_mut().as_mut() {
-                    tell(r.on_audio(samples));
-                }
-            },
-        )
-    }));
-    let mut recorder = recorder.into_inner();
-    let result = match outcome {
-        Ok(r) => r,
-        Err(panic) => {
-            // Keep what was on screen, then fail as loudly as before.
-            if let (Some(r), Some(e)) = (recorder.as_mut(), stream::salvage(&mut streamer, 0.0)) {
-                r.on_event(&e);
-            }
-            if let Some(r) = recorder.take() {
-                r.finish().ok();
-            }
-            std::panic::resume_unwind(panic);
-        }
+    let mut printer = Printer {
+        out: Output::new(args.format, stdout.is_terminal()),
+        w: stdout.lock(),
+        write_error: None,
     };
-    if let Some(Err(e)) = recorder.map(Recorder::finish) {
-        tell(Some(News::Failed(e.to_string())));
-    }
-    drop(lock);
-    capture.join();
+    let ended = session.run(&stop, &mut printer);
+    let Printer { w, write_error, .. } = printer;
+    drop(w);
     if let Some(e) = write_error {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(true);
         }
         return Err(e).context("cannot write to standard output");
     }
-    result?;
-    if let Some(e) = audio.error() {
+    if let Some(failure) = ended.failure {
+        bail!("{failure}");
+    }
+    if let Some(e) = ended.source_error {
         eprintln!("livecap: {e}; the text committed before it is above");
         return Ok(false);
     }
     Ok(true)
 }
 
-/// Start recording the session unless asked not to; trouble is said on standard error and the
-/// captions go on.
-fn start_recording(args: &StreamArgs, input: &Input) -> Option<Recorder> {
-    if args.save.no_save {
-        return None;
+/// Standard output as the session's sink; recording news goes to standard error.
+struct Printer<W: Write> {
+    out: Output,
+    w: W,
+    /// Writing failed (the reader went away): the session ends, its tail on disk.
+    write_error: Option<io::Error>,
+}
+
+impl<W: Write> Sink for Printer<W> {
+    fn event(&mut self, e: &Event) -> ControlFlow<()> {
+        if self.write_error.is_some() {
+            return ControlFlow::Break(());
+        }
+        match self.out.write(&mut self.w, e) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.write_error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
     }
-    let Some(dir) = data_dir() else {
-        tell(Some(News::Failed(
-            "there is no data directory (set LIVECAP_DATA_DIR)".into(),
-        )));
-        return None;
-    };
-    let (r, news) = Recorder::start(
-        &dir,
-        RecordOptions {
-            source: input.to_string(),
-            model: args.model.model.clone(),
-            mode: args.mode,
-            title: args.save.title.clone(),
-            keep_audio: args.save.keep_audio,
-        },
-    );
-    tell(Some(news));
-    Some(r)
+
+    fn news(&mut self, news: News) {
+        tell(news);
+    }
 }
 
 /// Say news of the recording on standard error.
-fn tell(news: Option<News>) {
+fn tell(news: News) {
     let msg = match news {
-        None => return,
-        Some(News::Started { id, dir }) => {
+        News::Started { id, dir } => {
             format!("recording session {id} in {}", dir.display())
         }
-        Some(News::Failed(e)) => format!("{e}; the captions go on unsaved"),
-        Some(News::Recovered) => "the session is being saved again".into(),
+        News::Failed(e) => format!("{e}; the captions go on unsaved"),
+        News::Recovered => "the session is being saved again".into(),
     };
     use std::io::Write as _;
     writeln!(io::stderr(), "livecap: {msg}").ok();

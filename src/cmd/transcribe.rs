@@ -8,41 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::asr::{self, tokens, DecodeOptions, Model, Task};
+use crate::asr::{self, DecodeOptions, Model};
 use crate::audio;
-use crate::cli::{TaskArg, TranscribeArgs};
+use crate::cli::{decode_options, TranscribeArgs};
 use crate::session::{write_transcript, Format};
-
-/// Decoding options from the command line, validated.
-pub fn decode_options(
-    language: Option<&str>,
-    task: TaskArg,
-    prompt: Option<&str>,
-    vocabulary: Vec<String>,
-    beam_size: usize,
-) -> Result<DecodeOptions> {
-    if !(1..=16).contains(&beam_size) {
-        bail!("--beam-size {beam_size}: give a number of beams from 1 (greedy) to 16");
-    }
-    let language = match language {
-        None => None,
-        Some(l) => match tokens::language_code(l) {
-            Some(code) => Some(code.to_string()),
-            None => bail!("--language {l}: not a language Whisper knows (use a code such as en, de, fr, or a name such as german)"),
-        },
-    };
-    Ok(DecodeOptions {
-        language,
-        task: match task {
-            TaskArg::Transcribe => Task::Transcribe,
-            TaskArg::Translate => Task::Translate,
-        },
-        initial_prompt: prompt.map(str::to_owned),
-        vocabulary,
-        beam_size,
-        ..DecodeOptions::default()
-    })
-}
 
 enum Sink {
     Stdout,

@@ -2,10 +2,10 @@
 //! files, where audio arrives as fast as it is needed and the clock advances by the compute each
 //! update really took, so a simulated run shows the latency this machine gives live; stepped,
 //! where computing costs no time, so every update sees exactly one more step of audio and a run
-//! gives the same captions on any machine.
+//! gives the same captions on any machine. Time spent paused is the clock's own business: it
+//! does not count on the real clock.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::audio::{AudioState, SAMPLE_RATE};
 
@@ -23,9 +23,24 @@ pub enum ClockKind {
 
 #[derive(Debug, Clone)]
 pub enum Clock {
-    Realtime,
+    Realtime { paused: Paused },
     Simulated { now: f64 },
     Stepped { now: f64 },
+}
+
+/// Time spent paused on the real clock.
+#[derive(Debug, Clone, Default)]
+pub struct Paused {
+    /// Since when, if paused now.
+    since: Option<Instant>,
+    /// Earlier pauses, in all.
+    before: Duration,
+}
+
+impl Paused {
+    fn total(&self) -> Duration {
+        self.before + self.since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
 }
 
 /// What the transcriber may look at.
@@ -40,7 +55,9 @@ pub struct Visible {
 impl Clock {
     pub fn new(kind: ClockKind) -> Self {
         match kind {
-            ClockKind::Realtime => Clock::Realtime,
+            ClockKind::Realtime => Clock::Realtime {
+                paused: Paused::default(),
+            },
             ClockKind::Simulated => Clock::Simulated { now: 0.0 },
             ClockKind::Stepped => Clock::Stepped { now: 0.0 },
         }
@@ -49,9 +66,9 @@ impl Clock {
     /// Seconds since the first sample arrived (on the real clock, not counting pauses).
     pub fn now(&self, audio: &AudioState) -> f64 {
         match self {
-            Clock::Realtime => audio
+            Clock::Realtime { paused } => audio
                 .first_arrival()
-                .map(|t| t.elapsed().saturating_sub(audio.paused_for()).as_secs_f64())
+                .map(|t| t.elapsed().saturating_sub(paused.total()).as_secs_f64())
                 .unwrap_or(0.0),
             Clock::Simulated { now } | Clock::Stepped { now } => *now,
         }
@@ -62,6 +79,22 @@ impl Clock {
         !matches!(self, Clock::Stepped { .. })
     }
 
+    /// Capture paused at `at`: from then on, time does not count until [`Clock::resume_at`].
+    pub fn pause_since(&mut self, at: Instant) {
+        if let Clock::Realtime { paused } = self {
+            paused.since.get_or_insert(at);
+        }
+    }
+
+    /// Capture resumed at `at`: time counts again from then.
+    pub fn resume_at(&mut self, at: Instant) {
+        if let Clock::Realtime { paused } = self {
+            if let Some(since) = paused.since.take() {
+                paused.before += at.saturating_duration_since(since);
+            }
+        }
+    }
+
     /// Account for `secs` of computation.
     pub fn advance(&mut self, secs: f64) {
         if let Clock::Simulated { now } = self {
@@ -69,16 +102,23 @@ impl Clock {
         }
     }
 
-    /// Wait until `pos` samples are visible, the source has ended, or `stop` is set.
-    pub fn wait(&mut self, audio: &AudioState, pos: u64, stop: &AtomicBool) -> Visible {
+    /// Wait until `pos` samples are visible, the source has ended or told something, or
+    /// `interrupted` says there is something else to do (it is asked whenever the audio's
+    /// wake-up rings, and at least every 50 ms).
+    pub fn wait(
+        &mut self,
+        audio: &AudioState,
+        pos: u64,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Visible {
         let arrived = loop {
             let a = audio.wait_for(pos, Duration::from_millis(50));
-            if a.total >= pos || a.ended || a.notices || stop.load(Ordering::Relaxed) {
+            if a.total >= pos || a.ended || a.notices || interrupted() {
                 break a;
             }
         };
         let samples = match self {
-            Clock::Realtime => arrived.total,
+            Clock::Realtime { .. } => arrived.total,
             Clock::Simulated { now } | Clock::Stepped { now } => {
                 let reached = pos.min(arrived.total) as f64 / SAMPLE_RATE as f64;
                 *now = now.max(reached);
@@ -103,7 +143,7 @@ mod tests {
         let audio = AudioState::new();
         audio.push(&vec![0.0; 160_000]);
         audio.finish(None);
-        let stop = AtomicBool::new(false);
+        let stop = || false;
         let mut c = Clock::new(ClockKind::Simulated);
         let v = c.wait(&audio, 8_000, &stop);
         assert_eq!(v.samples, 8_000);
@@ -125,7 +165,7 @@ mod tests {
         let audio = AudioState::new();
         audio.push(&vec![0.0; 48_000]);
         audio.finish(None);
-        let stop = AtomicBool::new(false);
+        let stop = || false;
         let mut c = Clock::new(ClockKind::Stepped);
         assert!(!c.counts_compute());
         assert_eq!(c.wait(&audio, 8_000, &stop).samples, 8_000);
@@ -137,5 +177,23 @@ mod tests {
         let v = c.wait(&audio, 1_000_000, &stop);
         assert_eq!(v.samples, 48_000);
         assert!(v.complete);
+    }
+
+    #[test]
+    fn paused_time_does_not_count_on_the_real_clock() {
+        let audio = AudioState::new();
+        audio.push(&[0.0; 160]);
+        let mut c = Clock::new(ClockKind::Realtime);
+        c.pause_since(Instant::now());
+        std::thread::sleep(Duration::from_millis(300));
+        let during = c.now(&audio);
+        c.resume_at(Instant::now());
+        let after = c.now(&audio);
+        // However slow the machine, the 300 ms asleep while paused are not on the clock.
+        let total = audio
+            .first_arrival()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        assert!(after <= total - 0.3 + 1e-3, "{after} of {total}");
+        assert!(during <= after + 1e-3);
     }
 }

@@ -5,7 +5,6 @@
 pub mod app;
 pub mod captions;
 pub mod keymap;
-mod logfile;
 pub mod meter;
 mod run;
 pub mod theme;

@@ -1,12 +1,11 @@
-//! Running the app in a terminal. The capture source feeds the shared audio state from its own
-//! thread; the engine thread runs the stream, records each commit to disk and then tells the UI;
-//! the UI task selects over keys, engine news and a frame clock, drawing only when something
-//! changed. Jobs that touch the disk or the sound system run on blocking tasks and report back
-//! as messages.
+//! Running the app in a terminal: a sink of the live session (see [`crate::live`]), which runs
+//! on the engine thread and tells the UI each event once it is on disk. The UI task selects over
+//! keys, engine news and a frame clock, drawing only when something changed, and asks the
+//! session for pauses, modes, new sessions and devices as requests. Jobs that touch the disk or
+//! the sound system run on blocking tasks and report back as messages.
 
-use std::cell::RefCell;
 use std::io::{self, IsTerminal};
-use std::panic::AssertUnwindSafe;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,55 +16,22 @@ use tokio::sync::mpsc;
 
 use super::app::{App, DeviceItem, Effect, Msg, PastSession};
 use super::keymap::Keymap;
-use super::logfile::StderrToFile;
 use super::theme;
 use super::view::transcript_line;
-use crate::asr::Model;
+use crate::audio::level::Meter;
 use crate::audio::pcm::PcmFormat;
-use crate::audio::source::{Capture, Input, SourceOptions};
-use crate::audio::AudioState;
-use crate::cli::{AppArgs, TaskArg};
-use crate::cmd::transcribe::decode_options;
+use crate::audio::source::{Input, SourceOptions};
+use crate::cli::AppArgs;
 use crate::config;
-use crate::session::log::{
-    create_private, find, list_ids, load_transcript, read_transcript, summarize, TRANSCRIPT,
-};
-use crate::session::{data_dir, write_transcript, Format, News, RecordOptions, Recorder};
-use crate::stream::{self, BreakReason, ClockKind, Control, Mode, RunConfig, Streamer};
+use crate::live::{self, Handle, Request, Session, Settings, Sink};
+use crate::session::log::TRANSCRIPT;
+use crate::session::{data_dir, Format, News, Store};
+use crate::stream::{ClockKind, Event};
 
 /// At most this many frames a second.
 const FRAME: Duration = Duration::from_millis(33);
 /// Messages waiting for the UI; the engine waits when it is full (nothing is dropped).
 const QUEUE: usize = 1024;
-
-/// Settings after the command line, the config file and the defaults have had their say.
-struct Settings {
-    model: String,
-    mode: Mode,
-    window: f64,
-    step: f64,
-}
-
-fn settings(args: &AppArgs, cfg: &config::Config) -> Result<Settings> {
-    let window = args.window.or(cfg.window).unwrap_or(5.0);
-    if let Err(what) = stream::check_window(window) {
-        bail!("--window {window}: {what}");
-    }
-    let step = args.step.or(cfg.step).unwrap_or(0.5);
-    if let Err(what) = stream::check_step(step) {
-        bail!("--step {step}: {what}");
-    }
-    Ok(Settings {
-        model: args
-            .model
-            .clone()
-            .or_else(|| cfg.model.clone())
-            .unwrap_or_else(|| "tiny.en".into()),
-        mode: args.mode.or(cfg.mode).unwrap_or(Mode::Window),
-        window,
-        step,
-    })
-}
 
 /// The terminal shows 24-bit colour (otherwise themes are brought down to 16 colours).
 fn truecolor() -> bool {
@@ -99,27 +65,11 @@ fn model_label(spec: &str) -> String {
 
 /// Run the app until the user quits; `Ok(true)` on a clean exit.
 pub fn run(args: &AppArgs) -> Result<bool> {
-    let cfg = config::load(args.config.as_deref())?;
-    let s = settings(args, &cfg)?;
+    let cfg = config::load(args.live.config.as_deref())?;
+    let settings = Settings::resolve(&args.live, &cfg)?;
     if !io::stdout().is_terminal() {
         bail!("standard output is not a terminal; for pipes and scripts use `livecap stream`");
     }
-    let input = Input::parse(args.input.as_deref().unwrap_or("device:"));
-    if input == Input::Stdin && io::stdin().is_terminal() {
-        bail!("--input -: standard input is a terminal; pipe raw 16 kHz mono s16le PCM into it");
-    }
-    let vocabulary = if args.vocabulary.is_empty() {
-        cfg.vocabulary.clone()
-    } else {
-        args.vocabulary.clone()
-    };
-    let opts = decode_options(
-        args.language.as_deref(),
-        TaskArg::Transcribe,
-        None,
-        vocabulary,
-        1,
-    )?;
     let config_dir = config::config_dir();
     let (theme, theme_problem) = theme::choose(
         args.theme.as_deref().or(cfg.theme.as_deref()),
@@ -133,29 +83,22 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     };
     let (keymap, key_problems) = Keymap::with_bindings(&cfg.keys);
 
-    let audio = Arc::new(AudioState::new());
-    let source_opts = SourceOptions {
+    let input = settings.input.clone();
+    let (model, window, mode) = (settings.model.clone(), settings.window, settings.mode);
+    let source = SourceOptions {
         paced: true,
         pcm: PcmFormat::default(),
     };
-    // The source first: a wrong device or file is reported at once.
-    let capture = Capture::start(&input, &source_opts, audio.clone())?;
-    let model = match Model::load(&s.model).and_then(|m| m.check_options(&opts).map(|_| m)) {
-        Ok(m) => m,
-        Err(e) => {
-            capture.join();
-            return Err(e.into());
-        }
-    };
+    let session = Session::open(settings, &source, ClockKind::Realtime)?;
     let data = data_dir();
     // Nothing but the app may write over the screen: messages go to a log file.
     let log_path = data.as_ref().map(|d| d.join("livecap.log"));
-    let redirect = StderrToFile::start(log_path.as_deref());
+    let redirect = crate::stderr::to_file(log_path.as_deref());
     // A panic prints on the terminal, after the screen and standard error are given back.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore_terminal();
-        super::logfile::restore();
+        crate::stderr::release();
         previous(info);
     }));
 
@@ -163,12 +106,12 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         theme,
         keymap,
         &input_label(&input),
-        &model_label(&s.model),
+        &model_label(&model),
         Instant::now(),
     );
-    app.window = s.window;
-    app.mode = s.mode;
-    app.saving = !args.save.no_save && data.is_some();
+    app.window = window;
+    app.mode = mode;
+    app.saving = session.saving();
     let mut problems: Vec<String> = theme_problem.map(|e| e.to_string()).into_iter().collect();
     problems.extend(key_problems);
     if let Some(p) = problems.first() {
@@ -178,59 +121,46 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         eprintln!("livecap: {p}");
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
+    // A signal (or a terminal gone) ends the session: the engine stops, then the UI.
     let hangup = Arc::new(AtomicBool::new(false));
-    crate::cmd::stop_on_signals(&hangup)?;
-    let control = Arc::new(Control::new());
+    live::stop_on_signals(&hangup)?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let recording = match (&data, app.saving) {
-        (Some(d), true) => Some((
-            d.clone(),
-            RecordOptions {
-                source: input.to_string(),
-                model: s.model.clone(),
-                mode: s.mode,
-                title: args.save.title.clone(),
-                keep_audio: args.save.keep_audio,
-            },
-        )),
-        _ => None,
-    };
+    let handle = session.handle();
+    let meter = session.meter();
     let engine = {
-        let (audio, control, stop, tx) = (audio.clone(), control.clone(), stop.clone(), tx.clone());
-        let cfg = RunConfig {
-            step: s.step,
-            switch_at: Vec::new(),
-            control: Some(control),
-        };
-        let (mode, window) = (s.mode, s.window);
+        let (tx, hangup) = (tx.clone(), hangup.clone());
         std::thread::Builder::new()
             .name("livecap-engine".into())
             .spawn(move || {
-                engine(
-                    &model, opts, mode, window, &audio, &cfg, &stop, recording, &tx,
-                )
+                let mut to_ui = ToUi(tx);
+                let ended = session.run(&hangup, &mut to_ui);
+                if let Some(e) = ended.failure.or(ended.source_error) {
+                    to_ui.send(Msg::EngineFailed(e));
+                }
+                ended.saved
             })
             .context("cannot start the engine thread")?
     };
 
     let jobs = Jobs {
         tx: tx.clone(),
-        data: data.clone(),
+        store: data.as_deref().map(Store::new),
     };
     jobs.refresh_past(None);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .context("cannot start the app's runtime")?;
-    let outcome = rt.block_on(ui(
-        &mut app, rx, tx, &capture, &audio, &control, &jobs, &hangup,
-    ));
+    let runner = Runner {
+        handle,
+        meter,
+        jobs,
+        device_input: matches!(input, Input::Device(_)),
+    };
+    let outcome = rt.block_on(ui(&mut app, rx, tx, &runner, &hangup));
 
     // The screen is back; finish the transcript with the words still tentative.
     drop(redirect);
-    stop.store(true, Ordering::Relaxed);
-    capture.stop();
     // The terminal may be gone (a dropped SSH link): what is said here may go nowhere.
     let say = |m: String| {
         use std::io::Write;
@@ -239,8 +169,9 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     if outcome.is_ok() && !hangup.load(Ordering::Relaxed) {
         say("finishing the transcript…".into());
     }
+    // The engine may have ended already (the input failed): nothing to stop then.
+    let _ = runner.handle.send(Request::Stop);
     let saved = engine.join().ok().flatten();
-    capture.join();
     outcome?;
     if let Some(dir) = saved {
         say(format!(
@@ -251,121 +182,60 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// The engine thread: run the stream, recording each commit (and the audio, if kept) before
-/// it is shown; returns the last session's directory.
-#[allow(clippy::too_many_arguments)]
-fn engine(
-    model: &Model,
-    opts: crate::asr::DecodeOptions,
-    mode: Mode,
-    window: f64,
-    audio: &AudioState,
-    cfg: &RunConfig,
-    stop: &AtomicBool,
-    recording: Option<(PathBuf, RecordOptions)>,
-    tx: &mpsc::Sender<Msg>,
-) -> Option<PathBuf> {
-    let send = |m: Msg| {
-        tx.blocking_send(m).ok();
-    };
-    let recorder = RefCell::new(recording.map(|(dir, o)| {
-        let (r, news) = Recorder::start(&dir, o);
-        send(Msg::Session(news));
-        r
-    }));
-    let mut streamer = Streamer::new(model, opts, mode, window);
-    let mut clock = stream::Clock::new(ClockKind::Realtime);
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        stream::run_keeping(
-            &mut streamer,
-            audio,
-            &mut clock,
-            cfg,
-            stop,
-            &mut |e| {
-                // On disk first, then on screen.
-                if let Some(news) = recorder.borrow_mut().as_mut().and_then(|r| r.on_event(e)) {
-                    send(Msg::Session(news));
-                }
-                send(Msg::Stream(e.clone()));
-            },
-            &mut |samples| {
-                if let Some(news) = recorder
-                    .borrow_mut()
-                    .as_mut()
-                    .and_then(|r| r.on_audio(samples))
-                {
-                    send(Msg::Session(news));
-                }
-            },
-        )
-    }));
-    let mut recorder = recorder.into_inner();
-    let result = match outcome {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => {
-            // Keep the words that were on screen.
-            if let (Some(r), Some(e)) = (recorder.as_mut(), stream::salvage(&mut streamer, 0.0)) {
-                r.on_event(&e);
-            }
-            Err("an internal error stopped the captions; the transcript so far is saved".into())
-        }
-    };
-    let saved = recorder
-        .as_ref()
-        .and_then(|r| r.dir().map(Path::to_path_buf));
-    if let Some(Err(e)) = recorder.map(Recorder::finish) {
-        send(Msg::Session(News::Failed(e.to_string())));
+/// The app as the session's sink: every event and piece of news, once it is on disk, becomes
+/// a message for the UI.
+struct ToUi(mpsc::Sender<Msg>);
+
+impl ToUi {
+    fn send(&self, m: Msg) {
+        // The UI gone (quitting) is no reason to stop: the session ends on its own request.
+        self.0.blocking_send(m).ok();
     }
-    if let Err(e) = result {
-        send(Msg::EngineFailed(e));
+}
+
+impl Sink for ToUi {
+    fn event(&mut self, e: &Event) -> ControlFlow<()> {
+        self.send(Msg::Stream(e.clone()));
+        ControlFlow::Continue(())
     }
-    saved
+
+    fn news(&mut self, news: News) {
+        self.send(Msg::Session(news));
+    }
 }
 
 /// Background work that reports back as a message.
 struct Jobs {
     tx: mpsc::Sender<Msg>,
-    data: Option<PathBuf>,
+    store: Option<Store>,
 }
 
 impl Jobs {
-    fn spawn(&self, f: impl FnOnce(Option<&Path>) -> Msg + Send + 'static) {
-        let (tx, data) = (self.tx.clone(), self.data.clone());
+    fn spawn(&self, f: impl FnOnce(Option<&Store>) -> Msg + Send + 'static) {
+        let (tx, store) = (self.tx.clone(), self.store.clone());
         tokio::task::spawn_blocking(move || {
-            tx.blocking_send(f(data.as_deref())).ok();
+            tx.blocking_send(f(store.as_ref())).ok();
         });
     }
 
     fn refresh_past(&self, current: Option<String>) {
-        let (tx, data) = (self.tx.clone(), self.data.clone());
+        let (tx, store) = (self.tx.clone(), self.store.clone());
         // Also before the runtime runs: a plain thread.
         std::thread::spawn(move || {
-            tx.blocking_send(Msg::Past(past_sessions(
-                data.as_deref(),
-                current.as_deref(),
-            )))
-            .ok();
+            let past = store.map_or_else(Vec::new, |s| {
+                s.past(current.as_deref())
+                    .into_iter()
+                    .map(|s| PastSession {
+                        id: s.id,
+                        duration: s.duration,
+                        words: s.words,
+                        title: s.title,
+                    })
+                    .collect()
+            });
+            tx.blocking_send(Msg::Past(past)).ok();
         });
     }
-}
-
-fn past_sessions(data: Option<&Path>, current: Option<&str>) -> Vec<PastSession> {
-    let Some(data) = data else {
-        return Vec::new();
-    };
-    list_ids(data)
-        .into_iter()
-        .filter(|id| Some(id.as_str()) != current)
-        .filter_map(|id| summarize(data, &id).ok())
-        .filter(|s| s.words > 0)
-        .map(|s| PastSession {
-            id: s.id,
-            duration: s.duration,
-            words: s.words,
-            title: s.title,
-        })
-        .collect()
 }
 
 fn devices() -> Msg {
@@ -383,10 +253,9 @@ fn devices() -> Msg {
         .collect()))
 }
 
-fn open_session(data: Option<&Path>, id: &str) -> Result<Vec<String>, String> {
-    let data = data.ok_or("there is no data directory")?;
-    let dir = find(data, id).map_err(|e| e.to_string())?;
-    let back = read_transcript(&dir.join(TRANSCRIPT)).map_err(|e| e.to_string())?;
+fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, String> {
+    let store = store.ok_or("there is no data directory")?;
+    let back = store.open(id).map_err(|e| e.to_string())?.transcript;
     let mut lines: Vec<String> = back
         .entries
         .iter()
@@ -400,22 +269,10 @@ fn open_session(data: Option<&Path>, id: &str) -> Result<Vec<String>, String> {
 
 /// Export the session to text and SRT, in the current directory (or, if that is not
 /// writable, the session's own).
-fn export(data: Option<&Path>, id: &str) -> Result<Vec<PathBuf>, String> {
-    let data = data.ok_or("there is no data directory")?;
-    let dir = find(data, id).map_err(|e| e.to_string())?;
-    let t = load_transcript(&dir).map_err(|e| e.to_string())?;
-    let write_all = |into: &Path| -> io::Result<Vec<PathBuf>> {
-        let mut out = Vec::new();
-        for format in [Format::Txt, Format::Srt] {
-            let path = into.join(format!("livecap-{id}.{}", format.extension()));
-            let mut f = create_private(&path)?;
-            write_transcript(&mut f, &t, id, format)?;
-            out.push(path);
-        }
-        Ok(out)
-    };
-    write_all(Path::new("."))
-        .or_else(|_| write_all(&dir))
+fn export(store: Option<&Store>, id: &str) -> Result<Vec<PathBuf>, String> {
+    let store = store.ok_or("there is no data directory")?;
+    store
+        .export_files(id, &[Format::Txt, Format::Srt], Path::new("."))
         .map_err(|e| format!("cannot export session {id}: {e}"))
 }
 
@@ -442,15 +299,20 @@ fn read_terminal(tx: mpsc::Sender<Msg>) {
     });
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the UI steers: the session, the level it shows, the background jobs.
+struct Runner {
+    handle: Handle,
+    meter: Arc<Meter>,
+    jobs: Jobs,
+    /// The session reads a capture device (another can be picked).
+    device_input: bool,
+}
+
 async fn ui(
     app: &mut App,
     mut rx: mpsc::Receiver<Msg>,
     tx: mpsc::Sender<Msg>,
-    capture: &Capture,
-    audio: &AudioState,
-    control: &Control,
-    jobs: &Jobs,
+    runner: &Runner,
     hangup: &AtomicBool,
 ) -> Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
@@ -464,7 +326,7 @@ async fn ui(
                 if hangup.load(Ordering::Relaxed) {
                     break Ok(());
                 }
-                app.update(Msg::Tick { now: Instant::now(), level: capture.level() });
+                app.update(Msg::Tick { now: Instant::now(), level: runner.meter.read() });
                 if app.dirty {
                     if let Err(e) = terminal.draw(|f| f.render_widget(&*app, f.area())) {
                         // The terminal is gone (a dropped link): end as if hung up.
@@ -478,7 +340,7 @@ async fn ui(
             }
         };
         if let Some(effect) = effect {
-            carry_out(effect, app, capture, audio, control, jobs);
+            carry_out(effect, app, runner);
         }
         if app.quit {
             break Ok(());
@@ -494,49 +356,38 @@ fn restore_terminal() {
     crossterm::execute!(io::stdout(), crossterm::cursor::Show).ok();
 }
 
-fn carry_out(
-    effect: Effect,
-    app: &mut App,
-    capture: &Capture,
-    audio: &AudioState,
-    control: &Control,
-    jobs: &Jobs,
-) {
+fn carry_out(effect: Effect, app: &mut App, runner: &Runner) {
+    // Sent in order; a session that has ended (its input failed) takes no more requests, and
+    // the screen already says why.
+    let ask = |r: Request| {
+        let _ = runner.handle.send(r);
+    };
     match effect {
         Effect::Quit => {}
-        Effect::SetPaused(paused) => {
-            audio.set_paused(paused);
-            if paused {
-                control.request_break(BreakReason::Pause, audio);
-            }
-        }
-        Effect::SwitchMode(mode) => control.request_mode(mode, audio),
-        Effect::NewSession => control.request_break(BreakReason::NewSession, audio),
-        Effect::ListDevices => jobs.spawn(|_| devices()),
+        Effect::SetPaused(true) => ask(Request::Pause),
+        Effect::SetPaused(false) => ask(Request::Resume),
+        Effect::SwitchMode(mode) => ask(Request::SetMode(mode)),
+        Effect::NewSession => ask(Request::NewSession),
+        Effect::ListDevices => runner.jobs.spawn(|_| devices()),
         Effect::SwitchDevice(spec) => {
-            if capture.switch_device(&spec) {
+            if runner.device_input {
                 app.say(format!("switching to {spec}…"), false);
-            } else {
-                app.say(
-                    format!(
-                        "this session reads {}; start livecap with --input device:{spec} to caption that device",
-                        app.input
-                    ),
-                    true,
-                );
             }
+            ask(Request::SwitchDevice(spec));
         }
         Effect::Export => {
             if let Some(id) = app.session.clone() {
-                jobs.spawn(move |data| Msg::Exported(export(data, &id)));
+                runner
+                    .jobs
+                    .spawn(move |store| Msg::Exported(export(store, &id)));
             }
         }
         Effect::OpenSession(id) => {
-            jobs.spawn(move |data| {
-                let lines = open_session(data, &id);
+            runner.jobs.spawn(move |store| {
+                let lines = open_session(store, &id);
                 Msg::Opened { id, lines }
             });
         }
-        Effect::RefreshPast => jobs.refresh_past(app.session.clone()),
+        Effect::RefreshPast => runner.jobs.refresh_past(app.session.clone()),
     }
 }

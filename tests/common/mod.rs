@@ -156,10 +156,10 @@ pub fn ffmpeg(args: &[&str]) -> bool {
 }
 
 /// Reference sentences of the long recording, with the times they end.
-pub fn long_sentences() -> Vec<livecap::stream::report::Sentence> {
+pub fn long_sentences() -> Vec<livecap_eval::report::Sentence> {
     let tsv = std::fs::read_to_string(fixtures().join(format!("{LONG}.segments.tsv")))
         .unwrap_or_default();
-    let s = livecap::stream::report::read_sentences(&tsv);
+    let s = livecap_eval::report::read_sentences(&tsv);
     assert!(
         s.len() >= 30,
         "sentence times of the long recording missing"
@@ -167,29 +167,78 @@ pub fn long_sentences() -> Vec<livecap::stream::report::Sentence> {
     s
 }
 
-/// Stream `samples` through the real model on the simulated clock; every event, in order.
+/// Every event of a stream, collected in order.
+#[derive(Default)]
+pub struct Collect(pub Vec<livecap::stream::Event>);
+
+impl livecap::live::engine::Output for Collect {
+    fn event(&mut self, e: &livecap::stream::Event) -> std::ops::ControlFlow<()> {
+        self.0.push(e.clone());
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn audio(&mut self, _: &[f32]) {}
+}
+
+/// Stream `samples` through the real model on the stepped clock; every event, in order.
 pub fn stream_events(
     samples: &[f32],
     mode: livecap::stream::Mode,
     step: f64,
     switch_at: &[f64],
 ) -> Vec<livecap::stream::Event> {
-    use livecap::stream::{run, Clock, ClockKind, RunConfig, Streamer};
+    use livecap::live::engine::{run, Pace, Source};
+    use livecap::stream::{Clock, ClockKind, Streamer};
     let audio = livecap::audio::AudioState::new();
     audio.push(samples);
     audio.finish(None);
     let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
     let mut clock = Clock::new(ClockKind::Stepped);
-    let cfg = RunConfig {
+    let pace = Pace {
         step,
         switch_at: switch_at.to_vec(),
-        control: None,
+    };
+    let (_requests, inbox) = livecap::live::requests::channel(audio.wake(), None);
+    let source = Source {
+        audio: &audio,
+        controls: None,
+        name: "test audio",
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut events = Vec::new();
-    run(&mut streamer, &audio, &mut clock, &cfg, &stop, &mut |e| {
-        events.push(e.clone())
-    })
+    let mut events = Collect::default();
+    run(
+        &mut streamer,
+        source,
+        &mut clock,
+        &pace,
+        &inbox,
+        &stop,
+        &mut events,
+    )
     .unwrap_or_else(|e| panic!("stream failed: {e}"));
+    events.0
+}
+
+/// The committed text of `events`, in order.
+pub fn commits<'a>(events: impl IntoIterator<Item = &'a livecap::stream::Event>) -> String {
+    use livecap::stream::Event;
     events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Commit { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The modes `events` switched to, in order.
+pub fn modes(events: &[livecap::stream::Event]) -> Vec<livecap::stream::Mode> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            livecap::stream::Event::Mode { mode, .. } => Some(*mode),
+            _ => None,
+        })
+        .collect()
 }

@@ -2,8 +2,8 @@
 //! sentence was committed and first shown, and text the stream repeated that the reference does
 //! not. Used by the benchmarks and the tests.
 
-use super::Event;
 use crate::wer::{align, normalize, Edit, WerCount};
+use livecap::stream::Event;
 
 /// A reference sentence and when its speech began and ended (seconds of audio).
 #[derive(Debug, Clone, Default)]
@@ -241,7 +241,7 @@ pub fn read_sentences(tsv: &str) -> Vec<Sentence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::Word;
+    use livecap::stream::Word;
 
     fn commit(words: &[(&str, f64)], at: f64) -> Event {
         Event::Commit {

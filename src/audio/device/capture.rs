@@ -1,8 +1,7 @@
-//! Capture devices through cpal: listing them, finding one by name or index, and the capture
-//! thread that owns the (not `Send`) stream. The callback only converts, downmixes and pushes
-//! into a lock-free ring; the thread drains the ring, measures the level, resamples to 16 kHz and
-//! feeds the shared [`AudioState`]. A device that fails is waited for and reopened, and capture
-//! can move to another device, all without ending the stream.
+//! Capturing from a device: the capture thread owns the (not `Send`) stream. The callback only
+//! converts, downmixes and pushes into a lock-free ring; the thread drains the ring, measures the
+//! level, resamples to 16 kHz and feeds the shared [`AudioState`]. A device that fails is waited
+//! for and reopened, and capture can move to another device, all without ending the stream.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
@@ -10,385 +9,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{Device, SampleFormat, SizedSample};
 
-use super::level::{BlockMeter, Meter};
-use super::resample::Streaming;
-use super::state::{Notice, NoticeKind};
-use super::{AudioError, AudioState, SAMPLE_RATE};
-
-fn device_error(device: &str, reason: impl std::fmt::Display) -> AudioError {
-    AudioError::Device {
-        device: device.to_string(),
-        reason: reason.to_string(),
-    }
-}
-
-/// What to say when there is nothing to capture from.
-pub const NO_DEVICE: &str =
-    "this machine has no audio input device; use --input FILE, or --input - for raw PCM on standard input";
-
-/// What a device is called: its description, and the system's identifier for it (for ALSA, the
-/// PCM name, such as `default` or `hw:1,0`) if that is different.
-fn names_of(d: &Device) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Ok(desc) = d.description() {
-        names.push(desc.name().to_string());
-    }
-    if let Ok(id) = d.id() {
-        let id = id.id().to_string();
-        if !names.contains(&id) {
-            names.push(id);
-        }
-    }
-    if names.is_empty() {
-        names.push("(unnamed)".into());
-    }
-    names
-}
-
-/// A device as messages show it: the name `device:` takes, then its description.
-fn label(names: &[String]) -> String {
-    match names {
-        [desc, id, ..] => format!("{id} ({})", desc.replace('\n', " - ")),
-        [one] => one.clone(),
-        [] => "(unnamed)".into(),
-    }
-}
-
-/// Keep alsa-lib from printing its diagnostics to stderr on this thread (they would land over
-/// the captions); failures still reach the user through cpal's errors.
-fn quiet_alsa() {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = alsa::Output::local_error_handler();
-    }
-}
-
-/// While alive, the process's standard error goes nowhere. Probing devices loads the system's
-/// audio plugins, some of which (JACK's, for one) print to stderr on their own when their server
-/// is not running; that must not land over the captions or the device list.
-struct Hush {
-    #[cfg(unix)]
-    saved: Option<std::os::fd::OwnedFd>,
-}
-
-impl Hush {
-    fn new() -> Self {
-        quiet_alsa();
-        #[cfg(unix)]
-        {
-            use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-            let saved = std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/null")
-                .ok()
-                .and_then(|null| {
-                    // SAFETY: dup of the standard error descriptor; the copy is owned below.
-                    let fd = unsafe { libc::dup(2) };
-                    if fd < 0 {
-                        return None;
-                    }
-                    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-                    let saved = unsafe { OwnedFd::from_raw_fd(fd) };
-                    // SAFETY: both descriptors are open.
-                    (unsafe { libc::dup2(null.as_raw_fd(), 2) } >= 0).then_some(saved)
-                });
-            Self { saved }
-        }
-        #[cfg(not(unix))]
-        Self {}
-    }
-}
-
-impl Drop for Hush {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(saved) = self.saved.take() {
-            use std::os::fd::AsRawFd;
-            // SAFETY: restores the descriptor saved in `new`, which is still open.
-            unsafe { libc::dup2(saved.as_raw_fd(), 2) };
-        }
-    }
-}
-
-/// A device and what it offers for capture.
-struct Probed {
-    device: Device,
-    names: Vec<String>,
-    configs: Result<Vec<cpal::SupportedStreamConfigRange>, String>,
-}
-
-impl Probed {
-    fn usable(&self) -> bool {
-        self.configs.as_ref().is_ok_and(|c| !c.is_empty())
-    }
-}
-
-/// Every input device the system names, with its capture formats (or why they cannot be read).
-fn probe() -> Vec<Probed> {
-    let _hush = Hush::new();
-    cpal::default_host()
-        .input_devices()
-        .map(|it| it.collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .map(|device| Probed {
-            names: names_of(&device),
-            configs: device
-                .supported_input_configs()
-                .map(|c| c.collect())
-                .map_err(|e| e.to_string()),
-            device,
-        })
-        .collect()
-}
-
-/// One line of `livecap devices`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceInfo {
-    /// What `device:INDEX` selects (devices that cannot capture have none).
-    pub index: Option<usize>,
-    /// The short name to pass to `device:` (for ALSA, the PCM name).
-    pub name: String,
-    /// The system's longer description, when there is one.
-    pub description: Option<String>,
-    pub is_default: bool,
-    /// Channel counts it offers for capture.
-    pub channels: Vec<(u32, u32)>,
-    /// Sample-rate ranges it offers for capture, in Hz.
-    pub rates: Vec<(u32, u32)>,
-    /// Why it cannot capture (busy, unplugged, a plugin with no server).
-    pub unavailable: Option<String>,
-}
-
-/// Input devices: those that can capture, numbered as `device:INDEX` counts them, then (with
-/// `all`) those that cannot, unnumbered.
-pub fn list_devices(all: bool) -> Vec<DeviceInfo> {
-    let default_names = {
-        let _hush = Hush::new();
-        cpal::default_host()
-            .default_input_device()
-            .map(|d| names_of(&d))
-    };
-    let mut usable = 0;
-    let mut out = Vec::new();
-    for p in probe() {
-        let (name, description) = match &p.names[..] {
-            [desc, id, ..] => (id.clone(), Some(desc.replace('\n', " - "))),
-            [one] => (one.clone(), None),
-            [] => ("(unnamed)".to_string(), None),
-        };
-        let mut info = DeviceInfo {
-            index: None,
-            name,
-            description,
-            is_default: default_names
-                .as_ref()
-                .is_some_and(|d| d.last() == p.names.last()),
-            channels: Vec::new(),
-            rates: Vec::new(),
-            unavailable: None,
-        };
-        match &p.configs {
-            Ok(configs) if !configs.is_empty() => {
-                info.index = Some(usable);
-                usable += 1;
-                let ch: Vec<(u32, u32)> = configs
-                    .iter()
-                    .map(|c| (c.channels() as u32, c.channels() as u32))
-                    .collect();
-                info.channels = merge_ranges(&ch);
-                let rates: Vec<(u32, u32)> = configs
-                    .iter()
-                    .map(|c| (c.min_sample_rate(), c.max_sample_rate()))
-                    .collect();
-                info.rates = merge_ranges(&rates);
-            }
-            Ok(_) => info.unavailable = Some("it offers no capture format".into()),
-            Err(e) => info.unavailable = Some(e.clone()),
-        }
-        if info.index.is_some() || all {
-            out.push(info);
-        }
-    }
-    out
-}
-
-fn ranges(r: &[(u32, u32)]) -> String {
-    r.iter()
-        .map(|&(a, b)| {
-            if a == b {
-                format!("{a}")
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-impl std::fmt::Display for DeviceInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.index {
-            Some(i) => write!(f, "{i:>3}  {}", self.name)?,
-            None => write!(f, "  -  {}", self.name)?,
-        }
-        if self.is_default {
-            write!(f, "  [default]")?;
-        }
-        match &self.unavailable {
-            Some(why) => write!(f, "  unavailable: {why}")?,
-            None => write!(
-                f,
-                "  {} ch  {} Hz",
-                ranges(&self.channels),
-                ranges(&self.rates)
-            )?,
-        }
-        if let Some(d) = &self.description {
-            write!(f, "  ({d})")?;
-        }
-        Ok(())
-    }
-}
-
-/// Overlapping or touching ranges joined.
-fn merge_ranges(ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
-    let mut sorted = ranges.to_vec();
-    sorted.sort_unstable();
-    let mut out: Vec<(u32, u32)> = Vec::new();
-    for (a, b) in sorted {
-        match out.last_mut() {
-            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => out.push((a, b)),
-        }
-    }
-    out
-}
-
-/// Edit distance between two strings, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
-/// How far `spec` is from a device name (lower is closer), if it is close at all: a typo
-/// (up to a third of the letters wrong), or a word in common.
-fn closeness(spec: &str, name: &str) -> Option<usize> {
-    let (spec, name) = (spec.to_lowercase(), name.to_lowercase());
-    let d = edit_distance(&spec, &name);
-    let typo = d * 3 <= spec.chars().count().max(3);
-    let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().count() >= 3)
-            .map(str::to_string)
-            .collect()
-    };
-    let name_words = words(&name);
-    let shared = words(&spec).iter().any(|w| {
-        name_words
-            .iter()
-            .any(|n| n.starts_with(w.as_str()) || edit_distance(w, n) <= 1)
-    });
-    (typo || shared).then_some(d)
-}
-
-/// The names closest to `spec`, closest first, at most three.
-fn close_matches(spec: &str, names: &[Vec<String>]) -> Vec<String> {
-    let mut scored: Vec<(usize, String)> = names
-        .iter()
-        .filter_map(|n| {
-            let best = n.iter().filter_map(|x| closeness(spec, x)).min()?;
-            Some((best, label(n)))
-        })
-        .collect();
-    scored.sort();
-    scored.into_iter().take(3).map(|(_, n)| n).collect()
-}
-
-/// The input device `spec` names: empty or `default` for the system default, a number for the
-/// n-th device, else an exact name or a unique part of one (case does not matter).
-pub fn find_device(spec: &str) -> Result<Device, AudioError> {
-    if spec.is_empty() || spec == "default" {
-        let _hush = Hush::new();
-        return cpal::default_host()
-            .default_input_device()
-            .ok_or_else(|| device_error(spec, NO_DEVICE));
-    }
-    let probed = probe();
-    if !probed.iter().any(Probed::usable) {
-        return Err(device_error(spec, NO_DEVICE));
-    }
-    if let Ok(i) = spec.parse::<usize>() {
-        let usable: Vec<&Probed> = probed.iter().filter(|p| p.usable()).collect();
-        return match usable.get(i) {
-            Some(p) => Ok(p.device.clone()),
-            None => Err(device_error(
-                spec,
-                format!(
-                    "no input device has this index; they are numbered 0 to {}, see `livecap devices`",
-                    usable.len().saturating_sub(1)
-                ),
-            )),
-        };
-    }
-    let all: Vec<Vec<String>> = probed.iter().map(|p| p.names.clone()).collect();
-    let pick = |i: usize| {
-        probed
-            .get(i)
-            .map(|p| p.device.clone())
-            .ok_or_else(|| device_error(spec, NO_DEVICE))
-    };
-    if let Some(i) = all.iter().position(|n| n.iter().any(|n| n == spec)) {
-        return pick(i);
-    }
-    let lower = spec.to_lowercase();
-    let matching: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i].iter().any(|n| n.to_lowercase().contains(&lower)))
-        .collect();
-    match matching[..] {
-        [i] => pick(i),
-        [] => {
-            let close = close_matches(spec, &all);
-            Err(device_error(
-                spec,
-                if close.is_empty() {
-                    "no input device has that name; `livecap devices` lists them".to_string()
-                } else {
-                    format!(
-                        "no input device has that name; the closest are: {} (`livecap devices` lists them all)",
-                        close.join(", ")
-                    )
-                },
-            ))
-        }
-        _ => Err(device_error(
-            spec,
-            format!(
-                "several input devices match: {}",
-                matching
-                    .iter()
-                    .map(|&i| label(&all[i]))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-    }
-}
+use super::find::find_device;
+use super::list::{probe, Probed};
+use super::{device_error, label, names_of, quiet_alsa, NO_DEVICE};
+use crate::audio::level::{BlockMeter, Meter};
+use crate::audio::resample::Streaming;
+use crate::audio::state::{Notice, NoticeKind};
+use crate::audio::{AudioError, AudioState, SAMPLE_RATE};
 
 /// 16 kHz mono 16-bit when the device offers it (no conversion at all), else 16 kHz in any
 /// layout, else the device's default.
@@ -589,8 +219,14 @@ fn open(spec: &str, stats: &Arc<CaptureStats>) -> Result<Open, AudioError> {
 }
 
 impl Open {
-    /// Move what the callback has delivered into `audio`.
-    fn drain(&mut self, audio: &AudioState, meter: &Meter) -> Result<(), AudioError> {
+    /// Move what the callback has delivered into `audio` (or, while `paused`, measure it and
+    /// let it go).
+    fn drain(
+        &mut self,
+        audio: &AudioState,
+        meter: &Meter,
+        paused: &AtomicBool,
+    ) -> Result<(), AudioError> {
         let n = self.ring.slots();
         if n == 0 {
             return Ok(());
@@ -606,7 +242,8 @@ impl Open {
             }
             self.meter.feed(part, meter);
             match self.resampler.push(part) {
-                Ok(out) => audio.push(&out),
+                Ok(out) if !paused.load(Ordering::SeqCst) => audio.push(&out),
+                Ok(_) => {}
                 Err(e) => result = Err(e),
             }
         }
@@ -615,10 +252,12 @@ impl Open {
     }
 
     /// Everything left, including the resampler's tail, once the stream is done with.
-    fn close(mut self, audio: &AudioState, meter: &Meter) {
-        self.drain(audio, meter).ok();
+    fn close(mut self, audio: &AudioState, meter: &Meter, paused: &AtomicBool) {
+        self.drain(audio, meter, paused).ok();
         if let Ok(tail) = self.resampler.finish() {
-            audio.push(&tail);
+            if !paused.load(Ordering::SeqCst) {
+                audio.push(&tail);
+            }
         }
     }
 }
@@ -626,6 +265,18 @@ impl Open {
 /// What the user can ask of a running capture.
 enum Control {
     Switch(String),
+}
+
+/// Moves a running capture to another device, from any thread.
+#[derive(Debug, Clone)]
+pub struct Switcher(SyncSender<Control>);
+
+impl Switcher {
+    /// Move capture to another device; the outcome arrives as a notice (`Switched` or
+    /// `Refused`). The audio goes on from where it was.
+    pub fn switch_to(&self, spec: &str) {
+        self.0.try_send(Control::Switch(spec.into())).ok();
+    }
 }
 
 /// A running device capture. Dropping it does not stop it; [`DeviceCapture::stop`] does.
@@ -637,13 +288,15 @@ pub struct DeviceCapture {
 }
 
 impl DeviceCapture {
-    /// Start capturing from the device `spec` names into `audio`, publishing levels to `meter`.
-    /// An error here (no such device, cannot open it) is the only one: later failures are
-    /// reported through `audio`'s notices and waited out.
+    /// Start capturing from the device `spec` names into `audio`, publishing levels to `meter`;
+    /// while `paused` is set, the device's audio is not kept. An error here (no such device,
+    /// cannot open it) is the only one: later failures are reported through `audio`'s notices
+    /// and waited out.
     pub fn start(
         spec: &str,
         audio: Arc<AudioState>,
         meter: Arc<Meter>,
+        paused: Arc<AtomicBool>,
     ) -> Result<DeviceCapture, AudioError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(CaptureStats::default());
@@ -662,6 +315,7 @@ impl DeviceCapture {
                             meter,
                             stats: stats2,
                             stop: stop2,
+                            paused,
                             requests,
                         }
                         .run(first);
@@ -687,10 +341,9 @@ impl DeviceCapture {
         }
     }
 
-    /// Move capture to another device; the outcome arrives as a notice (`Switched` or
-    /// `Refused`). The audio goes on from where it was.
-    pub fn switch_to(&self, spec: &str) {
-        self.control.try_send(Control::Switch(spec.into())).ok();
+    /// What moves this capture to another device.
+    pub fn switcher(&self) -> Switcher {
+        Switcher(self.control.clone())
     }
 
     /// Ask capture to end; the audio state is finished once the last samples are in.
@@ -713,6 +366,7 @@ struct Capturing {
     meter: Arc<Meter>,
     stats: Arc<CaptureStats>,
     stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
     requests: Receiver<Control>,
 }
 
@@ -726,10 +380,11 @@ impl Capturing {
         });
     }
 
-    /// Silence for the time no device gave audio, so stream time keeps up with the clock.
+    /// Silence for the time no device gave audio, so stream time keeps up with the clock (none
+    /// while paused: the clock stands still then).
     fn fill_gap(&self, since: Instant) {
         let n = (since.elapsed().as_secs_f64() * SAMPLE_RATE as f64) as usize;
-        if n > 0 {
+        if n > 0 && !self.paused.load(Ordering::SeqCst) {
             self.audio.push(&vec![0.0; n]);
         }
     }
@@ -751,7 +406,7 @@ impl Capturing {
                     Ok(next) => {
                         let gap_from = Instant::now();
                         if let Some(old) = current.take() {
-                            old.close(&self.audio, &self.meter);
+                            old.close(&self.audio, &self.meter, &self.paused);
                         }
                         self.fill_gap(lost_at.take().unwrap_or(gap_from));
                         self.notify(
@@ -773,7 +428,7 @@ impl Capturing {
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
             }
             if let Some(open) = current.as_mut() {
-                if let Err(e) = open.drain(&self.audio, &self.meter) {
+                if let Err(e) = open.drain(&self.audio, &self.meter, &self.paused) {
                     error = Some(e.to_string());
                     break;
                 }
@@ -790,7 +445,7 @@ impl Capturing {
                 if let Some(reason) = open.failure.reason() {
                     let (id, name) = (open.id.clone(), open.name.clone());
                     if let Some(old) = current.take() {
-                        old.close(&self.audio, &self.meter);
+                        old.close(&self.audio, &self.meter, &self.paused);
                     }
                     lost_at = Some(Instant::now());
                     last_try = Instant::now();
@@ -837,45 +492,8 @@ impl Capturing {
             std::thread::sleep(DRAIN_EVERY);
         }
         if let Some(open) = current.take() {
-            open.close(&self.audio, &self.meter);
+            open.close(&self.audio, &self.meter, &self.paused);
         }
         self.audio.finish(error);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn close_names_are_suggested() {
-        let names = vec![
-            vec!["USB Headset Microphone".to_string(), "hw:1,0".to_string()],
-            vec!["Built-in Audio".to_string(), "hw:0,0".to_string()],
-            vec!["fakemic".to_string()],
-        ];
-        assert_eq!(close_matches("fakemik", &names), vec!["fakemic"]);
-        assert_eq!(
-            close_matches("headset", &names),
-            vec!["hw:1,0 (USB Headset Microphone)"]
-        );
-        assert!(close_matches("zzz-qqq", &names).is_empty());
-        assert_eq!(
-            close_matches("my mic", &names),
-            vec!["hw:1,0 (USB Headset Microphone)"]
-        );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-    }
-
-    #[test]
-    fn rate_ranges_merge() {
-        assert_eq!(
-            merge_ranges(&[(44_100, 48_000), (8_000, 16_000), (16_000, 44_100)]),
-            vec![(8_000, 48_000)]
-        );
-        assert_eq!(
-            merge_ranges(&[(48_000, 48_000), (16_000, 16_000)]),
-            vec![(16_000, 16_000), (48_000, 48_000)]
-        );
     }
 }

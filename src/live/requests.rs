@@ -1,0 +1,191 @@
+//! Requests to a running session: typed, queued in order on one bounded channel, and carried
+//! out by the engine at its next look, every one of them (none overwrites another). Sending
+//! rings the same wake-up as new audio, so a waiting engine looks at once.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::audio::source::Controls;
+use crate::audio::state::Wake;
+use crate::stream::Mode;
+
+/// What whoever watches a session (the app) can ask of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Stop capturing: what is heard from now on is not captioned (a file waits), and what was
+    /// heard before is committed.
+    Pause,
+    /// Capture again.
+    Resume,
+    /// Re-transcribe with this policy from now on.
+    SetMode(Mode),
+    /// Commit everything, close this session and begin the next.
+    NewSession,
+    /// Move capture to another device (`device:` name or index).
+    SwitchDevice(String),
+    /// End the session, with the tentative tail committed.
+    Stop,
+}
+
+/// Requests waiting; a sender waits while this many are (the engine takes them all at every
+/// look, so only a stuck engine makes anyone wait).
+const WAITING: usize = 64;
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: VecDeque<(Request, Instant)>,
+    /// The engine is gone: requests are refused.
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    queue: Mutex<Queue>,
+    room: Condvar,
+    wake: Arc<Wake>,
+    source: Option<Controls>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A queue of plain values stays usable after a panic elsewhere.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The sending side: cheap to clone, usable from any thread.
+#[derive(Debug, Clone)]
+pub struct Handle(Arc<Shared>);
+
+/// The engine's side.
+#[derive(Debug)]
+pub struct Inbox(Arc<Shared>);
+
+/// A channel whose sends ring `wake`. With `source`, a pause or resume takes effect on the
+/// source the moment it is sent (so nothing said after the key press is kept, however busy the
+/// engine is), and the engine does the rest in order.
+pub fn channel(wake: Arc<Wake>, source: Option<Controls>) -> (Handle, Inbox) {
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(Queue::default()),
+        room: Condvar::new(),
+        wake,
+        source,
+    });
+    (Handle(shared.clone()), Inbox(shared))
+}
+
+/// The session has ended; the request was not carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the session has ended")]
+pub struct Gone(pub Request);
+
+impl Handle {
+    /// Queue `request` after those sent before it; waits while the queue is full.
+    pub fn send(&self, request: Request) -> Result<(), Gone> {
+        let mut q = self.0.lock();
+        while q.waiting.len() >= WAITING && !q.closed {
+            q = self.0.room.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+        if q.closed {
+            return Err(Gone(request));
+        }
+        if let Some(source) = &self.0.source {
+            match request {
+                Request::Pause => source.set_paused(true),
+                Request::Resume => source.set_paused(false),
+                _ => {}
+            }
+        }
+        q.waiting.push_back((request, Instant::now()));
+        drop(q);
+        self.0.wake.ring();
+        Ok(())
+    }
+}
+
+impl Inbox {
+    /// Whether requests are waiting.
+    pub fn pending(&self) -> bool {
+        !self.0.lock().waiting.is_empty()
+    }
+
+    /// Every request waiting, oldest first, with when it was sent.
+    pub fn take(&self) -> Vec<(Request, Instant)> {
+        let taken: Vec<_> = self.0.lock().waiting.drain(..).collect();
+        self.0.room.notify_all();
+        taken
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.room.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::AudioState;
+    use std::time::Duration;
+
+    #[test]
+    fn requests_arrive_in_order_and_none_overwrites_another() {
+        let audio = AudioState::new();
+        let (handle, inbox) = channel(audio.wake(), None);
+        for r in [
+            Request::Pause,
+            Request::NewSession,
+            Request::SetMode(Mode::Full),
+            Request::Resume,
+            Request::SetMode(Mode::Window),
+        ] {
+            handle.send(r).expect("open");
+        }
+        assert!(inbox.pending());
+        let got: Vec<Request> = inbox.take().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(
+            got,
+            [
+                Request::Pause,
+                Request::NewSession,
+                Request::SetMode(Mode::Full),
+                Request::Resume,
+                Request::SetMode(Mode::Window),
+            ]
+        );
+        assert!(!inbox.pending());
+    }
+
+    #[test]
+    fn a_request_wakes_an_engine_waiting_for_audio() {
+        let audio = Arc::new(AudioState::new());
+        let (handle, inbox) = channel(audio.wake(), None);
+        let t = std::thread::spawn(move || handle.send(Request::Stop));
+        // Waits for audio that never comes: only the request can end the wait early.
+        let arrived = audio.wait_for(1_000_000, Duration::from_secs(30));
+        t.join().ok();
+        assert_eq!(arrived.total, 0);
+        assert!(inbox.pending());
+    }
+
+    #[test]
+    fn a_full_queue_waits_for_room_and_a_gone_engine_refuses() {
+        let audio = AudioState::new();
+        let (handle, inbox) = channel(audio.wake(), None);
+        for _ in 0..WAITING {
+            handle.send(Request::Resume).expect("room");
+        }
+        let h = handle.clone();
+        let late = std::thread::spawn(move || h.send(Request::Stop));
+        // The late sender waits for room; taking the queue makes it, and the request follows.
+        while inbox.take().is_empty() {}
+        assert_eq!(late.join().ok(), Some(Ok(())));
+        let rest: Vec<Request> = inbox.take().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(rest.last(), Some(&Request::Stop));
+        drop(inbox);
+        assert_eq!(handle.send(Request::Pause), Err(Gone(Request::Pause)));
+    }
+}

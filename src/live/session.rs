@@ -1,0 +1,226 @@
+//! One live session from start to end: the source started first (a wrong device or file is
+//! reported at once), the model loaded, then the engine run with every event recorded on disk
+//! before a front-end sees it; on any exit (the input's end, a signal, a request, a panic) the
+//! tentative tail is committed and the session closed, once.
+
+use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+
+use super::engine::{self, commit_event, Output, Pace, Source};
+use super::requests::{channel, Handle, Inbox};
+use super::settings::Settings;
+use crate::asr::Model;
+use crate::audio::level::Meter;
+use crate::audio::source::{Capture, Input, SourceOptions};
+use crate::audio::AudioState;
+use crate::session::{data_dir, News, Recorder};
+use crate::stream::{Clock, ClockKind, Event, Streamer};
+
+/// A front-end: what it is told, in order, as the session runs.
+pub trait Sink {
+    /// A stream event, once it is on disk. `Break` ends the session (its tail committed).
+    fn event(&mut self, e: &Event) -> ControlFlow<()>;
+    /// News of the recording: a session started, writing failed, or works again.
+    fn news(&mut self, news: News);
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ended {
+    /// The directory of the last session recorded.
+    pub saved: Option<PathBuf>,
+    /// Why the captions stopped before the end, in one sentence (the transcript so far is
+    /// saved).
+    pub failure: Option<String>,
+    /// The source's own error, if it ended with one.
+    pub source_error: Option<String>,
+}
+
+/// What an engine panic is told as.
+pub const INTERNAL_ERROR: &str =
+    "an internal error stopped the captions; the transcript so far is saved";
+
+/// A live session, ready to run.
+pub struct Session {
+    settings: Settings,
+    model: Model,
+    audio: Arc<AudioState>,
+    capture: Capture,
+    clock: ClockKind,
+    switch_at: Vec<f64>,
+    /// Where sessions are recorded (none without a data directory, or with `--no-save`).
+    data: Option<PathBuf>,
+    handle: Handle,
+    inbox: Inbox,
+}
+
+impl Session {
+    /// Start the source, then load the model (a device's audio is kept while it loads).
+    pub fn open(settings: Settings, source: &SourceOptions, clock: ClockKind) -> Result<Session> {
+        use std::io::IsTerminal;
+        if settings.input == Input::Stdin && std::io::stdin().is_terminal() {
+            bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
+        }
+        let audio = Arc::new(AudioState::new());
+        let capture = Capture::start(&settings.input, source, audio.clone())?;
+        let model =
+            Model::load(&settings.model).and_then(|m| m.check_options(&settings.decode).map(|_| m));
+        let model = match model {
+            Ok(m) => m,
+            Err(e) => {
+                capture.join();
+                return Err(e.into());
+            }
+        };
+        let (handle, inbox) = channel(audio.wake(), Some(capture.controls()));
+        let data = settings.record.as_ref().and_then(|_| data_dir());
+        Ok(Session {
+            settings,
+            model,
+            audio,
+            capture,
+            clock,
+            switch_at: Vec::new(),
+            data,
+            handle,
+            inbox,
+        })
+    }
+
+    /// Switch to the other mode when the stream clock reaches each of these (seconds).
+    pub fn switch_mode_at(&mut self, times: &[f64]) {
+        self.switch_at = times.to_vec();
+    }
+
+    /// Where requests to the running session go.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The input level, as the source publishes it.
+    pub fn meter(&self) -> Arc<Meter> {
+        self.capture.meter()
+    }
+
+    /// Whether the session is recorded on disk.
+    pub fn saving(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Run until the input ends, `stop` is set (a signal), a stop is requested or `sink` says
+    /// so; then close the recording and the source.
+    pub fn run(self, stop: &AtomicBool, sink: &mut dyn Sink) -> Ended {
+        let Session {
+            settings,
+            model,
+            audio,
+            capture,
+            clock,
+            switch_at,
+            data,
+            handle,
+            inbox,
+        } = self;
+        drop(handle);
+        let mut recorder = match (&settings.record, data) {
+            (Some(opts), Some(dir)) => {
+                let (r, news) = Recorder::start(&dir, opts.clone());
+                sink.news(news);
+                Some(r)
+            }
+            (Some(_), None) => {
+                sink.news(News::Failed(
+                    "there is no data directory (set LIVECAP_DATA_DIR)".into(),
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        let mut streamer = Streamer::new(
+            &model,
+            settings.decode.clone(),
+            settings.mode,
+            settings.window,
+        );
+        let mut clock = Clock::new(clock);
+        let controls = capture.controls();
+        let name = settings.input.to_string();
+        let pace = Pace {
+            step: settings.step,
+            switch_at,
+        };
+        let mut out = Recorded {
+            recorder: &mut recorder,
+            sink,
+        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let source = Source {
+                audio: &audio,
+                controls: Some(&controls),
+                name: &name,
+            };
+            engine::run(
+                &mut streamer,
+                source,
+                &mut clock,
+                &pace,
+                &inbox,
+                stop,
+                &mut out,
+            )
+        }));
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => {
+                // Keep the words that were shown, if the streamer can still give them.
+                let at = clock.now(&audio);
+                let tail = std::panic::catch_unwind(AssertUnwindSafe(|| streamer.finish()));
+                if let Some(e) = tail.ok().and_then(|words| commit_event(&words, at)) {
+                    let _ = out.event(&e);
+                }
+                Some(INTERNAL_ERROR.to_string())
+            }
+        };
+        // Requests sent from now on are refused.
+        drop(inbox);
+        let saved = recorder
+            .as_ref()
+            .and_then(|r| r.dir().map(std::path::Path::to_path_buf));
+        if let Some(Err(e)) = recorder.map(Recorder::finish) {
+            sink.news(News::Failed(e.to_string()));
+        }
+        capture.join();
+        Ended {
+            saved,
+            failure,
+            source_error: audio.error(),
+        }
+    }
+}
+
+/// The engine's output: on disk first, then to the front-end.
+struct Recorded<'a> {
+    recorder: &'a mut Option<Recorder>,
+    sink: &'a mut dyn Sink,
+}
+
+impl Output for Recorded<'_> {
+    fn event(&mut self, e: &Event) -> ControlFlow<()> {
+        if let Some(news) = self.recorder.as_mut().and_then(|r| r.on_event(e)) {
+            self.sink.news(news);
+        }
+        self.sink.event(e)
+    }
+
+    fn audio(&mut self, samples: &[f32]) {
+        if let Some(news) = self.recorder.as_mut().and_then(|r| r.on_audio(samples)) {
+            self.sink.news(news);
+        }
+    }
+}
