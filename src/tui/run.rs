@@ -32,6 +32,8 @@ use crate::stream::{ClockKind, Event};
 const FRAME: Duration = Duration::from_millis(33);
 /// Messages waiting for the UI; the engine waits when it is full (nothing is dropped).
 const QUEUE: usize = 1024;
+/// The thread the live session runs on.
+const ENGINE_THREAD: &str = "livecap-engine";
 
 /// The terminal shows 24-bit colour (otherwise themes are brought down to 16 colours).
 fn truecolor() -> bool {
@@ -94,11 +96,15 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     // Nothing but the app may write over the screen: messages go to a log file.
     let log_path = data.as_ref().map(|d| d.join("livecap.log"));
     let redirect = crate::stderr::to_file(log_path.as_deref());
-    // A panic prints on the terminal, after the screen and standard error are given back.
+    // A panic prints on the terminal, after the screen and standard error are given back; the
+    // engine's own are caught by the session and told on the status line (their message goes
+    // to the log), and the screen stays.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        crate::stderr::release();
+        if std::thread::current().name() != Some(ENGINE_THREAD) {
+            restore_terminal();
+            crate::stderr::release();
+        }
         previous(info);
     }));
 
@@ -130,7 +136,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let engine = {
         let (tx, hangup) = (tx.clone(), hangup.clone());
         std::thread::Builder::new()
-            .name("livecap-engine".into())
+            .name(ENGINE_THREAD.into())
             .spawn(move || {
                 let mut to_ui = ToUi(tx);
                 let ended = session.run(&hangup, &mut to_ui);

@@ -1,0 +1,90 @@
+//! The encoder's matrix products (one 30-second window: 1500 frames) in float32, as the encoder
+//! runs them now (candle's matmul over `gemm`), against candle-core's quantized matmul with 8-bit
+//! weights (Q8_0: blocks of 32 weights with one scale; activations quantized the same way per
+//! row), for tiny (d = 384) and base (d = 512): time per product (median of 5) and the error
+//! against float32.
+//!
+//! cargo run --release --example int8_matmul
+
+use std::time::Instant;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time(f: &mut dyn FnMut()) -> f64 {
+    f();
+    median(
+        (0..5)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|n| n.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() -> candle_core::Result<()> {
+    let dev = Device::Cpu;
+    let t = 1500;
+    let avx512 = if is_x86_feature_detected!("avx512f") {
+        "AVX-512"
+    } else {
+        "AVX2"
+    };
+    println!(
+        "{} ({avx512}), {} threads",
+        cpu_name(),
+        rayon::current_num_threads()
+    );
+    println!("| model | product (t × k · k × n) | f32 | Q8_0 | Q8_0 / f32 | max error / max |y| |");
+    println!("|---|---|---|---|---|---|");
+    for (model, d) in [("tiny", 384usize), ("base", 512)] {
+        for (name, k, n) in [
+            ("q/k/v", d, 3 * d),
+            ("out", d, d),
+            ("fc1", d, 4 * d),
+            ("fc2", 4 * d, d),
+        ] {
+            let x = Tensor::randn(0f32, 1.0, (1, t, k), &dev)?;
+            let w = (Tensor::randn(0f32, 1.0, (n, k), &dev)? / (k as f64).sqrt())?;
+            let linear = candle_nn::Linear::new(w.clone(), None);
+            let q = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+            let want = linear.forward(&x)?;
+            let got = q.forward(&x)?;
+            let err = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = want.abs()?.max_all()?.to_scalar::<f32>()?;
+            let f32_time = time(&mut || {
+                let _ = linear.forward(&x);
+            });
+            let q_time = time(&mut || {
+                let _ = q.forward(&x);
+            });
+            println!(
+                "| {model} | {name} ({t} × {k} · {k} × {n}) | {:.1} ms | {:.1} ms | {:.2} | {:.4} |",
+                f32_time * 1e3,
+                q_time * 1e3,
+                q_time / f32_time,
+                err / scale
+            );
+        }
+    }
+    Ok(())
+}
