@@ -3,6 +3,8 @@
 # (CTranslate2 int8 and float32, 2 threads) on the same model and files, in one run, greedy or
 # with the beam search of BEAM beams (default 1) in every system.
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
+# livecap runs twice: at its default compute type (float16) and at int8. MODEL=base measures the
+# multilingual base model (with English as the language) instead of tiny.en.
 #
 #   bench/transcribe.sh          (BEAM=5 bench/transcribe.sh for beam search)
 # Results: bench/out/*.jsonl and a table on stdout (copy it into BENCHMARKS.md).
@@ -11,6 +13,11 @@ cd "$(dirname "$0")/.."
 reps=${REPS:-3}
 beam=${BEAM:-1}
 model=$(scripts/fetch-test-models)
+lang=()
+if [ "${MODEL:-tiny.en}" = base ]; then
+  model=$(dirname "$model")/base-ct2
+  lang=(--language en)
+fi
 python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet faster-whisper==1.2.1
 cargo build --release --quiet --bin livecap --example score
 out=bench/out
@@ -18,18 +25,20 @@ mkdir -p "$out"
 dev=(tests/fixtures/dev/*.wav)
 long=(tests/fixtures/long/*.wav)
 secs() { python3 -c "import sys,wave; print(round(sum(wave.open(f).getnframes()/wave.open(f).getframerate() for f in sys.argv[1:]),1))" "$@"; }
-systems=(livecap faster-whisper-int8 faster-whisper-float32)
+systems=(livecap livecap-int8 faster-whisper-int8 faster-whisper-float32)
 
 command_for() { # system files...
   local sys=$1; shift
   case $sys in
-    livecap) echo target/release/livecap transcribe --model "$model" --beam-size "$beam" --format json "$@" ;;
+    livecap) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --beam-size "$beam" --format json "$@" ;;
+    livecap-int8) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --compute-type int8 --beam-size "$beam" --format json "$@" ;;
     faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type int8 "$@" ;;
     faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type float32 "$@" ;;
   esac
 }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); $(date -u +%F); median of $reps runs; beams: $beam"
+simd=AVX2; grep -q avx512_vnni /proc/cpuinfo && simd="AVX-512 VNNI"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p') ($simd); $(date -u +%F); model: $(basename "$model"); median of $reps runs; beams: $beam"
 echo
 echo "| system                 | set  | wall (median) | runs            | × real time | peak RSS | WER    |"
 echo "|------------------------|------|---------------|-----------------|-------------|----------|--------|"

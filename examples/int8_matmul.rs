@@ -1,8 +1,9 @@
 //! The encoder's matrix products (one 30-second window: 1500 frames) in float32, as the encoder
 //! runs them now (candle's matmul over `gemm`), against candle-core's quantized matmul with 8-bit
 //! weights (Q8_0: blocks of 32 weights with one scale; activations quantized the same way per
-//! row), for tiny (d = 384) and base (d = 512): time per product (median of 5) and the error
-//! against float32.
+//! row) and against livecap's own int8 kernels (one scale per output channel and per input row,
+//! on the fastest path this CPU runs), for tiny (d = 384) and base (d = 512): time per product
+//! (median of 5) and the error against float32.
 //!
 //! cargo run --release --example int8_matmul
 
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use livecap::asr::int8::{Int8Linear, Path};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -54,8 +56,9 @@ fn main() -> candle_core::Result<()> {
         cpu_name(),
         rayon::current_num_threads()
     );
-    println!("| model | product (t × k · k × n) | f32 | Q8_0 | Q8_0 / f32 | max error / max |y| |");
-    println!("|---|---|---|---|---|---|");
+    println!("int8 kernel: {:?}", Path::best());
+    println!("| model | product (t × k · k × n) | f32 | Q8_0 | Q8_0 / f32 | Q8_0 error | int8 | int8 / f32 | int8 error | int8, AVX2 path |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (model, d) in [("tiny", 384usize), ("base", 512)] {
         for (name, k, n) in [
             ("q/k/v", d, 3 * d),
@@ -71,18 +74,36 @@ fn main() -> candle_core::Result<()> {
             let got = q.forward(&x)?;
             let err = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let scale = want.abs()?.max_all()?.to_scalar::<f32>()?;
+            let own = Int8Linear::from_f32(&w.flatten_all()?.to_vec1::<f32>()?, k, n, None);
+            let xs = x.flatten_all()?.to_vec1::<f32>()?;
+            let mine = Tensor::from_vec(own.apply(&xs), (1, t, n), &dev)?;
+            let own_err = (&mine - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let f32_time = time(&mut || {
                 let _ = linear.forward(&x);
             });
             let q_time = time(&mut || {
                 let _ = q.forward(&x);
             });
+            let own_time = time(&mut || {
+                let _ = own.apply(&xs);
+            });
+            let avx2 = if Path::Avx2.available() && Path::best() != Path::Avx2 {
+                let t = time(&mut || {
+                    let _ = own.apply_with(Path::Avx2, &xs);
+                });
+                format!("{:.1} ms", t * 1e3)
+            } else {
+                "(as int8)".into()
+            };
             println!(
-                "| {model} | {name} ({t} × {k} · {k} × {n}) | {:.1} ms | {:.1} ms | {:.2} | {:.4} |",
+                "| {model} | {name} ({t} × {k} · {k} × {n}) | {:.1} ms | {:.1} ms | {:.2} | {:.4} | {:.1} ms | {:.2} | {:.4} | {avx2} |",
                 f32_time * 1e3,
                 q_time * 1e3,
                 q_time / f32_time,
-                err / scale
+                err / scale,
+                own_time * 1e3,
+                own_time / f32_time,
+                own_err / scale
             );
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::asr::{tokens, DecodeOptions, Task};
+use crate::asr::{tokens, ComputeType, DecodeOptions, Task};
 use crate::audio::pcm::Encoding;
 use crate::session::Format;
 use crate::stream::{ClockKind, Mode};
@@ -84,6 +84,10 @@ pub struct LiveArgs {
     /// Beams searched when decoding (1: greedy, the fastest).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub beam_size: usize,
+    /// Precision the model computes in: int8 (the encoder's weights and inputs in 8 bits,
+    /// faster) or float16 (the model's own).
+    #[arg(long, value_enum, default_value_t = ComputeType::default())]
+    pub compute_type: ComputeType,
 }
 
 /// Decoding options from the command line (or the config file), validated; each mistake is
@@ -187,6 +191,10 @@ pub struct RetranscribeArgs {
     /// Beams searched when decoding (1: greedy, faster).
     #[arg(long, default_value_t = BEAM_SIZE, value_name = "N")]
     pub beam_size: usize,
+    /// Precision the model computes in: int8 (the encoder's weights and inputs in 8 bits,
+    /// faster) or float16 (the model's own).
+    #[arg(long, value_enum, default_value_t = ComputeType::default())]
+    pub compute_type: ComputeType,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -202,8 +210,12 @@ pub struct ModelArgs {
     /// Model: a short name (tiny.en, base.en, small.en, medium.en, tiny, base, small, medium,
     /// large-v3), a Hugging Face repo id (openai/whisper-tiny.en), or a local directory in
     /// Hugging Face or CTranslate2 (faster-whisper) layout.
-    #[arg(long, short = 'm', env = "LIVECAP_MODEL", default_value = "tiny.en")]
+    #[arg(long, short = 'm', env = "LIVECAP_MODEL", default_value = crate::asr::DEFAULT_MODEL)]
     pub model: String,
+    /// Precision the model computes in: int8 (the encoder's weights and inputs in 8 bits,
+    /// faster) or float16 (the model's own).
+    #[arg(long, value_enum, default_value_t = ComputeType::default())]
+    pub compute_type: ComputeType,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

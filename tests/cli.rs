@@ -432,6 +432,35 @@ fn dev_wer(model: &str, extra: &[&str]) -> WerCount {
         .fold(WerCount::default(), |a, b| a + b)
 }
 
+#[test]
+fn int8_transcripts_are_as_accurate_as_float16_on_both_models() {
+    let tiny = model_arg();
+    let base = base_model();
+    for (model, extra) in [
+        (tiny.as_str(), vec![]),
+        (base.as_str(), vec!["--language", "en"]),
+    ] {
+        let with = |compute: &str| {
+            let mut args = extra.clone();
+            args.extend(["--compute-type", compute]);
+            dev_wer(model, &args)
+        };
+        let (float16, int8) = (with("float16"), with("int8"));
+        eprintln!(
+            "{model}: float16 {:.2}%, int8 {:.2}%",
+            100.0 * float16.rate(),
+            100.0 * int8.rate()
+        );
+        assert!(float16.words > 200, "dev set missing");
+        assert!(
+            int8.rate() <= float16.rate() + 0.005,
+            "{model}: int8 WER {:.2}% against float16 {:.2}%",
+            100.0 * int8.rate(),
+            100.0 * float16.rate()
+        );
+    }
+}
+
 /// Names tiny.en mishears in the dev clips: "fill up steels", "Whitmore".
 const NAMES: &str = "Philip Steels, Whittemore";
 

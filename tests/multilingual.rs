@@ -9,18 +9,6 @@ use std::process::Command;
 
 use common::*;
 
-fn base_model() -> String {
-    let dir = model_dir()
-        .parent()
-        .map(|p| p.join("base-ct2"))
-        .unwrap_or_default();
-    assert!(
-        dir.join("model.bin").is_file(),
-        "multilingual test model missing: run scripts/fetch-test-models"
-    );
-    dir.display().to_string()
-}
-
 fn speak(dir: &Path, voice: &str, text: &str) -> PathBuf {
     let out = dir.join(format!("{voice}.wav"));
     let ok = Command::new("espeak-ng")

@@ -4,6 +4,7 @@
 pub mod align;
 pub mod ct2;
 pub mod decode;
+pub mod int8;
 pub mod kernels;
 pub mod longform;
 pub mod mel;
@@ -140,11 +141,38 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
     })
 }
 
+/// The precision the model computes in (`--compute-type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ComputeType {
+    /// The encoder's projections with 8-bit weights and inputs (one scale per output channel
+    /// and per input row), summed exactly in 32-bit integers; the rest as for float16.
+    Int8,
+    /// The checkpoint's own precision: the decoder's weights in half precision, the encoder in
+    /// float32.
+    #[default]
+    Float16,
+}
+
 impl Model {
     /// Resolve `--model` (hub id, short name or directory) and load it.
     pub fn load(arg: &str) -> Result<Self, ModelError> {
+        Self::load_as(arg, ComputeType::default())
+    }
+
+    /// [`Model::load`], computing in `compute`.
+    pub fn load_as(arg: &str, compute: ComputeType) -> Result<Self, ModelError> {
         let dir = ModelSource::parse(arg)?.fetch()?;
-        Self::load_dir(&dir)
+        let mut model = Self::load_dir(&dir)?;
+        if compute == ComputeType::Int8 {
+            model
+                .net
+                .quantize_encoder()
+                .map_err(|e| ModelError::Malformed {
+                    path: dir.clone(),
+                    reason: format!("its weights cannot be brought to int8: {e}"),
+                })?;
+        }
+        Ok(model)
     }
 
     /// Load a model directory in Hugging Face or CTranslate2 layout.

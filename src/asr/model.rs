@@ -9,8 +9,42 @@ use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear};
 use half::f16;
 use rayon::prelude::*;
 
+use super::int8::Int8Linear;
 use super::kernels::{self, Mat};
 use super::ModelError;
+
+/// An encoder projection: float32 through candle's matmul, or 8-bit weights through this
+/// crate's int8 kernels.
+enum Proj {
+    Float(Linear),
+    Int8(Int8Linear),
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Proj::Float(l) => l.forward(x),
+            Proj::Int8(q) => {
+                let (b, t, _) = x.dims3()?;
+                let y = q.apply(&x.flatten_all()?.to_vec1::<f32>()?);
+                Tensor::from_vec(y, (b, t, q.outputs()), x.device())
+            }
+        }
+    }
+
+    /// The same layer with int8 weights (one scale per output channel).
+    fn to_int8(&self) -> candle_core::Result<Proj> {
+        Ok(match self {
+            Proj::Float(l) => {
+                let (o, i) = l.weight().dims2()?;
+                let w = l.weight().flatten_all()?.to_vec1::<f32>()?;
+                let b = l.bias().map(|b| b.to_vec1::<f32>()).transpose()?;
+                Proj::Int8(Int8Linear::from_f32(&w, i, o, b))
+            }
+            Proj::Int8(q) => Proj::Int8(q.clone()),
+        })
+    }
+}
 
 /// Dimensions of a Whisper model.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,8 +208,8 @@ fn encoder_attention(qkv: &Tensor, heads: usize) -> candle_core::Result<Tensor> 
 /// Encoder self-attention with one fused projection for queries, keys and values; the
 /// 1/sqrt(sqrt(head dim)) scale of queries and keys is folded into their weights.
 struct SelfAttention {
-    qkv: Linear,
-    out: Linear,
+    qkv: Proj,
+    out: Proj,
     heads: usize,
 }
 
@@ -201,8 +235,8 @@ impl SelfAttention {
         };
         let (weight, bias) = fuse().map_err(|e| w.err(e))?;
         Ok(Self {
-            qkv: Linear::new(weight, Some(bias)),
-            out: w.linear(&format!("{name}.out_proj"), d, d, true)?,
+            qkv: Proj::Float(Linear::new(weight, Some(bias))),
+            out: Proj::Float(w.linear(&format!("{name}.out_proj"), d, d, true)?),
             heads,
         })
     }
@@ -214,15 +248,15 @@ impl SelfAttention {
 }
 
 struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Proj,
+    fc2: Proj,
 }
 
 impl Mlp {
     fn load(w: &mut Weights, name: &str, d: usize) -> Result<Self, ModelError> {
         Ok(Self {
-            fc1: w.linear(&format!("{name}.fc1"), d, 4 * d, true)?,
-            fc2: w.linear(&format!("{name}.fc2"), 4 * d, d, true)?,
+            fc1: Proj::Float(w.linear(&format!("{name}.fc1"), d, 4 * d, true)?),
+            fc2: Proj::Float(w.linear(&format!("{name}.fc2"), 4 * d, d, true)?),
         })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -444,6 +478,18 @@ impl Whisper {
             dec_ln,
             dec_scale,
         })
+    }
+
+    /// Run the encoder's projections (attention and MLP, where nearly all its arithmetic is)
+    /// with int8 weights from now on.
+    pub fn quantize_encoder(&mut self) -> candle_core::Result<()> {
+        for l in &mut self.enc_layers {
+            l.attn.qkv = l.attn.qkv.to_int8()?;
+            l.attn.out = l.attn.out.to_int8()?;
+            l.mlp.fc1 = l.mlp.fc1.to_int8()?;
+            l.mlp.fc2 = l.mlp.fc2.to_int8()?;
+        }
+        Ok(())
     }
 
     /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features (1, t, d).

@@ -158,7 +158,7 @@ fn retranscribe(store: &Store, a: &RetranscribeArgs) -> Result<bool> {
         crate::config::vocabulary(&a.vocabulary)?,
         a.beam_size,
     )?;
-    let t = store.retranscribe(&a.id, a.model.as_deref(), &opts)?;
+    let t = store.retranscribe(&a.id, a.model.as_deref(), a.compute_type, &opts)?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;
     Ok(true)
 }

@@ -75,7 +75,7 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
         args.beam_size,
     )?;
     let sinks = destinations(args)?;
-    let model = Model::load(&args.model.model)?;
+    let model = Model::load_as(&args.model.model, args.model.compute_type)?;
     model.check_options(&opts)?;
     let many = args.files.len() > 1;
     let mut all_ok = true;

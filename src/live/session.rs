@@ -68,8 +68,8 @@ impl Session {
         }
         let audio = Arc::new(AudioState::new());
         let capture = Capture::start(&settings.input, source, audio.clone())?;
-        let model =
-            Model::load(&settings.model).and_then(|m| m.check_options(&settings.decode).map(|_| m));
+        let model = Model::load_as(&settings.model, settings.compute)
+            .and_then(|m| m.check_options(&settings.decode).map(|_| m));
         let model = match model {
             Ok(m) => m,
             Err(e) => {

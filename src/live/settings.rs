@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::asr::DecodeOptions;
+use crate::asr::{ComputeType, DecodeOptions};
 use crate::audio::source::Input;
 use crate::cli::{decode_options, LiveArgs};
 use crate::config::Config;
@@ -23,6 +23,7 @@ pub struct Settings {
     /// Where the audio comes from (no `--input`: the system's default input device).
     pub input: Input,
     pub model: String,
+    pub compute: ComputeType,
     pub mode: Mode,
     pub window: f64,
     pub step: f64,
@@ -68,6 +69,7 @@ impl Settings {
         Ok(Settings {
             input,
             model,
+            compute: flags.compute_type,
             mode,
             window,
             step,

@@ -10,7 +10,7 @@ use super::log::{
     ReadBack, SessionError, Summary, TRANSCRIPT,
 };
 use super::record::AUDIO;
-use crate::asr::{self, DecodeOptions, Model, ModelError, Transcript};
+use crate::asr::{self, ComputeType, DecodeOptions, Model, ModelError, Transcript};
 use crate::audio::AudioError;
 
 /// Why a session's audio could not be transcribed again.
@@ -116,11 +116,12 @@ impl Store {
     }
 
     /// Transcribe session `id`'s kept audio again with full context, with `model` (default: the
-    /// one it was recorded with).
+    /// one it was recorded with) computing in `compute`.
     pub fn retranscribe(
         &self,
         id: &str,
         model: Option<&str>,
+        compute: ComputeType,
         opts: &DecodeOptions,
     ) -> Result<Transcript, RetranscribeError> {
         let opened = self.open(id)?;
@@ -135,7 +136,7 @@ impl Store {
                 .unwrap_or_else(|| asr::DEFAULT_MODEL.into()),
         };
         let audio = crate::audio::load_file(&audio_path)?;
-        let model = Model::load(&spec)?;
+        let model = Model::load_as(&spec, compute)?;
         model.check_options(opts)?;
         Ok(asr::transcribe(&model, &audio.samples, opts, &mut |_| {})?)
     }

@@ -36,6 +36,19 @@ pub fn model() -> &'static Model {
     })
 }
 
+/// The multilingual base model (CTranslate2 layout), fetched beside the test model.
+pub fn base_model() -> String {
+    let dir = model_dir()
+        .parent()
+        .map(|p| p.join("base-ct2"))
+        .unwrap_or_default();
+    assert!(
+        dir.join("model.bin").is_file(),
+        "multilingual test model missing: run scripts/fetch-test-models"
+    );
+    dir.display().to_string()
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }

@@ -1,0 +1,479 @@
+//! Matrix products with 8-bit weights: `y = x Wᵀ + b` where `W` (out × in) is kept as int8 with
+//! one scale per output channel, and each row of `x` is quantized to int8 on the fly with a scale
+//! of its own (as CTranslate2's int8 does). Products are summed exactly in int32 and scaled back
+//! once per output. The kernel is chosen at run time: AVX-512 VNNI (`vpdpbusd`, 64 products an
+//! instruction), AVX2 (`vpmaddubsw` with the sign trick, no saturation), or a portable loop;
+//! each can be forced for tests.
+
+use rayon::prelude::*;
+
+/// The code paths, fastest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Vnni,
+    Avx2,
+    Portable,
+}
+
+impl Path {
+    /// Whether this CPU can run `self`.
+    pub fn available(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Path::Vnni => {
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => is_x86_feature_detected!("avx2"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::Vnni | Path::Avx2 => false,
+            Path::Portable => true,
+        }
+    }
+
+    /// The fastest path this CPU runs.
+    pub fn best() -> Path {
+        use std::sync::OnceLock;
+        static BEST: OnceLock<Path> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            [Path::Vnni, Path::Avx2]
+                .into_iter()
+                .find(|p| p.available())
+                .unwrap_or(Path::Portable)
+        })
+    }
+}
+
+/// Output channels per weight panel (one AVX-512 register of int32 sums is 16 outputs).
+const LANES: usize = 16;
+
+/// A linear layer with int8 weights, packed for the kernels: for every 4 inputs, the 4 weights
+/// of each output side by side (`[in / 4][out][4]`), so one 32-bit broadcast of 4 inputs meets
+/// 16 (or 8) outputs' weights in one register.
+#[derive(Debug, Clone)]
+pub struct Int8Linear {
+    inputs: usize,
+    outputs: usize,
+    /// Inputs padded to a multiple of 4, outputs to a multiple of [`LANES`].
+    k4: usize,
+    n_pad: usize,
+    packed: Vec<i8>,
+    /// Per output: the weights' scale, and their sum (for the unsigned form VNNI multiplies).
+    scale: Vec<f32>,
+    sum: Vec<i32>,
+    /// Zero where the layer has none.
+    bias: Vec<f32>,
+}
+
+/// The symmetric int8 scale of `v` (never zero).
+fn scale_of(v: &[f32]) -> f32 {
+    let m = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if m > 0.0 && m.is_finite() {
+        m / 127.0
+    } else {
+        1.0
+    }
+}
+
+/// `v / scale` to the nearest integer in -127..=127 (ties to even, by the float trick that
+/// needs no library call, so that it vectorises).
+#[inline(always)]
+fn quantize(v: f32, inv: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer.
+    (((v * inv).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i8
+}
+
+impl Int8Linear {
+    /// Quantize `w` (`outputs` rows of `inputs`, row-major) per output channel.
+    pub fn from_f32(w: &[f32], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
+        let rows: Vec<(f32, Vec<i8>)> = w
+            .chunks_exact(inputs)
+            .take(outputs)
+            .map(|row| {
+                let s = scale_of(row);
+                (s, row.iter().map(|&x| quantize(x, 1.0 / s)).collect())
+            })
+            .collect();
+        let scales = rows.iter().map(|r| r.0).collect();
+        let q: Vec<Vec<i8>> = rows.into_iter().map(|r| r.1).collect();
+        Self::from_int8(&q, scales, inputs, bias)
+    }
+
+    /// From weights already in int8 (`q[out][in]`) with their per-output scales.
+    pub fn from_int8(
+        q: &[Vec<i8>],
+        scale: Vec<f32>,
+        inputs: usize,
+        bias: Option<Vec<f32>>,
+    ) -> Self {
+        let outputs = q.len();
+        let k4 = inputs.div_ceil(4);
+        let n_pad = outputs.div_ceil(LANES) * LANES;
+        let mut packed = vec![0i8; k4 * n_pad * 4];
+        for (n, row) in q.iter().enumerate() {
+            for (k, &v) in row.iter().enumerate().take(inputs) {
+                packed[((k / 4) * n_pad + n) * 4 + k % 4] = v;
+            }
+        }
+        let sum = q
+            .iter()
+            .map(|row| row.iter().map(|&v| v as i32).sum())
+            .collect();
+        Self {
+            inputs,
+            outputs,
+            k4,
+            n_pad,
+            packed,
+            scale,
+            sum,
+            bias: bias.unwrap_or_else(|| vec![0.0; outputs]),
+        }
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// `y = x Wᵀ + b` for the rows of `x` (each `inputs` long), on the fastest path.
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        self.apply_with(Path::best(), x)
+    }
+
+    /// [`Int8Linear::apply`] on `path` (the portable one where this CPU cannot run it).
+    pub fn apply_with(&self, path: Path, x: &[f32]) -> Vec<f32> {
+        let path = if path.available() {
+            path
+        } else {
+            Path::Portable
+        };
+        let rows = x.len() / self.inputs.max(1);
+        let mut y = vec![0f32; rows * self.outputs];
+        if rows == 0 || self.outputs == 0 {
+            return y;
+        }
+        // Rows of `x` in int8, padded to whole groups of 4, each with its scale.
+        let stride = self.k4 * 4;
+        let mut qx = vec![0i8; rows * stride];
+        let mut sx = vec![0f32; rows];
+        qx.par_chunks_mut(stride)
+            .zip(sx.par_iter_mut())
+            .zip(x.par_chunks(self.inputs))
+            .for_each(|((q, s), row)| {
+                *s = scale_of(row);
+                let inv = 1.0 / *s;
+                for (d, &v) in q.iter_mut().zip(row) {
+                    *d = quantize(v, inv);
+                }
+            });
+        // Each thread takes whole blocks of rows, every output.
+        const ROWS: usize = 128;
+        y.par_chunks_mut(ROWS * self.outputs)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let r0 = b * ROWS;
+                let n = out.len() / self.outputs;
+                let mut acc = vec![0i32; n * self.n_pad];
+                let qx = &qx[r0 * stride..(r0 + n) * stride];
+                match path {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the path is only taken where the CPU has its features (checked
+                    // above).
+                    Path::Vnni => unsafe { self.sums_vnni(qx, n, &mut acc) },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above, for AVX2.
+                    Path::Avx2 => unsafe { self.sums_avx2(qx, n, &mut acc) },
+                    _ => self.sums_portable(qx, n, &mut acc),
+                }
+                // VNNI multiplied (x + 128): take the 128 × Σw back out.
+                let offset = if matches!(path, Path::Vnni) { 128 } else { 0 };
+                for (i, (yr, ar)) in out
+                    .chunks_exact_mut(self.outputs)
+                    .zip(acc.chunks_exact(self.n_pad))
+                    .enumerate()
+                {
+                    let s = sx[r0 + i];
+                    for ((((y, &a), &sum), &scale), &b) in yr
+                        .iter_mut()
+                        .zip(ar)
+                        .zip(&self.sum)
+                        .zip(&self.scale)
+                        .zip(&self.bias)
+                    {
+                        *y = (a - offset * sum) as f32 * (s * scale) + b;
+                    }
+                }
+            });
+        y
+    }
+
+    /// int32 sums of `n` quantized rows against every output, by plain loops.
+    fn sums_portable(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+        let stride = self.k4 * 4;
+        for r in 0..n {
+            let xr = &qx[r * stride..(r + 1) * stride];
+            let ar = &mut acc[r * self.n_pad..(r + 1) * self.n_pad];
+            for k4 in 0..self.k4 {
+                let xs = &xr[k4 * 4..k4 * 4 + 4];
+                let panel = &self.packed[k4 * self.n_pad * 4..(k4 + 1) * self.n_pad * 4];
+                for (a, w) in ar.iter_mut().zip(panel.chunks_exact(4)) {
+                    *a += xs[0] as i32 * w[0] as i32
+                        + xs[1] as i32 * w[1] as i32
+                        + xs[2] as i32 * w[2] as i32
+                        + xs[3] as i32 * w[3] as i32;
+                }
+            }
+        }
+    }
+
+    /// The same with AVX-512 VNNI: inputs offset to unsigned (x + 128); each tile of up to
+    /// 64 outputs is taken by every row of the block in turn (its weights stay in cache), 4 rows
+    /// at a time with their 16 sums in registers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn sums_vnni(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+        let np = self.n_pad;
+        let mut col = 0;
+        while col < np {
+            let cols = ((np - col) / LANES).min(4);
+            let mut r = 0;
+            while r < n {
+                let rows = (n - r).min(4);
+                let t = Tile {
+                    x: qx.as_ptr().add(r * self.k4 * 4),
+                    stride: self.k4 * 4,
+                    w: self.packed.as_ptr().add(col * 4),
+                    np,
+                    k4: self.k4,
+                    out: acc.as_mut_ptr().add(r * np + col),
+                };
+                match (rows, cols) {
+                    (4, 4) => t.vnni::<4, 4>(),
+                    (4, 3) => t.vnni::<4, 3>(),
+                    (4, 2) => t.vnni::<4, 2>(),
+                    (4, _) => t.vnni::<4, 1>(),
+                    (_, 4) => t.vnni::<1, 4>(),
+                    (_, 3) => t.vnni::<1, 3>(),
+                    (_, 2) => t.vnni::<1, 2>(),
+                    _ => t.vnni::<1, 1>(),
+                }
+                r += if rows == 4 { 4 } else { 1 };
+            }
+            col += cols * LANES;
+        }
+    }
+
+    /// The same with AVX2: |x| times w with x's sign (so `vpmaddubsw` cannot saturate: at most
+    /// 2 × 127 × 127), tiles of up to 32 outputs, 4 rows at a time.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sums_avx2(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+        let np = self.n_pad;
+        let mut col = 0;
+        while col < np {
+            let cols = ((np - col) / 8).min(4);
+            let mut r = 0;
+            while r < n {
+                let rows = (n - r).min(4);
+                let t = Tile {
+                    x: qx.as_ptr().add(r * self.k4 * 4),
+                    stride: self.k4 * 4,
+                    w: self.packed.as_ptr().add(col * 4),
+                    np,
+                    k4: self.k4,
+                    out: acc.as_mut_ptr().add(r * np + col),
+                };
+                match (rows, cols) {
+                    (4, 4) => t.avx2::<4, 4>(),
+                    (4, 3) => t.avx2::<4, 3>(),
+                    (4, 2) => t.avx2::<4, 2>(),
+                    (4, _) => t.avx2::<4, 1>(),
+                    (_, 4) => t.avx2::<1, 4>(),
+                    (_, 3) => t.avx2::<1, 3>(),
+                    (_, 2) => t.avx2::<1, 2>(),
+                    _ => t.avx2::<1, 1>(),
+                }
+                r += if rows == 4 { 4 } else { 1 };
+            }
+            col += cols * 8;
+        }
+    }
+}
+
+/// One tile of sums: `R` rows of quantized inputs from `x` (rows `stride` apart) against the
+/// packed weights of `C` registers' worth of outputs from `w` (panels of `np` outputs), into
+/// `out` (rows `np` apart).
+#[cfg(target_arch = "x86_64")]
+struct Tile {
+    x: *const i8,
+    stride: usize,
+    w: *const i8,
+    np: usize,
+    k4: usize,
+    out: *mut i32,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Tile {
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni<const R: usize, const C: usize>(&self) {
+        use std::arch::x86_64::*;
+        let flip = _mm512_set1_epi32(0x8080_8080u32 as i32);
+        let mut s = [[_mm512_setzero_si512(); C]; R];
+        for k4 in 0..self.k4 {
+            let panel = self.w.add(k4 * self.np * 4);
+            let mut wv = [_mm512_setzero_si512(); C];
+            for (c, v) in wv.iter_mut().enumerate() {
+                *v = _mm512_loadu_si512(panel.add(c * LANES * 4) as *const _);
+            }
+            for (i, si) in s.iter_mut().enumerate() {
+                let p = self.x.add(i * self.stride + k4 * 4) as *const i32;
+                let xv = _mm512_xor_si512(_mm512_set1_epi32(p.read_unaligned()), flip);
+                for (sc, wc) in si.iter_mut().zip(&wv) {
+                    *sc = _mm512_dpbusd_epi32(*sc, xv, *wc);
+                }
+            }
+        }
+        for (i, si) in s.iter().enumerate() {
+            for (c, v) in si.iter().enumerate() {
+                _mm512_storeu_si512(self.out.add(i * self.np + c * LANES) as *mut _, *v);
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2<const R: usize, const C: usize>(&self) {
+        use std::arch::x86_64::*;
+        let ones = _mm256_set1_epi16(1);
+        let mut s = [[_mm256_setzero_si256(); C]; R];
+        for k4 in 0..self.k4 {
+            let panel = self.w.add(k4 * self.np * 4);
+            let mut wv = [_mm256_setzero_si256(); C];
+            for (c, v) in wv.iter_mut().enumerate() {
+                *v = _mm256_loadu_si256(panel.add(c * 8 * 4) as *const _);
+            }
+            for (i, si) in s.iter_mut().enumerate() {
+                let p = self.x.add(i * self.stride + k4 * 4) as *const i32;
+                let xv = _mm256_set1_epi32(p.read_unaligned());
+                let ax = _mm256_sign_epi8(xv, xv);
+                for (sc, wc) in si.iter_mut().zip(&wv) {
+                    let pairs = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(*wc, xv));
+                    *sc = _mm256_add_epi32(*sc, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        for (i, si) in s.iter().enumerate() {
+            for (c, v) in si.iter().enumerate() {
+                _mm256_storeu_si256(self.out.add(i * self.np + c * 8) as *mut _, *v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (no dependency for random numbers).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+        fn vec(&mut self, n: usize) -> Vec<f32> {
+            (0..n).map(|_| self.next()).collect()
+        }
+    }
+
+    /// The plain product in f64, on the same quantized values the kernels see.
+    fn reference(l: &Int8Linear, w: &[f32], x: &[f32]) -> Vec<f32> {
+        let (k, n) = (l.inputs, l.outputs);
+        let mut y = Vec::new();
+        for row in x.chunks_exact(k) {
+            let sx = scale_of(row);
+            let qx: Vec<i8> = row.iter().map(|&v| quantize(v, 1.0 / sx)).collect();
+            for o in 0..n {
+                let wr = &w[o * k..(o + 1) * k];
+                let sw = scale_of(wr);
+                let dot: i64 = qx
+                    .iter()
+                    .zip(wr)
+                    .map(|(&a, &b)| a as i64 * quantize(b, 1.0 / sw) as i64)
+                    .sum();
+                let b = l.bias[o] as f64;
+                y.push((dot as f64 * sx as f64 * sw as f64 + b) as f32);
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn every_path_the_cpu_runs_agrees_with_the_plain_product() {
+        let mut g = Lcg(7);
+        // Odd shapes: inputs not a multiple of 4, outputs not of 16, rows not of 4 or 32.
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (33, 67, 45),
+            (70, 384, 100),
+            (5, 130, 257),
+        ] {
+            let w = g.vec(n * k);
+            let x: Vec<f32> = g.vec(m * k).iter().map(|v| v * 3.0).collect();
+            let bias = Some(g.vec(n));
+            let l = Int8Linear::from_f32(&w, k, n, bias);
+            let want = reference(&l, &w, &x);
+            let mut ran = 0;
+            for path in [Path::Vnni, Path::Avx2, Path::Portable] {
+                if !path.available() {
+                    eprintln!("{path:?} not on this CPU");
+                    continue;
+                }
+                ran += 1;
+                let got = l.apply_with(path, &x);
+                assert_eq!(got.len(), want.len());
+                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{path:?} {m}x{k}x{n} at {i}: {a} against {b}"
+                    );
+                }
+            }
+            assert!(ran >= 1);
+        }
+    }
+
+    #[test]
+    fn quantized_products_stay_close_to_float() {
+        let mut g = Lcg(11);
+        let (m, k, n) = (40, 384, 96);
+        let w = g.vec(n * k);
+        let x = g.vec(m * k);
+        let l = Int8Linear::from_f32(&w, k, n, None);
+        let got = l.apply(&x);
+        let mut worst = 0f32;
+        let mut largest = 0f32;
+        for (r, row) in x.chunks_exact(k).enumerate() {
+            for o in 0..n {
+                let exact: f32 = row
+                    .iter()
+                    .zip(&w[o * k..(o + 1) * k])
+                    .map(|(a, b)| a * b)
+                    .sum();
+                worst = worst.max((got[r * n + o] - exact).abs());
+                largest = largest.max(exact.abs());
+            }
+        }
+        assert!(worst <= 0.02 * largest, "error {worst} of {largest}");
+    }
+}
