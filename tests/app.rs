@@ -72,6 +72,11 @@ fn partial(text: &str) -> Msg {
 }
 
 fn update(audio_start: f64, audio_end: f64, compute: f64) -> Msg {
+    paced_update(audio_start, audio_end, compute, 0.5)
+}
+
+/// An update after which the engine waits `step` seconds of audio for the next.
+fn paced_update(audio_start: f64, audio_end: f64, compute: f64, step: f64) -> Msg {
     Msg::Stream(Event::Update {
         mode: Mode::Window,
         audio_start,
@@ -79,6 +84,7 @@ fn update(audio_start: f64, audio_end: f64, compute: f64) -> Msg {
         compute,
         skipped: false,
         held: 5.0,
+        step,
         emitted_at: audio_end + compute,
     })
 }
@@ -483,6 +489,23 @@ fn the_header_shows_lag_when_captions_fall_behind() {
         emitted_at: 12.0,
     }));
     assert!(screen_has(&draw(&a, 100, 30), "lag 4.5 s"));
+}
+
+#[test]
+fn the_header_shows_how_often_updates_come_when_the_machine_needs_longer() {
+    let mut a = talking();
+    assert!(!screen_has(&draw(&a, 100, 30), "every"));
+    // An update of 1.5 s on a 0.5 s step: the engine paces itself at 1.7 s.
+    a.update(paced_update(10.0, 12.0, 1.5, 1.725));
+    let screen = draw(&a, 100, 30);
+    assert!(screen_has(&screen, "every 1.7 s"), "{screen:#?}");
+    // Cheap again: the step is back to --step and the header to the real-time factor.
+    a.update(paced_update(12.0, 12.5, 0.05, 0.5));
+    let screen = draw(&a, 100, 30);
+    assert!(
+        !screen_has(&screen, "every") && screen_has(&screen, "rtf 0.10"),
+        "{screen:#?}"
+    );
 }
 
 #[test]

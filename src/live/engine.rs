@@ -31,6 +31,47 @@ pub struct Pace {
 /// Lag is reported at most this often (stream seconds), unless it grows.
 const LAG_REPORT_EVERY: f64 = 5.0;
 
+/// How often updates run: every `--step` seconds while the machine keeps up; after an update
+/// that took longer, a little more than it took (what the machine sustains, with room left for
+/// capture and the screen), easing back towards `--step` as updates get cheaper. Only time that
+/// the clock counts moves it (not on the stepped clock).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cadence {
+    base: f64,
+    now: f64,
+}
+
+/// Each update leaves this share of its own time free before the next one.
+const HEADROOM: f64 = 1.15;
+/// How far each cheaper update brings the step back towards what it needs.
+const EASE: f64 = 0.25;
+/// The longest step (as `--step` allows).
+const LONGEST_STEP: f64 = 30.0;
+
+impl Cadence {
+    pub fn new(step: f64) -> Self {
+        Self {
+            base: step,
+            now: step,
+        }
+    }
+
+    /// Seconds of audio between this update and the next.
+    pub fn step(&self) -> f64 {
+        self.now
+    }
+
+    /// An update (that ran the model) took `compute` seconds.
+    pub fn after(&mut self, compute: f64) {
+        let wanted = (compute * HEADROOM).clamp(self.base, LONGEST_STEP.max(self.base));
+        self.now = if wanted > self.now {
+            wanted
+        } else {
+            self.now + (wanted - self.now) * EASE
+        };
+    }
+}
+
 /// Round to milliseconds, for tidy output.
 fn ms(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
@@ -74,6 +115,7 @@ struct Loop<'a, 'm> {
     lag_reported: Option<(f64, f64)>,
     coalesced: u32,
     step: f64,
+    cadence: Cadence,
     /// Asked to end (by a request or the output).
     ending: bool,
 }
@@ -119,6 +161,9 @@ impl Loop<'_, '_> {
             self.emit(&e);
             self.partial = text;
         }
+        if !u.skipped && self.clock.counts_compute() {
+            self.cadence.after(u.compute);
+        }
         self.emit(&Event::Update {
             mode: u.mode,
             audio_start: ms(u.audio_start),
@@ -126,6 +171,7 @@ impl Loop<'_, '_> {
             compute: ms(u.compute),
             skipped: u.skipped,
             held: ms(u.held),
+            step: ms(self.cadence.step()),
             emitted_at: ms(u.emitted_at),
         });
         if u.compute > self.step && self.clock.counts_compute() {
@@ -246,7 +292,7 @@ pub fn run(
     out: &mut dyn Output,
 ) -> Result<(), ModelError> {
     let audio = source.audio;
-    let step = ((pace.step.max(0.05)) * SAMPLE_RATE as f64).round() as u64;
+    let samples = |secs: f64| (secs.max(0.05) * SAMPLE_RATE as f64).round() as u64;
     let mut switch_at: Vec<f64> = pace.switch_at.clone();
     switch_at.sort_by(|a, b| b.total_cmp(a));
     let mut l = Loop {
@@ -262,9 +308,10 @@ pub fn run(
         lag_reported: None,
         coalesced: 0,
         step: pace.step,
+        cadence: Cadence::new(pace.step),
         ending: false,
     };
-    let mut next = step;
+    let mut next = samples(pace.step);
     let result = loop {
         let v = l.clock.wait(audio, next, &|| {
             stop.load(Ordering::Relaxed) || inbox.pending()
@@ -315,7 +362,7 @@ pub fn run(
         if v.complete || l.ending {
             break Ok(());
         }
-        next = v.samples + step;
+        next = v.samples + samples(l.cadence.step());
     };
     let at = l.clock.now(audio);
     if let Some(e) = commit_event(&l.streamer.finish(), at) {
@@ -332,4 +379,36 @@ pub fn run(
     };
     l.emit(&e);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_grows_to_what_updates_take_and_eases_back() {
+        let mut c = Cadence::new(0.5);
+        c.after(0.2);
+        assert_eq!(c.step(), 0.5, "a machine that keeps up keeps --step");
+        c.after(1.0);
+        assert!(
+            (c.step() - 1.15).abs() < 1e-9,
+            "one slow update sets the pace at once"
+        );
+        c.after(2.0);
+        assert!((c.step() - 2.3).abs() < 1e-9);
+        let mut last = c.step();
+        for _ in 0..40 {
+            c.after(0.3);
+            assert!(c.step() <= last && c.step() >= 0.5);
+            last = c.step();
+        }
+        assert!(
+            c.step() < 0.51,
+            "back to --step once updates are cheap: {}",
+            c.step()
+        );
+        c.after(1e6);
+        assert_eq!(c.step(), LONGEST_STEP);
+    }
 }

@@ -43,6 +43,9 @@ pub enum Event {
         skipped: bool,
         /// Seconds of heard audio still held for later updates.
         held: f64,
+        /// Seconds of audio until the next update: `--step`, or more while updates take longer.
+        #[serde(default)]
+        step: f64,
         emitted_at: f64,
     },
     /// Inference is slower than the step: updates were merged and the captions trail the audio.

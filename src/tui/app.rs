@@ -85,6 +85,8 @@ pub struct Stats {
     pub lag: f64,
     /// Seconds of audio heard in this session.
     pub heard: f64,
+    /// Seconds between updates now (more than `--step` while updates take longer).
+    pub step: Option<f64>,
 }
 
 /// Where the engine is.
@@ -151,6 +153,8 @@ pub struct App {
     pub input: String,
     pub model: String,
     pub window: f64,
+    /// Seconds between updates asked for (`--step`).
+    pub step: f64,
     /// The mode asked for (shown at once; the engine confirms it).
     pub mode: Mode,
     pub phase: Phase,
@@ -192,6 +196,7 @@ impl App {
             input: input.to_string(),
             model: model.to_string(),
             window: 5.0,
+            step: 0.5,
             mode: Mode::Window,
             phase: Phase::Live,
             session: None,
@@ -338,12 +343,14 @@ impl App {
                 compute,
                 emitted_at,
                 skipped,
+                step,
                 ..
             } => {
                 let span = audio_end - audio_start;
                 if !skipped && span > 0.0 {
                     self.stats.rtf = Some(compute / span);
                 }
+                self.stats.step = Some(step);
                 self.stats.lag = (emitted_at - audio_end).max(0.0);
                 self.stats.heard = (audio_end - self.base).max(0.0);
             }

@@ -86,7 +86,12 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let (keymap, key_problems) = Keymap::with_bindings(&cfg.keys);
 
     let input = settings.input.clone();
-    let (model, window, mode) = (settings.model.clone(), settings.window, settings.mode);
+    let (model, window, step, mode) = (
+        settings.model.clone(),
+        settings.window,
+        settings.step,
+        settings.mode,
+    );
     let source = SourceOptions {
         paced: true,
         pcm: PcmFormat::default(),
@@ -116,6 +121,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         Instant::now(),
     );
     app.window = window;
+    app.step = step;
     app.mode = mode;
     app.saving = session.saving();
     let mut problems: Vec<String> = theme_problem.map(|e| e.to_string()).into_iter().collect();

@@ -125,6 +125,9 @@ impl App {
                 Slot::HeaderDim,
                 7,
             ));
+        } else if let Some(step) = self.stats.step.filter(|s| *s > self.step + 0.05) {
+            // The machine needs longer than --step for an update: say how often they come.
+            parts.push((format!("│ every {step:.1} s "), Slot::HeaderDim, 6));
         } else if let Some(rtf) = self.stats.rtf {
             parts.push((format!("│ rtf {rtf:.2} "), Slot::HeaderDim, 2));
         }
