@@ -18,10 +18,10 @@ use livecap::audio::pcm::{Encoding, PcmFormat};
 use livecap::audio::source::{Capture, Input, SourceOptions};
 use livecap::audio::state::NoticeKind;
 use livecap::audio::AudioState;
-use livecap::live::engine::{run, Pace, Source};
+use livecap::live::engine::{Pace, Source};
 use livecap::live::requests::channel;
 use livecap::live::Request;
-use livecap::stream::{Clock, ClockKind, Event, Mode, Streamer};
+use livecap::stream::{ClockKind, Event, Mode};
 use livecap_eval::wer::{longest_deletion, WerCount};
 
 /// Where the second microphone takes over in the switch test: in the pause after the first
@@ -443,8 +443,6 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
     let (requests, inbox) = channel(audio.wake(), Some(controls.clone()));
     let a = audio.clone();
     let streaming = std::thread::spawn(move || {
-        let mut streamer = Streamer::new(model(), Default::default(), Mode::Window, 5.0);
-        let mut clock = Clock::new(ClockKind::Realtime);
         let pace = Pace {
             step: 0.5,
             switch_at: Vec::new(),
@@ -454,18 +452,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
             controls: Some(&controls),
             name: "device:fakemic",
         };
-        let mut events = Collect::default();
-        let stop = AtomicBool::new(false);
-        run(
-            &mut streamer,
-            source,
-            &mut clock,
-            &pace,
-            &inbox,
-            &stop,
-            &mut events,
-        )
-        .map(|_| events.0)
+        run_engine(source, Mode::Window, ClockKind::Realtime, &pace, &inbox)
     });
     // At the pause after the first sentence, move to the microphone that goes on from there:
     // asked of the engine, as the app asks it.
@@ -479,8 +466,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
         .unwrap_or_else(|e| panic!("{e}"));
     let events = streaming
         .join()
-        .unwrap_or_else(|_| panic!("the stream panicked"))
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|_| panic!("the stream panicked"));
     capture.join();
     let switched = events.iter().filter(|e| {
         matches!(e, Event::Device { kind: NoticeKind::Switched, device, .. } if device.contains("nextmic"))

@@ -49,6 +49,22 @@ impl Path {
 /// Output channels per weight panel (one AVX-512 register of int32 sums is 16 outputs).
 const LANES: usize = 16;
 
+/// Call `$tile.$kernel::<R, C>()` for the tile's rows (4 or 1) and registers of outputs (1–4).
+#[cfg(target_arch = "x86_64")]
+macro_rules! tiles {
+    ($t:expr, $kernel:ident, $rows:expr, $cols:expr) => {
+        match ($rows, $cols) {
+            (4, 4) => $t.$kernel::<4, 4>(),
+            (4, 3) => $t.$kernel::<4, 3>(),
+            (4, 2) => $t.$kernel::<4, 2>(),
+            (4, _) => $t.$kernel::<4, 1>(),
+            (_, 4) => $t.$kernel::<1, 4>(),
+            (_, 3) => $t.$kernel::<1, 3>(),
+            (_, 2) => $t.$kernel::<1, 2>(),
+            _ => $t.$kernel::<1, 1>(),
+        }
+    };
+}
 /// A linear layer with int8 weights, packed for the kernels: for every 4 inputs, the 4 weights
 /// of each output side by side (`[in / 4][out][4]`), so one 32-bit broadcast of 4 inputs meets
 /// 16 (or 8) outputs' weights in one register.
@@ -232,77 +248,61 @@ impl Int8Linear {
         }
     }
 
-    /// The same with AVX-512 VNNI: inputs offset to unsigned (x + 128); each tile of up to
-    /// 64 outputs is taken by every row of the block in turn (its weights stay in cache), 4 rows
-    /// at a time with their 16 sums in registers.
+    /// Visit the tiles of `n` rows × every output, `width` outputs to a register: each tile of up
+    /// to 4 registers of outputs is taken by every row of the block in turn (its weights stay in
+    /// cache), 4 rows at a time, then one at a time for the rest.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn sums_vnni(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+    fn each_tile(
+        &self,
+        qx: &[i8],
+        n: usize,
+        acc: &mut [i32],
+        width: usize,
+        mut tile: impl FnMut(&Tile, usize, usize),
+    ) {
         let np = self.n_pad;
+        let stride = self.k4 * 4;
         let mut col = 0;
         while col < np {
-            let cols = ((np - col) / LANES).min(4);
+            let cols = ((np - col) / width).min(4);
             let mut r = 0;
             while r < n {
-                let rows = (n - r).min(4);
+                let rows = if n - r >= 4 { 4 } else { 1 };
                 let t = Tile {
-                    x: qx.as_ptr().add(r * self.k4 * 4),
-                    stride: self.k4 * 4,
-                    w: self.packed.as_ptr().add(col * 4),
+                    x: qx.as_ptr().wrapping_add(r * stride),
+                    stride,
+                    w: self.packed.as_ptr().wrapping_add(col * 4),
                     np,
                     k4: self.k4,
-                    out: acc.as_mut_ptr().add(r * np + col),
+                    out: acc.as_mut_ptr().wrapping_add(r * np + col),
                 };
-                match (rows, cols) {
-                    (4, 4) => t.vnni::<4, 4>(),
-                    (4, 3) => t.vnni::<4, 3>(),
-                    (4, 2) => t.vnni::<4, 2>(),
-                    (4, _) => t.vnni::<4, 1>(),
-                    (_, 4) => t.vnni::<1, 4>(),
-                    (_, 3) => t.vnni::<1, 3>(),
-                    (_, 2) => t.vnni::<1, 2>(),
-                    _ => t.vnni::<1, 1>(),
-                }
-                r += if rows == 4 { 4 } else { 1 };
+                tile(&t, rows, cols);
+                r += rows;
             }
-            col += cols * LANES;
+            col += cols * width;
         }
     }
 
+    /// The same with AVX-512 VNNI: inputs offset to unsigned (x + 128), 16 outputs a register.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn sums_vnni(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+        // SAFETY: every tile lies inside `qx`, the packed weights and `acc`; the CPU has the
+        // features (this function's own).
+        self.each_tile(qx, n, acc, LANES, |t, rows, cols| unsafe {
+            tiles!(t, vnni, rows, cols)
+        });
+    }
+
     /// The same with AVX2: |x| times w with x's sign (so `vpmaddubsw` cannot saturate: at most
-    /// 2 × 127 × 127), tiles of up to 32 outputs, 4 rows at a time.
+    /// 2 × 127 × 127), 8 outputs a register.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn sums_avx2(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
-        let np = self.n_pad;
-        let mut col = 0;
-        while col < np {
-            let cols = ((np - col) / 8).min(4);
-            let mut r = 0;
-            while r < n {
-                let rows = (n - r).min(4);
-                let t = Tile {
-                    x: qx.as_ptr().add(r * self.k4 * 4),
-                    stride: self.k4 * 4,
-                    w: self.packed.as_ptr().add(col * 4),
-                    np,
-                    k4: self.k4,
-                    out: acc.as_mut_ptr().add(r * np + col),
-                };
-                match (rows, cols) {
-                    (4, 4) => t.avx2::<4, 4>(),
-                    (4, 3) => t.avx2::<4, 3>(),
-                    (4, 2) => t.avx2::<4, 2>(),
-                    (4, _) => t.avx2::<4, 1>(),
-                    (_, 4) => t.avx2::<1, 4>(),
-                    (_, 3) => t.avx2::<1, 3>(),
-                    (_, 2) => t.avx2::<1, 2>(),
-                    _ => t.avx2::<1, 1>(),
-                }
-                r += if rows == 4 { 4 } else { 1 };
-            }
-            col += cols * 8;
-        }
+        // SAFETY: as for `sums_vnni`, with AVX2.
+        self.each_tile(qx, n, acc, 8, |t, rows, cols| unsafe {
+            tiles!(t, avx2, rows, cols)
+        });
     }
 }
 

@@ -193,6 +193,34 @@ impl livecap::live::engine::Output for Collect {
     fn audio(&mut self, _: &[f32]) {}
 }
 
+/// Run the real model in `mode` over `source` on `clock`, an update every `step` seconds,
+/// taking requests from `inbox`, until the source ends or a stop is asked for; every event, in
+/// order.
+pub fn run_engine(
+    source: livecap::live::engine::Source,
+    mode: livecap::stream::Mode,
+    clock: livecap::stream::ClockKind,
+    pace: &livecap::live::engine::Pace,
+    inbox: &livecap::live::requests::Inbox,
+) -> Vec<livecap::stream::Event> {
+    use livecap::stream::{Clock, Streamer};
+    let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
+    let mut clock = Clock::new(clock);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut events = Collect::default();
+    livecap::live::engine::run(
+        &mut streamer,
+        source,
+        &mut clock,
+        pace,
+        inbox,
+        &stop,
+        &mut events,
+    )
+    .unwrap_or_else(|e| panic!("stream failed: {e}"));
+    events.0
+}
+
 /// Stream `samples` through the real model on the stepped clock; every event, in order.
 pub fn stream_events(
     samples: &[f32],
@@ -200,36 +228,26 @@ pub fn stream_events(
     step: f64,
     switch_at: &[f64],
 ) -> Vec<livecap::stream::Event> {
-    use livecap::live::engine::{run, Pace, Source};
-    use livecap::stream::{Clock, ClockKind, Streamer};
     let audio = livecap::audio::AudioState::new();
     audio.push(samples);
     audio.finish(None);
-    let mut streamer = Streamer::new(model(), livecap::asr::DecodeOptions::default(), mode, 5.0);
-    let mut clock = Clock::new(ClockKind::Stepped);
-    let pace = Pace {
+    let pace = livecap::live::engine::Pace {
         step,
         switch_at: switch_at.to_vec(),
     };
     let (_requests, inbox) = livecap::live::requests::channel(audio.wake(), None);
-    let source = Source {
+    let source = livecap::live::engine::Source {
         audio: &audio,
         controls: None,
         name: "test audio",
     };
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let mut events = Collect::default();
-    run(
-        &mut streamer,
+    run_engine(
         source,
-        &mut clock,
+        mode,
+        livecap::stream::ClockKind::Stepped,
         &pace,
         &inbox,
-        &stop,
-        &mut events,
     )
-    .unwrap_or_else(|e| panic!("stream failed: {e}"));
-    events.0
 }
 
 /// The committed text of `events`, in order.
