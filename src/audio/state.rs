@@ -180,16 +180,28 @@ impl AudioState {
         self.lock().error.clone()
     }
 
-    /// Wait until `pos` samples have arrived, the stream has ended or a notice is waiting, or
-    /// anyone else rang the wake-up; at most `timeout`.
+    /// Wait until `pos` samples have arrived, the stream has ended or a notice is waiting, at
+    /// most `timeout`.
     pub fn wait_for(&self, pos: u64, timeout: Duration) -> Arrived {
-        let seen = self.wake.rings();
-        let a = self.arrived();
-        if a.total >= pos || a.ended || a.notices {
-            return a;
+        self.wait_until(pos, timeout, &|| false)
+    }
+
+    /// [`AudioState::wait_for`], also ending when `also` holds: it is asked whenever the
+    /// wake-up rings (whoever rang it, for whatever news).
+    pub fn wait_until(&self, pos: u64, timeout: Duration, also: &dyn Fn() -> bool) -> Arrived {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.wake.rings();
+            let a = self.arrived();
+            if a.total >= pos || a.ended || a.notices || also() {
+                return a;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return a;
+            }
+            self.wake.wait_past(seen, left);
         }
-        self.wake.wait_past(seen, timeout);
-        self.arrived()
     }
 
     /// A copy of the samples in `[from, to)` that are still held.
@@ -247,12 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn anyone_ringing_the_wake_up_ends_a_wait() {
+    fn anyone_ringing_the_wake_up_ends_a_wait_for_their_news() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let s = std::sync::Arc::new(AudioState::new());
-        let wake = s.wake();
-        let t = std::thread::spawn(move || wake.ring());
+        let news = std::sync::Arc::new(AtomicBool::new(false));
+        let (wake, told) = (s.wake(), news.clone());
+        let t = std::thread::spawn(move || {
+            told.store(true, Ordering::SeqCst);
+            wake.ring();
+        });
         let started = Instant::now();
-        let a = s.wait_for(1_000, Duration::from_secs(30));
+        let a = s.wait_until(1_000, Duration::from_secs(30), &|| {
+            news.load(Ordering::SeqCst)
+        });
         t.join().ok();
         assert!(
             started.elapsed() < Duration::from_secs(30),

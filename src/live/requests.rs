@@ -165,7 +165,7 @@ mod tests {
         let (handle, inbox) = channel(audio.wake(), None);
         let t = std::thread::spawn(move || handle.send(Request::Stop));
         // Waits for audio that never comes: only the request can end the wait early.
-        let arrived = audio.wait_for(1_000_000, Duration::from_secs(30));
+        let arrived = audio.wait_until(1_000_000, Duration::from_secs(30), &|| inbox.pending());
         t.join().ok();
         assert_eq!(arrived.total, 0);
         assert!(inbox.pending());

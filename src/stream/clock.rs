@@ -112,7 +112,7 @@ impl Clock {
         interrupted: &dyn Fn() -> bool,
     ) -> Visible {
         let arrived = loop {
-            let a = audio.wait_for(pos, Duration::from_millis(50));
+            let a = audio.wait_until(pos, Duration::from_millis(50), interrupted);
             if a.total >= pos || a.ended || a.notices || interrupted() {
                 break a;
             }
