@@ -46,8 +46,13 @@ impl Path {
     }
 }
 
-/// Output channels per weight panel (one AVX-512 register of int32 sums is 16 outputs).
+/// Output channels per AVX-512 register of int32 sums.
 const LANES: usize = 16;
+/// Output channels per packed block: the widest tile (4 registers of 16).
+const BLOCK: usize = 4 * LANES;
+/// Multiply-adds below which a product runs on the calling thread (handing work to the pool
+/// costs more than it saves: measured on the decoder's 512 × 2048 layers).
+const ALONE: usize = 1 << 22;
 
 /// Call `$tile.$kernel::<R, C>()` for the tile's rows (4 or 1) and registers of outputs (1–4).
 #[cfg(target_arch = "x86_64")]
@@ -65,14 +70,15 @@ macro_rules! tiles {
         }
     };
 }
-/// A linear layer with int8 weights, packed for the kernels: for every 4 inputs, the 4 weights
-/// of each output side by side (`[in / 4][out][4]`), so one 32-bit broadcast of 4 inputs meets
-/// 16 (or 8) outputs' weights in one register.
+/// A linear layer with int8 weights, packed for the kernels in blocks of [`BLOCK`] outputs: in a
+/// block, for every 4 inputs, the 4 weights of each output side by side
+/// (`[out / BLOCK][in / 4][BLOCK][4]`), so one 32-bit broadcast of 4 inputs meets 16 (or 8)
+/// outputs' weights in one register, and a block's weights are read in one sweep.
 #[derive(Debug, Clone)]
 pub struct Int8Linear {
     inputs: usize,
     outputs: usize,
-    /// Inputs padded to a multiple of 4, outputs to a multiple of [`LANES`].
+    /// Inputs padded to a multiple of 4, outputs to a multiple of [`BLOCK`].
     k4: usize,
     n_pad: usize,
     packed: Vec<i8>,
@@ -126,11 +132,11 @@ impl Int8Linear {
     ) -> Self {
         let outputs = q.len();
         let k4 = inputs.div_ceil(4);
-        let n_pad = outputs.div_ceil(LANES) * LANES;
+        let n_pad = outputs.div_ceil(BLOCK) * BLOCK;
         let mut packed = vec![0i8; k4 * n_pad * 4];
         for (n, row) in q.iter().enumerate() {
             for (k, &v) in row.iter().enumerate().take(inputs) {
-                packed[((k / 4) * n_pad + n) * 4 + k % 4] = v;
+                packed[Self::at(k4, n, k)] = v;
             }
         }
         let sum = q
@@ -149,6 +155,19 @@ impl Int8Linear {
         }
     }
 
+    /// Where weight (`n`, `k`) is kept in the packed blocks of a layer with `k4` groups of inputs.
+    fn at(k4: usize, n: usize, k: usize) -> usize {
+        (((n / BLOCK) * k4 + k / 4) * BLOCK + n % BLOCK) * 4 + k % 4
+    }
+
+    /// Row `n` of the weights, scaled back to floats (an embedding looked up in its table).
+    pub fn row(&self, n: usize) -> Vec<f32> {
+        let s = self.scale[n];
+        (0..self.inputs)
+            .map(|k| self.packed[Self::at(self.k4, n, k)] as f32 * s)
+            .collect()
+    }
+
     pub fn inputs(&self) -> usize {
         self.inputs
     }
@@ -160,6 +179,29 @@ impl Int8Linear {
     /// `y = x Wᵀ + b` for the rows of `x` (each `inputs` long), on the fastest path.
     pub fn apply(&self, x: &[f32]) -> Vec<f32> {
         self.apply_with(Path::best(), x)
+    }
+
+    /// [`Int8Linear::apply`] with each row of `x` taken as two int8 rows: its quantized value and
+    /// what that leaves out, quantized again (about 14 bits of the input instead of 8), at twice
+    /// the arithmetic. For products whose small differences decide (the vocabulary's logits).
+    pub fn apply_fine(&self, x: &[f32]) -> Vec<f32> {
+        let k = self.inputs.max(1);
+        let rows = x.len() / k;
+        let mut both = Vec::with_capacity(2 * rows * k);
+        for row in x.chunks_exact(k) {
+            let s = scale_of(row);
+            let inv = 1.0 / s;
+            both.extend_from_slice(row);
+            both.extend(row.iter().map(|&v| v - quantize(v, inv) as f32 * s));
+        }
+        let y = self.apply(&both);
+        let n = self.outputs;
+        let mut out = Vec::with_capacity(rows * n);
+        for pair in y.chunks_exact(2 * n) {
+            let (a, r) = pair.split_at(n);
+            out.extend(a.iter().zip(r).zip(&self.bias).map(|((a, r), b)| a + r - b));
+        }
+        out
     }
 
     /// [`Int8Linear::apply`] on `path` (the portable one where this CPU cannot run it).
@@ -174,122 +216,197 @@ impl Int8Linear {
         if rows == 0 || self.outputs == 0 {
             return y;
         }
+        let alone = rows * self.inputs * self.outputs < ALONE;
         // Rows of `x` in int8, padded to whole groups of 4, each with its scale.
         let stride = self.k4 * 4;
         let mut qx = vec![0i8; rows * stride];
         let mut sx = vec![0f32; rows];
-        qx.par_chunks_mut(stride)
-            .zip(sx.par_iter_mut())
-            .zip(x.par_chunks(self.inputs))
-            .for_each(|((q, s), row)| {
-                *s = scale_of(row);
-                let inv = 1.0 / *s;
-                for (d, &v) in q.iter_mut().zip(row) {
-                    *d = quantize(v, inv);
-                }
-            });
-        // Each thread takes whole blocks of rows, every output.
+        let quantize_row = |((q, s), row): ((&mut [i8], &mut f32), &[f32])| {
+            *s = scale_of(row);
+            let inv = 1.0 / *s;
+            for (d, &v) in q.iter_mut().zip(row) {
+                *d = quantize(v, inv);
+            }
+        };
+        if alone {
+            qx.chunks_mut(stride)
+                .zip(sx.iter_mut())
+                .zip(x.chunks(self.inputs))
+                .for_each(quantize_row);
+        } else {
+            qx.par_chunks_mut(stride)
+                .zip(sx.par_iter_mut())
+                .zip(x.par_chunks(self.inputs))
+                .for_each(quantize_row);
+        }
+        let blocks = self.n_pad / BLOCK;
+        // A few rows (a decoded token) split the outputs between threads; many rows split the
+        // rows, every output each.
         const ROWS: usize = 128;
-        y.par_chunks_mut(ROWS * self.outputs)
-            .enumerate()
-            .for_each(|(b, out)| {
-                let r0 = b * ROWS;
-                let n = out.len() / self.outputs;
-                let mut acc = vec![0i32; n * self.n_pad];
-                let qx = &qx[r0 * stride..(r0 + n) * stride];
-                match path {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the path is only taken where the CPU has its features (checked
-                    // above).
-                    Path::Vnni => unsafe { self.sums_vnni(qx, n, &mut acc) },
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: as above, for AVX2.
-                    Path::Avx2 => unsafe { self.sums_avx2(qx, n, &mut acc) },
-                    _ => self.sums_portable(qx, n, &mut acc),
-                }
-                // VNNI multiplied (x + 128): take the 128 × Σw back out.
-                let offset = if matches!(path, Path::Vnni) { 128 } else { 0 };
-                for (i, (yr, ar)) in out
+        if alone {
+            self.sums_into(path, &qx, &sx, 0, rows, 0..blocks, &mut y);
+        } else if rows < 2 * ROWS {
+            let per = blocks.div_ceil(4 * rayon::current_num_threads()).max(1);
+            let parts: Vec<(usize, Vec<f32>)> = (0..blocks.div_ceil(per))
+                .into_par_iter()
+                .map(|p| {
+                    let range = p * per..((p + 1) * per).min(blocks);
+                    let width = self.block_outputs(&range);
+                    let mut part = vec![0f32; rows * width];
+                    self.sums_into(path, &qx, &sx, 0, rows, range, &mut part);
+                    (p * per * BLOCK, part)
+                })
+                .collect();
+            for (first, part) in parts {
+                let width = part.len() / rows;
+                for (yr, pr) in y
                     .chunks_exact_mut(self.outputs)
-                    .zip(acc.chunks_exact(self.n_pad))
-                    .enumerate()
+                    .zip(part.chunks_exact(width))
                 {
-                    let s = sx[r0 + i];
-                    for ((((y, &a), &sum), &scale), &b) in yr
-                        .iter_mut()
-                        .zip(ar)
-                        .zip(&self.sum)
-                        .zip(&self.scale)
-                        .zip(&self.bias)
-                    {
-                        *y = (a - offset * sum) as f32 * (s * scale) + b;
-                    }
+                    yr[first..first + width].copy_from_slice(pr);
                 }
-            });
+            }
+        } else {
+            y.par_chunks_mut(ROWS * self.outputs)
+                .enumerate()
+                .for_each(|(b, out)| {
+                    let n = out.len() / self.outputs;
+                    self.sums_into(path, &qx, &sx, b * ROWS, n, 0..blocks, out);
+                });
+        }
         y
     }
 
-    /// int32 sums of `n` quantized rows against every output, by plain loops.
-    fn sums_portable(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+    /// How many real outputs the packed blocks `range` hold.
+    fn block_outputs(&self, range: &std::ops::Range<usize>) -> usize {
+        (range.end * BLOCK).min(self.outputs) - range.start * BLOCK
+    }
+
+    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales `sx`), written
+    /// to `out` (`n` rows as wide as the blocks' real outputs).
+    #[allow(clippy::too_many_arguments)]
+    fn sums_into(
+        &self,
+        path: Path,
+        qx: &[i8],
+        sx: &[f32],
+        r0: usize,
+        n: usize,
+        range: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
         let stride = self.k4 * 4;
+        let width = self.block_outputs(&range);
+        let wide = (range.end - range.start) * BLOCK;
+        let mut acc = vec![0i32; n * wide];
+        let qx = &qx[r0 * stride..(r0 + n) * stride];
+        match path {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the path is only taken where the CPU has its features (checked by the
+            // caller).
+            Path::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for AVX2.
+            Path::Avx2 => unsafe { self.sums_avx2(qx, n, range.clone(), &mut acc) },
+            _ => self.sums_portable(qx, n, range.clone(), &mut acc),
+        }
+        // VNNI multiplied (x + 128): take the 128 × Σw back out.
+        let offset = if matches!(path, Path::Vnni) { 128 } else { 0 };
+        let first = range.start * BLOCK;
+        for (i, (yr, ar)) in out
+            .chunks_exact_mut(width)
+            .zip(acc.chunks_exact(wide))
+            .enumerate()
+        {
+            let s = sx[r0 + i];
+            for ((((y, &a), &sum), &scale), &b) in yr
+                .iter_mut()
+                .zip(ar)
+                .zip(&self.sum[first..])
+                .zip(&self.scale[first..])
+                .zip(&self.bias[first..])
+            {
+                *y = (a - offset * sum) as f32 * (s * scale) + b;
+            }
+        }
+    }
+
+    /// int32 sums of `n` quantized rows against the outputs of blocks `range`, by plain loops.
+    fn sums_portable(&self, qx: &[i8], n: usize, range: std::ops::Range<usize>, acc: &mut [i32]) {
+        let stride = self.k4 * 4;
+        let wide = (range.end - range.start) * BLOCK;
         for r in 0..n {
             let xr = &qx[r * stride..(r + 1) * stride];
-            let ar = &mut acc[r * self.n_pad..(r + 1) * self.n_pad];
-            for k4 in 0..self.k4 {
-                let xs = &xr[k4 * 4..k4 * 4 + 4];
-                let panel = &self.packed[k4 * self.n_pad * 4..(k4 + 1) * self.n_pad * 4];
-                for (a, w) in ar.iter_mut().zip(panel.chunks_exact(4)) {
-                    *a += xs[0] as i32 * w[0] as i32
-                        + xs[1] as i32 * w[1] as i32
-                        + xs[2] as i32 * w[2] as i32
-                        + xs[3] as i32 * w[3] as i32;
+            let ar = &mut acc[r * wide..(r + 1) * wide];
+            for (bi, b) in range.clone().enumerate() {
+                let ab = &mut ar[bi * BLOCK..(bi + 1) * BLOCK];
+                for k4 in 0..self.k4 {
+                    let xs = &xr[k4 * 4..k4 * 4 + 4];
+                    let p = (b * self.k4 + k4) * BLOCK * 4;
+                    let panel = &self.packed[p..p + BLOCK * 4];
+                    for (a, w) in ab.iter_mut().zip(panel.chunks_exact(4)) {
+                        *a += xs[0] as i32 * w[0] as i32
+                            + xs[1] as i32 * w[1] as i32
+                            + xs[2] as i32 * w[2] as i32
+                            + xs[3] as i32 * w[3] as i32;
+                    }
                 }
             }
         }
     }
 
-    /// Visit the tiles of `n` rows × every output, `width` outputs to a register: each tile of up
-    /// to 4 registers of outputs is taken by every row of the block in turn (its weights stay in
-    /// cache), 4 rows at a time, then one at a time for the rest.
+    /// Visit the tiles of `n` rows × the outputs of blocks `range`, `width` outputs to a
+    /// register: each tile of up to 4 registers of outputs is taken by every row in turn (its
+    /// weights stay in cache), 4 rows at a time, then one at a time for the rest.
     #[cfg(target_arch = "x86_64")]
     fn each_tile(
         &self,
         qx: &[i8],
         n: usize,
+        range: std::ops::Range<usize>,
         acc: &mut [i32],
         width: usize,
         mut tile: impl FnMut(&Tile, usize, usize),
     ) {
-        let np = self.n_pad;
+        let wide = (range.end - range.start) * BLOCK;
         let stride = self.k4 * 4;
-        let mut col = 0;
-        while col < np {
-            let cols = ((np - col) / width).min(4);
-            let mut r = 0;
-            while r < n {
-                let rows = if n - r >= 4 { 4 } else { 1 };
-                let t = Tile {
-                    x: qx.as_ptr().wrapping_add(r * stride),
-                    stride,
-                    w: self.packed.as_ptr().wrapping_add(col * 4),
-                    np,
-                    k4: self.k4,
-                    out: acc.as_mut_ptr().wrapping_add(r * np + col),
-                };
-                tile(&t, rows, cols);
-                r += rows;
+        let cols = BLOCK / width;
+        for (bi, b) in range.enumerate() {
+            let block = self.packed.as_ptr().wrapping_add(b * self.k4 * BLOCK * 4);
+            let mut col = 0;
+            while col < BLOCK {
+                let mut r = 0;
+                while r < n {
+                    let rows = if n - r >= 4 { 4 } else { 1 };
+                    let t = Tile {
+                        x: qx.as_ptr().wrapping_add(r * stride),
+                        stride,
+                        w: block.wrapping_add(col * 4),
+                        k4: self.k4,
+                        out: acc.as_mut_ptr().wrapping_add(r * wide + bi * BLOCK + col),
+                        out_stride: wide,
+                    };
+                    tile(&t, rows, cols.min(4));
+                    r += rows;
+                }
+                col += cols.min(4) * width;
             }
-            col += cols * width;
         }
     }
 
     /// The same with AVX-512 VNNI: inputs offset to unsigned (x + 128), 16 outputs a register.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn sums_vnni(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+    unsafe fn sums_vnni(
+        &self,
+        qx: &[i8],
+        n: usize,
+        range: std::ops::Range<usize>,
+        acc: &mut [i32],
+    ) {
         // SAFETY: every tile lies inside `qx`, the packed weights and `acc`; the CPU has the
         // features (this function's own).
-        self.each_tile(qx, n, acc, LANES, |t, rows, cols| unsafe {
+        self.each_tile(qx, n, range, acc, LANES, |t, rows, cols| unsafe {
             tiles!(t, vnni, rows, cols)
         });
     }
@@ -298,25 +415,31 @@ impl Int8Linear {
     /// 2 × 127 × 127), 8 outputs a register.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn sums_avx2(&self, qx: &[i8], n: usize, acc: &mut [i32]) {
+    unsafe fn sums_avx2(
+        &self,
+        qx: &[i8],
+        n: usize,
+        range: std::ops::Range<usize>,
+        acc: &mut [i32],
+    ) {
         // SAFETY: as for `sums_vnni`, with AVX2.
-        self.each_tile(qx, n, acc, 8, |t, rows, cols| unsafe {
+        self.each_tile(qx, n, range, acc, 8, |t, rows, cols| unsafe {
             tiles!(t, avx2, rows, cols)
         });
     }
 }
 
 /// One tile of sums: `R` rows of quantized inputs from `x` (rows `stride` apart) against the
-/// packed weights of `C` registers' worth of outputs from `w` (panels of `np` outputs), into
-/// `out` (rows `np` apart).
+/// packed weights of `C` registers' worth of outputs from `w` (in a block, whose panels of 4
+/// inputs are [`BLOCK`] outputs wide), into `out` (rows `out_stride` apart).
 #[cfg(target_arch = "x86_64")]
 struct Tile {
     x: *const i8,
     stride: usize,
     w: *const i8,
-    np: usize,
     k4: usize,
     out: *mut i32,
+    out_stride: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -327,7 +450,7 @@ impl Tile {
         let flip = _mm512_set1_epi32(0x8080_8080u32 as i32);
         let mut s = [[_mm512_setzero_si512(); C]; R];
         for k4 in 0..self.k4 {
-            let panel = self.w.add(k4 * self.np * 4);
+            let panel = self.w.add(k4 * BLOCK * 4);
             let mut wv = [_mm512_setzero_si512(); C];
             for (c, v) in wv.iter_mut().enumerate() {
                 *v = _mm512_loadu_si512(panel.add(c * LANES * 4) as *const _);
@@ -342,7 +465,7 @@ impl Tile {
         }
         for (i, si) in s.iter().enumerate() {
             for (c, v) in si.iter().enumerate() {
-                _mm512_storeu_si512(self.out.add(i * self.np + c * LANES) as *mut _, *v);
+                _mm512_storeu_si512(self.out.add(i * self.out_stride + c * LANES) as *mut _, *v);
             }
         }
     }
@@ -353,7 +476,7 @@ impl Tile {
         let ones = _mm256_set1_epi16(1);
         let mut s = [[_mm256_setzero_si256(); C]; R];
         for k4 in 0..self.k4 {
-            let panel = self.w.add(k4 * self.np * 4);
+            let panel = self.w.add(k4 * BLOCK * 4);
             let mut wv = [_mm256_setzero_si256(); C];
             for (c, v) in wv.iter_mut().enumerate() {
                 *v = _mm256_loadu_si256(panel.add(c * 8 * 4) as *const _);
@@ -370,7 +493,7 @@ impl Tile {
         }
         for (i, si) in s.iter().enumerate() {
             for (c, v) in si.iter().enumerate() {
-                _mm256_storeu_si256(self.out.add(i * self.np + c * 8) as *mut _, *v);
+                _mm256_storeu_si256(self.out.add(i * self.out_stride + c * 8) as *mut _, *v);
             }
         }
     }
@@ -427,6 +550,10 @@ mod tests {
             (33, 67, 45),
             (70, 384, 100),
             (5, 130, 257),
+            // Products big enough to be shared between threads: by outputs (a decoded token
+            // against a vocabulary) and by rows.
+            (2, 515, 9001),
+            (300, 67, 257),
         ] {
             let w = g.vec(n * k);
             let x: Vec<f32> = g.vec(m * k).iter().map(|v| v * 3.0).collect();
@@ -451,6 +578,49 @@ mod tests {
             }
             assert!(ran >= 1);
         }
+    }
+
+    #[test]
+    fn a_row_looked_up_is_the_row_quantized() {
+        let mut g = Lcg(5);
+        let (k, n) = (37, 70);
+        let w = g.vec(n * k);
+        let l = Int8Linear::from_f32(&w, k, n, None);
+        for o in [0, 17, 63, 64, 69] {
+            let row = &w[o * k..(o + 1) * k];
+            let s = scale_of(row);
+            let want: Vec<f32> = row
+                .iter()
+                .map(|&v| quantize(v, 1.0 / s) as f32 * s)
+                .collect();
+            assert_eq!(l.row(o), want, "row {o}");
+        }
+    }
+
+    #[test]
+    fn fine_inputs_come_close_to_the_unquantized_input() {
+        let mut g = Lcg(13);
+        let (m, k, n) = (3, 515, 300);
+        let w = g.vec(n * k);
+        // Inputs with an outlier, as layer-normed hidden states have.
+        let mut x = g.vec(m * k);
+        x[7] = 25.0;
+        let l = Int8Linear::from_f32(&w, k, n, Some(g.vec(n)));
+        let (coarse, fine) = (l.apply(&x), l.apply_fine(&x));
+        let (mut worst_coarse, mut worst_fine) = (0f32, 0f32);
+        for (r, row) in x.chunks_exact(k).enumerate() {
+            for o in 0..n {
+                // The 8-bit weights against the input as it is.
+                let q = l.row(o);
+                let exact: f32 = row.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() + l.bias[o];
+                worst_coarse = worst_coarse.max((coarse[r * n + o] - exact).abs());
+                worst_fine = worst_fine.max((fine[r * n + o] - exact).abs());
+            }
+        }
+        assert!(
+            worst_fine <= 0.05 * worst_coarse,
+            "fine {worst_fine} against coarse {worst_coarse}"
+        );
     }
 
     #[test]

@@ -234,18 +234,41 @@ fn gemv_f16_rows(w: &[f16], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
 /// Matrix-vector product `y = W x + b` with half-precision weights, `W` row-major
 /// (`y.len()` × `x.len()`); large products are split across threads.
 pub fn gemv_f16(w: &[f16], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    gemv_split(w, x, bias, y, gemv_f16_rows);
+}
+
+fn gemv_f32_rows(w: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    for (i, (o, row)) in y.iter_mut().zip(w.chunks_exact(x.len())).enumerate() {
+        *o = dot(row, x) + bias.map_or(0.0, |b| b[i]);
+    }
+}
+
+/// [`gemv_f16`] with single-precision weights.
+pub fn gemv_f32(w: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    gemv_split(w, x, bias, y, gemv_f32_rows);
+}
+
+/// `rows(w, x, bias, y)` over the whole product, or over row blocks on every thread when the
+/// product is large.
+fn gemv_split<T: Sync>(
+    w: &[T],
+    x: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    rows_of: fn(&[T], &[f32], Option<&[f32]>, &mut [f32]),
+) {
     let k = x.len();
     // Measured: the decoder's layers (up to 1536 x 384) run faster on one thread than split;
     // only the vocabulary projection (51 864 x 384) gains from both cores.
     if y.len() * k < 1 << 20 {
-        gemv_f16_rows(w, x, bias, y);
+        rows_of(w, x, bias, y);
         return;
     }
     let rows = y.len().div_ceil(4 * rayon::current_num_threads()).max(16);
     y.par_chunks_mut(rows)
         .zip(w.par_chunks(rows * k))
         .enumerate()
-        .for_each(|(c, (yc, wc))| gemv_f16_rows(wc, x, bias.map(|b| &b[c * rows..]), yc));
+        .for_each(|(c, (yc, wc))| rows_of(wc, x, bias.map(|b| &b[c * rows..]), yc));
 }
 
 /// Half-precision values widened to `f32`.

@@ -144,13 +144,26 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
 /// The precision the model computes in (`--compute-type`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ComputeType {
-    /// The encoder's projections with 8-bit weights and inputs (one scale per output channel
-    /// and per input row), summed exactly in 32-bit integers; the rest as for float16.
+    /// The encoder's projections, the decoder's layers and the vocabulary projection with 8-bit
+    /// weights and inputs (one scale per output channel and per input row), summed exactly in
+    /// 32-bit integers; attention as for float16.
     Int8,
     /// The checkpoint's own precision: the decoder's weights in half precision, the encoder in
     /// float32.
     #[default]
     Float16,
+    /// Every weight in single precision.
+    Float32,
+}
+
+impl std::fmt::Display for ComputeType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ComputeType::Int8 => "int8",
+            ComputeType::Float16 => "float16",
+            ComputeType::Float32 => "float32",
+        })
+    }
 }
 
 impl Model {
@@ -163,15 +176,13 @@ impl Model {
     pub fn load_as(arg: &str, compute: ComputeType) -> Result<Self, ModelError> {
         let dir = ModelSource::parse(arg)?.fetch()?;
         let mut model = Self::load_dir(&dir)?;
-        if compute == ComputeType::Int8 {
-            model
-                .net
-                .quantize_encoder()
-                .map_err(|e| ModelError::Malformed {
-                    path: dir.clone(),
-                    reason: format!("its weights cannot be brought to int8: {e}"),
-                })?;
-        }
+        model
+            .net
+            .set_compute(compute)
+            .map_err(|e| ModelError::Malformed {
+                path: dir.clone(),
+                reason: format!("its weights cannot be brought to {compute}: {e}"),
+            })?;
         Ok(model)
     }
 

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::int8::Int8Linear;
 use super::kernels::{self, Mat};
-use super::ModelError;
+use super::{ComputeType, ModelError};
 
 /// An encoder projection: float32 through candle's matmul, or 8-bit weights through this
 /// crate's int8 kernels.
@@ -122,12 +122,13 @@ impl Weights {
     }
     fn dense(&mut self, name: &str, i: usize, o: usize, bias: bool) -> Result<Dense, ModelError> {
         Ok(Dense {
-            w: self.half(&format!("{name}.weight"), &[o, i])?,
+            w: DenseWeights::Half(self.half(&format!("{name}.weight"), &[o, i])?),
             b: if bias {
                 Some(self.vec(&format!("{name}.bias"), &[o])?)
             } else {
                 None
             },
+            inputs: i,
             out: o,
         })
     }
@@ -272,28 +273,55 @@ struct EncoderLayer {
     mlp: Mlp,
 }
 
-/// A dense layer over plain slices: `y = x W^T + b`, `W` row-major (out × in), kept in half
-/// precision (Whisper's own precision) to halve the memory read per decoded token.
+/// The weights of a dense layer, row-major (out × in).
+enum DenseWeights {
+    /// Whisper's own precision: half the memory read per decoded token of float32.
+    Half(Vec<f16>),
+    Single(Vec<f32>),
+    /// 8-bit, with the layer's bias inside.
+    Int8(Int8Linear),
+}
+
+/// A dense layer over plain slices: `y = x W^T + b`.
 struct Dense {
-    w: Vec<f16>,
+    w: DenseWeights,
     b: Option<Vec<f32>>,
+    inputs: usize,
     out: usize,
 }
 
 impl Dense {
-    /// Apply to `n` rows of `x`.
+    /// Apply to `n` rows of `x` (the decoder's hidden states).
     fn apply(&self, x: &[f32], n: usize) -> Vec<f32> {
-        let inp = x.len() / n.max(1);
         let mut y = vec![0f32; n * self.out];
-        if n == 1 {
-            kernels::gemv_f16(&self.w, x, self.b.as_deref(), &mut y);
-            return y;
+        let bias = self.b.as_deref();
+        match &self.w {
+            // Measured on 1 421 words of three sets: the decoder's hidden states in 8 bits cost
+            // tiny.en 1.4 points of WER on the dev files, and the logits a point on base; the
+            // residual's second pass gives it back.
+            DenseWeights::Int8(q) => return q.apply_fine(x),
+            DenseWeights::Half(w) if n == 1 => kernels::gemv_f16(w, x, bias, &mut y),
+            DenseWeights::Single(w) if n == 1 => kernels::gemv_f32(w, x, bias, &mut y),
+            DenseWeights::Half(w) => self.product(&kernels::widen(w), x, n, &mut y),
+            DenseWeights::Single(w) => self.product(w, x, n, &mut y),
         }
-        let w = kernels::widen(&self.w);
+        y
+    }
+
+    /// [`Dense::apply`] to rows of encoded audio: 8-bit inputs in one pass, as in the encoder.
+    fn apply_to_audio(&self, x: &[f32], n: usize) -> Vec<f32> {
+        match &self.w {
+            DenseWeights::Int8(q) => q.apply(x),
+            _ => self.apply(x, n),
+        }
+    }
+
+    /// `y = x W^T + b` for `n` rows through the matrix product.
+    fn product(&self, w: &[f32], x: &[f32], n: usize, y: &mut [f32]) {
         kernels::matmul_bt(
-            Mat::new(x, n, inp),
-            Mat::new(&w, self.out, inp),
-            &mut y,
+            Mat::new(x, n, self.inputs),
+            Mat::new(w, self.out, self.inputs),
+            y,
             0,
             self.out,
         );
@@ -304,7 +332,41 @@ impl Dense {
                 }
             }
         }
-        y
+    }
+
+    /// Row `n` of the weights (a token's embedding).
+    fn row(&self, n: usize) -> Vec<f32> {
+        let range = n * self.inputs..(n + 1) * self.inputs;
+        match &self.w {
+            DenseWeights::Half(w) => kernels::widen(&w[range]),
+            DenseWeights::Single(w) => w[range].to_vec(),
+            DenseWeights::Int8(q) => q.row(n),
+        }
+    }
+
+    /// Keep the weights as `compute` asks: 8-bit for int8, single precision for float32, as
+    /// loaded for float16.
+    fn convert(&mut self, compute: ComputeType) {
+        let single = |w: &DenseWeights| match w {
+            DenseWeights::Half(w) => kernels::widen(w),
+            DenseWeights::Single(w) => w.clone(),
+            DenseWeights::Int8(q) => (0..q.outputs()).flat_map(|n| q.row(n)).collect(),
+        };
+        match (compute, &self.w) {
+            (ComputeType::Int8, DenseWeights::Half(_) | DenseWeights::Single(_)) => {
+                let w = single(&self.w);
+                self.w = DenseWeights::Int8(Int8Linear::from_f32(
+                    &w,
+                    self.inputs,
+                    self.out,
+                    self.b.take(),
+                ));
+            }
+            (ComputeType::Float32, DenseWeights::Half(_)) => {
+                self.w = DenseWeights::Single(single(&self.w));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -348,7 +410,8 @@ pub struct Whisper {
     enc_pos: Tensor,
     enc_layers: Vec<EncoderLayer>,
     enc_ln: LayerNorm,
-    embed: Vec<f16>,
+    /// Token embeddings, also the vocabulary projection.
+    embed: Dense,
     dec_pos: Vec<f32>,
     dec_layers: Vec<DecoderLayer>,
     dec_ln: Norm,
@@ -442,7 +505,7 @@ impl Whisper {
             });
         }
         let enc_ln = w.layer_norm("encoder.layer_norm", d)?;
-        let embed = w.half("decoder.embed_tokens.weight", &[dims.n_vocab, d])?;
+        let embed = w.dense("decoder.embed_tokens", d, dims.n_vocab, false)?;
         let dec_pos = w.vec("decoder.embed_positions.weight", &[dims.n_text_ctx, d])?;
         let mut dec_layers = Vec::new();
         for i in 0..dims.decoder_layers {
@@ -480,15 +543,35 @@ impl Whisper {
         })
     }
 
-    /// Run the encoder's projections (attention and MLP, where nearly all its arithmetic is)
-    /// with int8 weights from now on.
-    pub fn quantize_encoder(&mut self) -> candle_core::Result<()> {
-        for l in &mut self.enc_layers {
-            l.attn.qkv = l.attn.qkv.to_int8()?;
-            l.attn.out = l.attn.out.to_int8()?;
-            l.mlp.fc1 = l.mlp.fc1.to_int8()?;
-            l.mlp.fc2 = l.mlp.fc2.to_int8()?;
+    /// Compute in `compute` from now on: int8 runs the encoder's projections (attention and
+    /// MLP, where nearly all its arithmetic is), the decoder's layers and the vocabulary
+    /// projection on 8-bit weights; float32 widens the decoder's half-precision weights.
+    pub fn set_compute(&mut self, compute: ComputeType) -> candle_core::Result<()> {
+        if compute == ComputeType::Int8 {
+            for l in &mut self.enc_layers {
+                l.attn.qkv = l.attn.qkv.to_int8()?;
+                l.attn.out = l.attn.out.to_int8()?;
+                l.mlp.fc1 = l.mlp.fc1.to_int8()?;
+                l.mlp.fc2 = l.mlp.fc2.to_int8()?;
+            }
         }
+        for l in &mut self.dec_layers {
+            for dense in [
+                &mut l.q,
+                &mut l.k,
+                &mut l.v,
+                &mut l.out,
+                &mut l.cross_q,
+                &mut l.cross_k,
+                &mut l.cross_v,
+                &mut l.cross_out,
+                &mut l.fc1,
+                &mut l.fc2,
+            ] {
+                dense.convert(compute);
+            }
+        }
+        self.embed.convert(compute);
         Ok(())
     }
 
@@ -518,11 +601,11 @@ impl Whisper {
             .dec_layers
             .iter()
             .map(|l| {
-                let mut k = l.cross_k.apply(&feats, t);
+                let mut k = l.cross_k.apply_to_audio(&feats, t);
                 for v in k.iter_mut() {
                     *v *= self.dec_scale;
                 }
-                (k, l.cross_v.apply(&feats, t))
+                (k, l.cross_v.apply_to_audio(&feats, t))
             })
             .collect();
         let heads = self.dims.decoder_heads;
@@ -609,11 +692,11 @@ impl Whisper {
             }
             let row = &mut x[i * d..(i + 1) * d];
             let (e, p) = (
-                &self.embed[tok * d..(tok + 1) * d],
+                self.embed.row(tok),
                 &self.dec_pos[(offset + i) * d..(offset + i + 1) * d],
             );
             for j in 0..d {
-                row[j] = e[j].to_f32() + p[j];
+                row[j] = e[j] + p[j];
             }
         }
         let heads = self.dims.decoder_heads;
@@ -732,9 +815,7 @@ impl Whisper {
     /// Vocabulary logits for row `pos` of hidden states returned by [`Whisper::decode`].
     pub fn logits(&self, hidden: &[f32], pos: usize) -> Vec<f32> {
         let d = self.dims.d_model;
-        let mut out = vec![0f32; self.dims.n_vocab];
-        kernels::gemv_f16(&self.embed, &hidden[pos * d..(pos + 1) * d], None, &mut out);
-        out
+        self.embed.apply(&hidden[pos * d..(pos + 1) * d], 1)
     }
 }
 
