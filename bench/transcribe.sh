@@ -3,7 +3,7 @@
 # (CTranslate2 int8 and float32, 2 threads) on the same model and files, in one run, greedy or
 # with the beam search of BEAM beams (default 1) in every system.
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
-# livecap runs twice: at its default compute type (float16) and at int8. MODEL=base measures the
+# livecap runs twice: at its default compute type (int8) and at float16. MODEL=base measures the
 # multilingual base model (with English as the language) instead of tiny.en.
 #
 #   bench/transcribe.sh          (BEAM=5 bench/transcribe.sh for beam search)
@@ -25,13 +25,13 @@ mkdir -p "$out"
 dev=(tests/fixtures/dev/*.wav)
 long=(tests/fixtures/long/*.wav)
 secs() { python3 -c "import sys,wave; print(round(sum(wave.open(f).getnframes()/wave.open(f).getframerate() for f in sys.argv[1:]),1))" "$@"; }
-systems=(livecap livecap-int8 faster-whisper-int8 faster-whisper-float32)
+systems=(livecap-int8 livecap-float16 faster-whisper-int8 faster-whisper-float32)
 
 command_for() { # system files...
   local sys=$1; shift
   case $sys in
-    livecap) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --beam-size "$beam" --format json "$@" ;;
     livecap-int8) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --compute-type int8 --beam-size "$beam" --format json "$@" ;;
+    livecap-float16) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --compute-type float16 --beam-size "$beam" --format json "$@" ;;
     faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type int8 "$@" ;;
     faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type float32 "$@" ;;
   esac

@@ -69,8 +69,10 @@ fn main() {
             );
         }
     }
-    // Compute per update, in quarters of the session.
+    // Compute per update: over the session, and in quarters of it.
     let n = r.updates.len();
+    let all: Vec<f64> = r.updates.iter().map(|u| u.0).collect();
+    println!("update_compute_median_s\t{}", q(&all, 0.5));
     for k in 0..4 {
         let part = &r.updates[k * n / 4..(k + 1) * n / 4];
         let compute: Vec<f64> = part.iter().map(|u| u.0).collect();

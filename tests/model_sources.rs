@@ -9,7 +9,7 @@ use std::path::Path;
 use candle_core::Tensor;
 use common::*;
 use livecap::asr::ct2::Ct2Model;
-use livecap::asr::{transcribe, DecodeOptions, Model, ModelFormat};
+use livecap::asr::{transcribe, ComputeType, DecodeOptions, Model, ModelFormat};
 use livecap::audio::load_file;
 use livecap_eval::wer::WerCount;
 
@@ -157,7 +157,8 @@ fn hub_missing_or_unreachable_says_what_to_do() {
 }
 
 /// Re-encode the test model's weights as CTranslate2 stores other precisions, then check each
-/// loads and still transcribes: int8 linear weights with per-row scales, and bfloat16.
+/// loads and still transcribes at every compute type: int8 weights with per-row scales (as
+/// `ct2-transformers-converter --quantization int8` writes them), and bfloat16.
 #[test]
 fn ctranslate2_int8_and_bf16_weights() {
     let src = std::fs::read(model_dir().join("model.bin")).unwrap_or_default();
@@ -167,12 +168,20 @@ fn ctranslate2_int8_and_bf16_weights() {
         for f in ["config.json", "tokenizer.json"] {
             std::fs::copy(model_dir().join(f), dir.path().join(f)).ok();
         }
-        let m = Model::load_dir(dir.path()).unwrap_or_else(|e| panic!("{precision:?}: {e}"));
-        let text = text_of(&m);
-        assert!(
-            WerCount::of(&reference(), &text).rate() < 0.2,
-            "{precision:?}: {text}"
-        );
+        // int8 weights run as stored at int8, and scaled back at the other precisions.
+        for compute in [
+            ComputeType::Int8,
+            ComputeType::Float16,
+            ComputeType::Float32,
+        ] {
+            let m = Model::load_as(&dir.path().to_string_lossy(), compute)
+                .unwrap_or_else(|e| panic!("{precision:?} at {compute}: {e}"));
+            let text = text_of(&m);
+            assert!(
+                WerCount::of(&reference(), &text).rate() < 0.2,
+                "{precision:?} at {compute}: {text}"
+            );
+        }
     }
 }
 
@@ -239,13 +248,19 @@ fn reencode_ct2(src: &[u8], precision: Precision) -> Vec<u8> {
             new_vars.push((name, dims, 5, bf));
             continue;
         }
-        let is_linear =
-            s.ends_with("weight") && s.contains("linear") && dims.len() == 2 && dtype == 4;
-        if precision != Precision::Int8 || !is_linear {
+        // What CTranslate2 quantizes: linear layers, embeddings and convolutions (per output
+        // channel).
+        let quantizable = s.ends_with("weight")
+            && dtype == 4
+            && ((s.contains("linear") && dims.len() == 2)
+                || (s.contains("embeddings") && dims.len() == 2)
+                || (s.contains("conv") && dims.len() == 3));
+        if precision != Precision::Int8 || !quantizable {
             new_vars.push((name, dims, dtype, data));
             continue;
         }
-        let (rows, cols) = (dims[0] as usize, dims[1] as usize);
+        let rows = dims[0] as usize;
+        let cols = dims[1..].iter().product::<u32>() as usize;
         let vals: Vec<f32> = data
             .chunks_exact(2)
             .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())

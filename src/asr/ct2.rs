@@ -16,7 +16,7 @@ struct RawVar {
 }
 
 /// The variables of a CTranslate2 model as tensors on the CPU (floats in their stored precision,
-/// int8/int16 weights de-quantised to `f32`), with aliases resolved.
+/// int8 weights as [`quantized_rows`], int16 ones de-quantised to `f32`), with aliases resolved.
 pub struct Ct2Model {
     pub spec: String,
     pub vars: HashMap<String, Tensor>,
@@ -81,6 +81,30 @@ fn dtype_of(id: u8) -> Option<(DType, usize)> {
         5 => Some((DType::BF16, 2)),
         _ => None,
     }
+}
+
+/// An int8 weight matrix as this reader hands it on: a `U8` tensor of `rows × (cols + 4)`, each
+/// row its `cols` int8 values followed by the little-endian `f32` that multiplies them back.
+/// Splitting rows (fused projections) keeps every row with its scale. Returns the values and
+/// the scales, or `None` for a tensor not so stored or not `cols` wide.
+pub fn quantized_rows(t: &Tensor, cols: usize) -> Option<(Vec<Vec<i8>>, Vec<f32>)> {
+    let (_, width) = t.dims2().ok()?;
+    if t.dtype() != DType::U8 || width != cols + 4 {
+        return None;
+    }
+    let bytes = t.flatten_all().ok()?.to_vec1::<u8>().ok()?;
+    let mut q = Vec::new();
+    let mut scales = Vec::new();
+    for row in bytes.chunks_exact(width) {
+        q.push(row[..cols].iter().map(|&b| b as i8).collect());
+        scales.push(f32::from_le_bytes([
+            row[cols],
+            row[cols + 1],
+            row[cols + 2],
+            row[cols + 3],
+        ]));
+    }
+    Some((q, scales))
 }
 
 /// Decode one variable to a tensor: floats in their own precision, integers widened to `f32`
@@ -191,36 +215,65 @@ impl Ct2Model {
                 scalars.insert(name.clone(), v);
                 continue;
             }
-            let t =
-                to_tensor(bytes, var).map_err(|e| malformed(format!("variable {name}: {e}")))?;
+            // 2-D int8 weights are re-packed from their bytes below, never widened.
+            let t = if var.dtype == 1 && var.dims.len() == 2 && name.ends_with("weight") {
+                Tensor::from_raw_buffer(bytes, DType::U8, &var.dims, &Device::Cpu)
+            } else {
+                to_tensor(bytes, var)
+            }
+            .map_err(|e| malformed(format!("variable {name}: {e}")))?;
             vars.insert(name.clone(), t);
         }
-        // De-quantise integer weights: CTranslate2 stores `w_q = round(w * scale)`.
-        let scaled: Vec<String> = raw
+        // Integer weights: CTranslate2 stores `w_q = round(w * scale)`. int8 ones stay 8-bit,
+        // each row with its scale (see [`quantized_rows`]); int16 ones are de-quantised.
+        let scaled: Vec<(String, u8, std::ops::Range<usize>)> = raw
             .iter()
             .filter(|(n, v)| {
                 matches!(v.dtype, 1 | 2) && !v.dims.is_empty() && n.ends_with("weight")
             })
-            .map(|(n, _)| n.clone())
+            .map(|(n, v)| (n.clone(), v.dtype, v.data.clone()))
             .collect();
-        for name in scaled {
+        for (name, dtype, data) in scaled {
             let scale_name = format!("{name}_scale");
-            let Some(scale) = vars.get(&scale_name) else {
+            let Some(scale) = vars.remove(&scale_name) else {
                 return Err(malformed(format!(
                     "quantised variable {name} has no {scale_name}"
                 )));
             };
-            let w = &vars[&name];
-            let scale = &scale
+            let scale = scale
                 .to_dtype(DType::F32)
+                .and_then(|s| s.flatten_all())
+                .and_then(|s| s.to_vec1::<f32>())
                 .map_err(|e| malformed(e.to_string()))?;
-            let deq = if scale.rank() == 1 {
-                w.broadcast_div(&scale.unsqueeze(1).map_err(|e| malformed(e.to_string()))?)
-            } else {
-                w.broadcast_div(scale)
+            let w = &vars[&name];
+            let rows = w.dims().first().copied().unwrap_or(1);
+            let per_row = |r: usize| match scale.len() {
+                1 => Some(scale[0]),
+                n if n == rows => Some(scale[r]),
+                _ => None,
+            };
+            if per_row(0).is_none() || scale.iter().any(|s| !s.is_normal()) {
+                return Err(malformed(format!(
+                    "{scale_name} does not give one usable scale per row of {name}"
+                )));
             }
-            .map_err(|e| malformed(format!("de-quantising {name}: {e}")))?;
-            vars.insert(name, deq);
+            let t = if dtype == 1 && w.rank() == 2 {
+                let (_, cols) = w.dims2().map_err(|e| malformed(e.to_string()))?;
+                let bytes = &buf[data];
+                let mut packed = Vec::with_capacity(rows * (cols + 4));
+                for (r, row) in bytes.chunks_exact(cols).enumerate() {
+                    packed.extend_from_slice(row);
+                    packed.extend((1.0 / per_row(r).unwrap_or(1.0)).to_le_bytes());
+                }
+                Tensor::from_vec(packed, (rows, cols + 4), &Device::Cpu)
+            } else {
+                let inv: Vec<f32> = (0..rows).map(|r| 1.0 / per_row(r).unwrap_or(1.0)).collect();
+                let mut shape = vec![rows];
+                shape.extend(std::iter::repeat_n(1, w.rank() - 1));
+                Tensor::from_vec(inv, shape, &Device::Cpu).and_then(|s| w.broadcast_mul(&s))
+            }
+            .map_err(|e| malformed(format!("reading {name}: {e}")))?;
+            vars.insert(name, t);
         }
         for (alias, target) in aliases {
             if let Some(t) = vars.get(&target).cloned() {
@@ -357,5 +410,94 @@ impl Ct2Model {
             take(&mut self.vars, "decoder/embeddings/weight")?,
         );
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model.bin (version 6) holding `vars`: name, dimensions, type id, bytes.
+    fn model_bin(vars: &[(&str, &[u32], u8, Vec<u8>)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let string = |b: &mut Vec<u8>, s: &str| {
+            b.extend(((s.len() + 1) as u16).to_le_bytes());
+            b.extend(s.as_bytes());
+            b.push(0);
+        };
+        b.extend(6u32.to_le_bytes());
+        string(&mut b, "WhisperSpec");
+        b.extend(1u32.to_le_bytes());
+        b.extend((vars.len() as u32).to_le_bytes());
+        for (name, dims, dtype, data) in vars {
+            string(&mut b, name);
+            b.push(dims.len() as u8);
+            for d in *dims {
+                b.extend(d.to_le_bytes());
+            }
+            b.push(*dtype);
+            b.extend((data.len() as u32).to_le_bytes());
+            b.extend(data);
+        }
+        b.extend(0u32.to_le_bytes()); // no aliases
+        b
+    }
+
+    fn f32_bytes(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn int8_weights_are_kept_as_stored_with_their_scales() {
+        let w: Vec<i8> = vec![1, -2, 3, 127, -127, 0];
+        let conv: Vec<i8> = vec![10, -20, 30, 40];
+        let bin = model_bin(&[
+            (
+                "a/linear/weight",
+                &[2, 3],
+                1,
+                w.iter().map(|&v| v as u8).collect(),
+            ),
+            ("a/linear/weight_scale", &[2], 0, f32_bytes(&[4.0, 0.5])),
+            (
+                "a/conv/weight",
+                &[2, 1, 2],
+                1,
+                conv.iter().map(|&v| v as u8).collect(),
+            ),
+            ("a/conv/weight_scale", &[2], 0, f32_bytes(&[10.0, 20.0])),
+        ]);
+        let m = Ct2Model::parse(&bin, Path::new("model.bin")).unwrap_or_else(|e| panic!("{e}"));
+        let t = &m.vars["a/linear/weight"];
+        let Some((q, scales)) = quantized_rows(t, 3) else {
+            panic!("the int8 weight was not kept in 8 bits: {t:?}");
+        };
+        assert_eq!(q, vec![vec![1, -2, 3], vec![127, -127, 0]]);
+        assert_eq!(scales, vec![0.25, 2.0]);
+        assert!(quantized_rows(t, 4).is_none(), "a wrong width is not taken");
+        assert!(!m.vars.contains_key("a/linear/weight_scale"));
+        // A convolution's weights (3-D) are scaled back to floats.
+        let c = m.vars["a/conv/weight"]
+            .flatten_all()
+            .and_then(|c| c.to_vec1::<f32>())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c, vec![1.0, -2.0, 1.5, 2.0]);
+    }
+
+    #[test]
+    fn a_scale_that_does_not_fit_its_weight_is_refused() {
+        let bin = model_bin(&[
+            ("a/linear/weight", &[2, 2], 1, vec![1, 2, 3, 4]),
+            (
+                "a/linear/weight_scale",
+                &[3],
+                0,
+                f32_bytes(&[1.0, 1.0, 1.0]),
+            ),
+        ]);
+        let Err(e) = Ct2Model::parse(&bin, Path::new("model.bin")) else {
+            panic!("a scale of 3 rows for 2 was accepted");
+        };
+        assert!(e.to_string().contains("weight_scale"), "{e}");
     }
 }

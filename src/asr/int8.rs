@@ -168,6 +168,16 @@ impl Int8Linear {
             .collect()
     }
 
+    /// The weights scaled back to floats, row-major (out × in).
+    pub fn to_f32(&self) -> Vec<f32> {
+        (0..self.outputs).flat_map(|n| self.row(n)).collect()
+    }
+
+    /// The bias added to every output (zeros where the layer has none).
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     pub fn inputs(&self) -> usize {
         self.inputs
     }

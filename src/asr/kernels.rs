@@ -264,6 +264,9 @@ pub fn gemv_f32(w: &[f32], x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
     gemv_split(w, x, bias, y, gemv_f32_rows);
 }
 
+/// A matrix-vector product over some rows of `W`: `(w, x, bias, y)`.
+type GemvRows<T> = fn(&[T], &[f32], Option<&[f32]>, &mut [f32]);
+
 /// `rows(w, x, bias, y)` over the whole product, or over row blocks on every thread when the
 /// product is large.
 fn gemv_split<T: Sync>(
@@ -271,7 +274,7 @@ fn gemv_split<T: Sync>(
     x: &[f32],
     bias: Option<&[f32]>,
     y: &mut [f32],
-    rows_of: fn(&[T], &[f32], Option<&[f32]>, &mut [f32]),
+    rows_of: GemvRows<T>,
 ) {
     let k = x.len();
     // Measured: the decoder's layers (up to 1536 x 384) run faster on one thread than split;

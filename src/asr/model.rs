@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::int8::Int8Linear;
 use super::kernels::{self, Mat};
-use super::{ComputeType, ModelError};
+use super::{ct2, ComputeType, ModelError};
 
 /// An encoder projection: float32 through candle's matmul, or 8-bit weights through this
 /// crate's int8 kernels.
@@ -42,6 +42,19 @@ impl Proj {
                 Proj::Int8(Int8Linear::from_f32(&w, i, o, b))
             }
             Proj::Int8(q) => Proj::Int8(q.clone()),
+        })
+    }
+
+    /// The same layer with float32 weights (scaled back from 8 bits where they were stored so).
+    fn to_float(&self) -> candle_core::Result<Proj> {
+        Ok(match self {
+            Proj::Float(l) => Proj::Float(l.clone()),
+            Proj::Int8(q) => {
+                let (i, o) = (q.inputs(), q.outputs());
+                let w = Tensor::from_vec(q.to_f32(), (o, i), &Device::Cpu)?;
+                let b = Tensor::from_vec(q.bias().to_vec(), o, &Device::Cpu)?;
+                Proj::Float(Linear::new(w, Some(b)))
+            }
         })
     }
 }
@@ -81,6 +94,21 @@ impl Weights {
             path: self.source.clone(),
             reason: format!("it has no tensor {name}"),
         })?;
+        // Stored in 8 bits: scaled back to floats for a layer that computes in them.
+        let t = match (
+            shape,
+            ct2::quantized_rows(&t, shape.get(1).copied().unwrap_or(0)),
+        ) {
+            ([o, i], Some((q, scales))) if q.len() == *o => {
+                let w: Vec<f32> = q
+                    .iter()
+                    .zip(&scales)
+                    .flat_map(|(row, &s)| row.iter().map(move |&v| v as f32 * s))
+                    .collect();
+                Tensor::from_vec(w, (*o, *i), &Device::Cpu).map_err(|e| self.err(e))?
+            }
+            _ => t,
+        };
         if t.dims() != shape {
             return Err(ModelError::Malformed {
                 path: self.source.clone(),
@@ -88,6 +116,23 @@ impl Weights {
             });
         }
         Ok(t)
+    }
+    /// The weight `name` (`o × i`) in 8 bits with its per-row scales, where the file stored it
+    /// so (a CTranslate2 int8 model); `None` leaves a float weight in place.
+    fn quantized(&mut self, name: &str, i: usize, o: usize) -> Option<(Vec<Vec<i8>>, Vec<f32>)> {
+        let q = ct2::quantized_rows(self.map.get(name)?, i).filter(|(q, _)| q.len() == o)?;
+        self.map.remove(name);
+        Some(q)
+    }
+    /// An encoder projection: 8-bit where the file stored it so, else float32.
+    fn proj(&mut self, name: &str, i: usize, o: usize) -> Result<Proj, ModelError> {
+        match self.quantized(&format!("{name}.weight"), i, o) {
+            Some((q, scales)) => {
+                let b = self.vec(&format!("{name}.bias"), &[o])?;
+                Ok(Proj::Int8(Int8Linear::from_int8(&q, scales, i, Some(b))))
+            }
+            None => Ok(Proj::Float(self.linear(name, i, o, true)?)),
+        }
     }
     fn peek_dims(&self, name: &str) -> Option<Vec<usize>> {
         self.map.get(name).map(|t| t.dims().to_vec())
@@ -121,6 +166,19 @@ impl Weights {
             .map_err(|e| self.err(e))
     }
     fn dense(&mut self, name: &str, i: usize, o: usize, bias: bool) -> Result<Dense, ModelError> {
+        if let Some((q, scales)) = self.quantized(&format!("{name}.weight"), i, o) {
+            let b = if bias {
+                Some(self.vec(&format!("{name}.bias"), &[o])?)
+            } else {
+                None
+            };
+            return Ok(Dense {
+                w: DenseWeights::Int8(Int8Linear::from_int8(&q, scales, i, b)),
+                b: None,
+                inputs: i,
+                out: o,
+            });
+        }
         Ok(Dense {
             w: DenseWeights::Half(self.half(&format!("{name}.weight"), &[o, i])?),
             b: if bias {
@@ -217,6 +275,40 @@ struct SelfAttention {
 impl SelfAttention {
     fn load(w: &mut Weights, name: &str, d: usize, heads: usize) -> Result<Self, ModelError> {
         let scale = ((d / heads) as f64).powf(-0.25);
+        let out = w.proj(&format!("{name}.out_proj"), d, d)?;
+        let quantized =
+            ["q", "k", "v"].map(|p| w.quantized(&format!("{name}.{p}_proj.weight"), d, d));
+        if let [Some(q), Some(k), Some(v)] = quantized {
+            // Stored in 8 bits: the scale folds into each row's own.
+            let qb = w.vec(&format!("{name}.q_proj.bias"), &[d])?;
+            let vb = w.vec(&format!("{name}.v_proj.bias"), &[d])?;
+            let s = scale as f32;
+            let rows: Vec<Vec<i8>> = [&q.0, &k.0, &v.0].into_iter().flatten().cloned().collect();
+            let scales = (q.1.iter().chain(&k.1).map(|x| x * s))
+                .chain(v.1.iter().copied())
+                .collect();
+            let bias = (qb.iter().map(|x| x * s))
+                .chain(std::iter::repeat_n(0.0, d))
+                .chain(vb)
+                .collect();
+            return Ok(Self {
+                qkv: Proj::Int8(Int8Linear::from_int8(&rows, scales, d, Some(bias))),
+                out,
+                heads,
+            });
+        }
+        // Any part stored in 8 bits (but not all) is scaled back with the rest.
+        for (p, q) in ["q", "k", "v"].iter().zip(quantized) {
+            if let Some((rows, scales)) = q {
+                let values = rows
+                    .iter()
+                    .zip(&scales)
+                    .flat_map(|(r, &s)| r.iter().map(move |&v| v as f32 * s))
+                    .collect::<Vec<f32>>();
+                let t = Tensor::from_vec(values, (d, d), &Device::Cpu).map_err(|e| w.err(e))?;
+                w.map.insert(format!("{name}.{p}_proj.weight"), t);
+            }
+        }
         let q = w.get(&format!("{name}.q_proj.weight"), &[d, d])?;
         let qb = w.get(&format!("{name}.q_proj.bias"), &[d])?;
         let k = w.get(&format!("{name}.k_proj.weight"), &[d, d])?;
@@ -237,7 +329,7 @@ impl SelfAttention {
         let (weight, bias) = fuse().map_err(|e| w.err(e))?;
         Ok(Self {
             qkv: Proj::Float(Linear::new(weight, Some(bias))),
-            out: Proj::Float(w.linear(&format!("{name}.out_proj"), d, d, true)?),
+            out,
             heads,
         })
     }
@@ -256,8 +348,8 @@ struct Mlp {
 impl Mlp {
     fn load(w: &mut Weights, name: &str, d: usize) -> Result<Self, ModelError> {
         Ok(Self {
-            fc1: Proj::Float(w.linear(&format!("{name}.fc1"), d, 4 * d, true)?),
-            fc2: Proj::Float(w.linear(&format!("{name}.fc2"), 4 * d, d, true)?),
+            fc1: w.proj(&format!("{name}.fc1"), d, 4 * d)?,
+            fc2: w.proj(&format!("{name}.fc2"), 4 * d, d)?,
         })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -334,6 +426,14 @@ impl Dense {
         }
     }
 
+    /// The bias kept inside 8-bit weights, if any is not zero.
+    fn int8_bias(&self) -> Option<Vec<f32>> {
+        match &self.w {
+            DenseWeights::Int8(q) if q.bias().iter().any(|&b| b != 0.0) => Some(q.bias().to_vec()),
+            _ => None,
+        }
+    }
+
     /// Row `n` of the weights (a token's embedding).
     fn row(&self, n: usize) -> Vec<f32> {
         let range = n * self.inputs..(n + 1) * self.inputs;
@@ -362,8 +462,14 @@ impl Dense {
                     self.b.take(),
                 ));
             }
-            (ComputeType::Float32, DenseWeights::Half(_)) => {
+            (ComputeType::Float32, DenseWeights::Half(_) | DenseWeights::Int8(_)) => {
+                self.b = self.int8_bias().or(self.b.take());
                 self.w = DenseWeights::Single(single(&self.w));
+            }
+            (ComputeType::Float16, DenseWeights::Int8(_)) => {
+                self.b = self.int8_bias().or(self.b.take());
+                self.w =
+                    DenseWeights::Half(single(&self.w).iter().map(|&v| f16::from_f32(v)).collect());
             }
             _ => {}
         }
@@ -545,14 +651,20 @@ impl Whisper {
 
     /// Compute in `compute` from now on: int8 runs the encoder's projections (attention and
     /// MLP, where nearly all its arithmetic is), the decoder's layers and the vocabulary
-    /// projection on 8-bit weights; float32 widens the decoder's half-precision weights.
+    /// projection on 8-bit weights (as stored, where the file holds them so); float16 and
+    /// float32 scale 8-bit weights back, and float32 widens the decoder's half-precision ones.
     pub fn set_compute(&mut self, compute: ComputeType) -> candle_core::Result<()> {
-        if compute == ComputeType::Int8 {
-            for l in &mut self.enc_layers {
-                l.attn.qkv = l.attn.qkv.to_int8()?;
-                l.attn.out = l.attn.out.to_int8()?;
-                l.mlp.fc1 = l.mlp.fc1.to_int8()?;
-                l.mlp.fc2 = l.mlp.fc2.to_int8()?;
+        for l in &mut self.enc_layers {
+            for p in [
+                &mut l.attn.qkv,
+                &mut l.attn.out,
+                &mut l.mlp.fc1,
+                &mut l.mlp.fc2,
+            ] {
+                *p = match compute {
+                    ComputeType::Int8 => p.to_int8()?,
+                    _ => p.to_float()?,
+                };
             }
         }
         for l in &mut self.dec_layers {
