@@ -65,3 +65,19 @@ for set in dev long; do
 done
 echo
 echo "audio: dev $(secs "${dev[@]}") s in ${#dev[@]} files, long $(secs "${long[@]}") s"
+echo
+echo "model load (median of 3, in one process each):"
+cargo build --release --quiet --example load_time
+target/release/examples/load_time "$model" int8 float16 | sed 's/^/  livecap-/; s/\t/: /; s/$/ s/'
+for c in int8 float32; do
+  python3 - "$model" "$c" <<'PY'
+import statistics, sys, time
+from faster_whisper import WhisperModel
+walls = []
+for _ in range(3):
+    t = time.perf_counter()
+    WhisperModel(sys.argv[1], device="cpu", compute_type=sys.argv[2], cpu_threads=2)
+    walls.append(time.perf_counter() - t)
+print(f"  faster-whisper-{sys.argv[2]}: {statistics.median(walls):.3f} s")
+PY
+done

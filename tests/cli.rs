@@ -486,8 +486,14 @@ fn vocabulary_spells_names_as_given_and_costs_no_accuracy() {
             .join(" ")
     };
     let without = texts(&[]);
+    // At least one name is misspelt without the vocabulary (int8 happens to get "Philip
+    // Steels" right; "Whittemore" is "Whitmore" at every precision).
+    let missing: Vec<&str> = ["Philip Steels", "Whittemore"]
+        .into_iter()
+        .filter(|n| !without.contains(n))
+        .collect();
     assert!(
-        !without.contains("Philip Steels") && !without.contains("Whittemore"),
+        !missing.is_empty(),
         "the model already spells the names: {without}"
     );
     let with = texts(&["--vocabulary", NAMES]);
