@@ -32,7 +32,7 @@ clock=${CLOCK:-simulated}
 
 run() {
   case $1 in
-    livecap-window) target/release/livecap stream --no-save --model "$model" $lang --input "$wav" --clock "$clock" --mode window --format jsonl ;;
+    livecap-window) target/release/livecap stream --no-save --model "$model" $lang --compute-type int8 --input "$wav" --clock "$clock" --mode window --format jsonl ;;
     livecap-window-float16) target/release/livecap stream --no-save --model "$model" $lang --compute-type float16 --input "$wav" --clock "$clock" --mode window --format jsonl ;;
     livecap-full) target/release/livecap stream --no-save --model "$model" $lang --input "$wav" --clock "$clock" --mode full --format jsonl ;;
     whisper_streaming-fw-int8) python3 bench/fw_stream_ref.py --model "$model" "$wav" ;;
@@ -51,7 +51,7 @@ for wav in $streams; do
   echo "| system | WER | sentences committed | onsets recognised | commit latency median / p90 | first shown median / p90 | repeated 4-grams | compute per update (median) | compute per update, by quarter of the session (median) | audio per update, by quarter | peak RSS |"
   echo "|---|---|---|---|---|---|---|---|---|---|---|"
   for sys in "${systems[@]}"; do
-    base="$out/stream-$name-$sys"
+    base="$out/stream-$name-$(basename "$model")-$sys"
     /usr/bin/time -f "%e %M" -o "$base.time" bash -c "$(declare -f run); model='$model' lang='${lang[*]}' wav='$wav' clock='$clock' run $sys" \
       > "$base.jsonl" 2> "$base.err" || { echo "$sys failed:"; cat "$base.err"; exit 1; }
     target/release/examples/stream_report "$base.jsonl" "$tsv" > "$base.report"

@@ -111,7 +111,7 @@ impl Int8Linear {
     /// Quantize `w` (`outputs` rows of `inputs`, row-major) per output channel.
     pub fn from_f32(w: &[f32], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
         let rows: Vec<(f32, Vec<i8>)> = w
-            .chunks_exact(inputs)
+            .par_chunks_exact(inputs.max(1))
             .take(outputs)
             .map(|row| {
                 let s = scale_of(row);
@@ -134,11 +134,16 @@ impl Int8Linear {
         let k4 = inputs.div_ceil(4);
         let n_pad = outputs.div_ceil(BLOCK) * BLOCK;
         let mut packed = vec![0i8; k4 * n_pad * 4];
-        for (n, row) in q.iter().enumerate() {
-            for (k, &v) in row.iter().enumerate().take(inputs) {
-                packed[Self::at(k4, n, k)] = v;
-            }
-        }
+        packed
+            .par_chunks_mut(k4 * BLOCK * 4)
+            .zip(q.par_chunks(BLOCK))
+            .for_each(|(block, rows)| {
+                for (n, row) in rows.iter().enumerate() {
+                    for (k, &v) in row.iter().enumerate().take(inputs) {
+                        block[Self::at(k4, n, k)] = v;
+                    }
+                }
+            });
         let sum = q
             .iter()
             .map(|row| row.iter().map(|&v| v as i32).sum())
