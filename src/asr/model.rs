@@ -124,6 +124,12 @@ impl Weights {
         self.map.remove(name);
         Some(q)
     }
+    /// Whether the weight `name` (`i` inputs a row) is stored in 8 bits.
+    fn is_quantized(&self, name: &str, i: usize) -> bool {
+        self.map
+            .get(name)
+            .is_some_and(|t| t.dtype() == DType::U8 && t.dims().get(1) == Some(&(i + 4)))
+    }
     /// An encoder projection: 8-bit where the file stored it so, else float32.
     fn proj(&mut self, name: &str, i: usize, o: usize) -> Result<Proj, ModelError> {
         match self.quantized(&format!("{name}.weight"), i, o) {
@@ -276,8 +282,14 @@ impl SelfAttention {
     fn load(w: &mut Weights, name: &str, d: usize, heads: usize) -> Result<Self, ModelError> {
         let scale = ((d / heads) as f64).powf(-0.25);
         let out = w.proj(&format!("{name}.out_proj"), d, d)?;
-        let quantized =
-            ["q", "k", "v"].map(|p| w.quantized(&format!("{name}.{p}_proj.weight"), d, d));
+        let stored_int8 = ["q", "k", "v"]
+            .iter()
+            .all(|p| w.is_quantized(&format!("{name}.{p}_proj.weight"), d));
+        let quantized = ["q", "k", "v"].map(|p| {
+            stored_int8
+                .then(|| w.quantized(&format!("{name}.{p}_proj.weight"), d, d))
+                .flatten()
+        });
         if let [Some(q), Some(k), Some(v)] = quantized {
             // Stored in 8 bits: the scale folds into each row's own.
             let qb = w.vec(&format!("{name}.q_proj.bias"), &[d])?;
@@ -297,18 +309,7 @@ impl SelfAttention {
                 heads,
             });
         }
-        // Any part stored in 8 bits (but not all) is scaled back with the rest.
-        for (p, q) in ["q", "k", "v"].iter().zip(quantized) {
-            if let Some((rows, scales)) = q {
-                let values = rows
-                    .iter()
-                    .zip(&scales)
-                    .flat_map(|(r, &s)| r.iter().map(move |&v| v as f32 * s))
-                    .collect::<Vec<f32>>();
-                let t = Tensor::from_vec(values, (d, d), &Device::Cpu).map_err(|e| w.err(e))?;
-                w.map.insert(format!("{name}.{p}_proj.weight"), t);
-            }
-        }
+        // Otherwise (any part in floats) every part is read as floats, 8-bit ones scaled back.
         let q = w.get(&format!("{name}.q_proj.weight"), &[d, d])?;
         let qb = w.get(&format!("{name}.q_proj.bias"), &[d])?;
         let k = w.get(&format!("{name}.k_proj.weight"), &[d, d])?;
