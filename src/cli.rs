@@ -60,7 +60,7 @@ pub struct LiveArgs {
     /// Window mode: the most seconds a word stays tentative. Default: 5.
     #[arg(long, value_name = "SECONDS")]
     pub window: Option<f64>,
-    /// Seconds between updates. Default: 0.5.
+    /// Seconds between updates. Default: 1.
     #[arg(long, value_name = "SECONDS")]
     pub step: Option<f64>,
     /// Config file. Default: config.toml in the platform's config directory

@@ -6,22 +6,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use livecap::cli::{Cli, Command};
 
-/// Keep freed blocks of up to 32 MiB for reuse instead of giving them back to the system: the
-/// encoder frees and asks again for the same large buffers in every layer, and each fresh mapping
-/// costs page faults (measured: 18 % off `transcribe` of the dev files with base at int8, for
-/// 14 MB more peak memory).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn reuse_freed_memory() {
-    // SAFETY: mallopt only tunes the allocator; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
-    }
-}
-
 fn main() -> ExitCode {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    reuse_freed_memory();
+    livecap::reuse_freed_memory();
     let cli = Cli::parse();
     let result = match &cli.command {
         None => livecap::tui::run(&cli.app),

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use livecap::asr::{transcribe, DecodeOptions};
 use livecap::audio::load_file;
+use livecap::live::STEP;
 use livecap::stream::{Event, Mode};
 use livecap_eval::report::{quantile, score_sentences, Report, Sentence};
 use livecap_eval::wer::{longest_deletion, WerCount};
@@ -233,7 +234,7 @@ fn silence_commits_nothing_and_costs_nothing() {
         s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         0.002 * ((s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0)
     }));
-    let events = stream_events(&samples, Mode::Window, 0.5, &[]);
+    let events = stream_events(&samples, Mode::Window, STEP, &[]);
     check_events(&events, 20.0);
     let commits = events
         .iter()
@@ -266,7 +267,7 @@ fn varied_window_events() -> &'static [Event] {
     static EVENTS: std::sync::OnceLock<Vec<Event>> = std::sync::OnceLock::new();
     EVENTS.get_or_init(|| {
         let (samples, _) = varied();
-        stream_events(&samples, Mode::Window, 0.5, &[])
+        stream_events(&samples, Mode::Window, STEP, &[])
     })
 }
 
@@ -342,7 +343,7 @@ fn switching_mode_at_five_moments_loses_and_repeats_nothing() {
     // Mid-sentence, mid-word, in a pause, and at the start of speech; full history runs for
     // stretches of a few to twenty seconds in between.
     let moments = [9.7, 26.3, 47.9, 68.2, 119.1];
-    let events = stream_events(&samples, Mode::Window, 0.5, &moments);
+    let events = stream_events(&samples, Mode::Window, STEP, &moments);
     check_events(&events, duration);
     let switches = events
         .iter()
@@ -411,7 +412,7 @@ fn speech_then_silence_and_noise(noise: f32) -> (Vec<f32>, f64, String) {
 fn nothing_is_committed_after_speech_ends() {
     for level in [0.01f32, 0.05] {
         let (samples, speech_end, reference) = speech_then_silence_and_noise(level);
-        let events = stream_events(&samples, Mode::Window, 0.5, &[]);
+        let events = stream_events(&samples, Mode::Window, STEP, &[]);
         check_events(&events, samples.len() as f64 / 16_000.0);
         let mut text = Vec::new();
         for e in &events {

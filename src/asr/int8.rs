@@ -7,6 +7,8 @@
 
 use rayon::prelude::*;
 
+use super::kernels;
+
 /// The code paths, fastest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -89,24 +91,6 @@ pub struct Int8Linear {
     bias: Vec<f32>,
 }
 
-/// The symmetric int8 scale of `v` (never zero).
-fn scale_of(v: &[f32]) -> f32 {
-    let m = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if m > 0.0 && m.is_finite() {
-        m / 127.0
-    } else {
-        1.0
-    }
-}
-
-/// `v / scale` to the nearest integer in -127..=127 (ties to even, by the float trick that
-/// needs no library call, so that it vectorises).
-#[inline(always)]
-fn quantize(v: f32, inv: f32) -> i8 {
-    const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer.
-    (((v * inv).clamp(-127.0, 127.0) + MAGIC) - MAGIC) as i8
-}
-
 impl Int8Linear {
     /// Quantize `w` (`outputs` rows of `inputs`, row-major) per output channel.
     pub fn from_f32(w: &[f32], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
@@ -114,8 +98,8 @@ impl Int8Linear {
             .par_chunks_exact(inputs.max(1))
             .take(outputs)
             .map(|row| {
-                let s = scale_of(row);
-                (s, row.iter().map(|&x| quantize(x, 1.0 / s)).collect())
+                let mut q = vec![0i8; row.len()];
+                (kernels::quantize_row(row, &mut q), q)
             })
             .collect();
         let scales = rows.iter().map(|r| r.0).collect();
@@ -203,11 +187,11 @@ impl Int8Linear {
         let k = self.inputs.max(1);
         let rows = x.len() / k;
         let mut both = Vec::with_capacity(2 * rows * k);
+        let mut q = vec![0i8; k];
         for row in x.chunks_exact(k) {
-            let s = scale_of(row);
-            let inv = 1.0 / s;
+            let s = kernels::quantize_row(row, &mut q);
             both.extend_from_slice(row);
-            both.extend(row.iter().map(|&v| v - quantize(v, inv) as f32 * s));
+            both.extend(row.iter().zip(&q).map(|(&v, &q)| v - q as f32 * s));
         }
         let y = self.apply(&both);
         let n = self.outputs;
@@ -237,11 +221,7 @@ impl Int8Linear {
         let mut qx = vec![0i8; rows * stride];
         let mut sx = vec![0f32; rows];
         let quantize_row = |((q, s), row): ((&mut [i8], &mut f32), &[f32])| {
-            *s = scale_of(row);
-            let inv = 1.0 / *s;
-            for (d, &v) in q.iter_mut().zip(row) {
-                *d = quantize(v, inv);
-            }
+            *s = kernels::quantize_row(row, q);
         };
         if alone {
             qx.chunks_mut(stride)
@@ -333,16 +313,15 @@ impl Int8Linear {
             .zip(acc.chunks_exact(wide))
             .enumerate()
         {
-            let s = sx[r0 + i];
-            for ((((y, &a), &sum), &scale), &b) in yr
-                .iter_mut()
-                .zip(ar)
-                .zip(&self.sum[first..])
-                .zip(&self.scale[first..])
-                .zip(&self.bias[first..])
-            {
-                *y = (a - offset * sum) as f32 * (s * scale) + b;
-            }
+            kernels::dequantize_row(
+                ar,
+                offset,
+                &self.sum[first..],
+                sx[r0 + i],
+                &self.scale[first..],
+                &self.bias[first..],
+                yr,
+            );
         }
     }
 
@@ -517,6 +496,41 @@ impl Tile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plain reference: the symmetric int8 scale of `v` (never zero).
+    fn scale_of(v: &[f32]) -> f32 {
+        let m = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+        if m > 0.0 && m.is_finite() {
+            m / 127.0
+        } else {
+            1.0
+        }
+    }
+
+    /// `v / scale` to the nearest integer in -127..=127, ties to even.
+    fn quantize(v: f32, inv: f32) -> i8 {
+        (v * inv).clamp(-127.0, 127.0).round_ties_even() as i8
+    }
+
+    #[test]
+    fn rows_quantize_as_the_plain_reference() {
+        let mut g = Lcg(7);
+        for n in [1, 3, 17, 64, 385] {
+            let row = g.vec(n);
+            let s = scale_of(&row);
+            let mut q = vec![0i8; n];
+            assert_eq!(kernels::quantize_row(&row, &mut q), s);
+            let plain: Vec<i8> = row.iter().map(|&v| quantize(v, 1.0 / s)).collect();
+            assert_eq!(q, plain, "{n} values");
+        }
+        let mut q = [5i8; 4];
+        assert_eq!(
+            kernels::quantize_row(&[0.0; 4], &mut q),
+            1.0,
+            "zeros keep scale 1"
+        );
+        assert_eq!(q, [0; 4]);
+    }
 
     /// A small deterministic generator (no dependency for random numbers).
     struct Lcg(u64);

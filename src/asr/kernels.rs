@@ -387,6 +387,54 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// `row` in int8 with one symmetric scale (`max |v| / 127`, never zero), returned; each value
+    /// to the nearest integer (ties to even, by the float trick that needs no library call, so
+    /// that it vectorises).
+    fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer.
+        const LANES: usize = 16;
+        // The largest magnitude, in lanes (a float fold does not vectorise).
+        let mut lanes = [0f32; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                lanes[i] = lanes[i].max(c[i].abs());
+            }
+        }
+        let m = tail.iter().chain(&lanes).fold(0f32, |m, x| m.max(x.abs()));
+        let scale = if m > 0.0 && m.is_finite() { m / 127.0 } else { 1.0 };
+        let inv = 1.0 / scale;
+        // After adding MAGIC the integer sits in the low mantissa bits: read it from the bits
+        // (integer lanes, no saturating float-to-int conversion).
+        let magic = MAGIC.to_bits() as i32;
+        for (d, &v) in q.iter_mut().zip(row) {
+            *d = (((v * inv).clamp(-127.0, 127.0) + MAGIC).to_bits() as i32 - magic) as i8;
+        }
+        scale
+    }
+}
+
+multiversion! {
+    /// The int8 product's epilogue for one row: `out = (acc - offset × sum) × (s × scale) + bias`,
+    /// element-wise over the outputs.
+    fn dequantize_row(
+        acc: &[i32],
+        offset: i32,
+        sum: &[i32],
+        s: f32,
+        scale: &[f32],
+        bias: &[f32],
+        out: &mut [f32]
+    ) {
+        let n = out.len().min(acc.len()).min(sum.len()).min(scale.len()).min(bias.len());
+        for i in 0..n {
+            out[i] = (acc[i] - offset * sum[i]) as f32 * (s * scale[i]) + bias[i];
+        }
+    }
+}
+
 /// In-place softmax of every row (of length `cols`), rows split across threads.
 pub fn softmax_rows(data: &mut [f32], cols: usize) {
     data.par_chunks_mut(cols * 64).for_each(|block| {
@@ -483,12 +531,17 @@ impl<'a> Mat<'a> {
 /// `out[r][c] = sum_k a[r][k] * b[c][k]` (A times B transposed) into `out` at `out_offset` with
 /// `out_stride` between rows.
 pub fn matmul_bt(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride: usize) {
-    product(a, b, true, out, out_offset, out_stride)
+    product(a, b, true, out, out_offset, out_stride, true)
 }
 
 /// `out[r][c] = sum_k a[r][k] * b[k][c]` (A times B), strided like [`matmul_bt`].
 pub fn matmul(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride: usize) {
-    product(a, b, false, out, out_offset, out_stride)
+    product(a, b, false, out, out_offset, out_stride, true)
+}
+
+/// [`matmul`] on the calling thread only (for callers that split the work themselves).
+pub fn matmul_serial(a: Mat, b: Mat, out: &mut [f32], out_offset: usize, out_stride: usize) {
+    product(a, b, false, out, out_offset, out_stride, false)
 }
 
 fn product(
@@ -498,6 +551,7 @@ fn product(
     out: &mut [f32],
     out_offset: usize,
     out_stride: usize,
+    parallel: bool,
 ) {
     let (m, k) = (a.rows, a.cols);
     let (n, b_k) = if b_transposed {
@@ -540,7 +594,11 @@ fn product(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            if parallel {
+                gemm::Parallelism::Rayon(0)
+            } else {
+                gemm::Parallelism::None
+            },
         )
     }
 }
@@ -612,5 +670,8 @@ mod tests {
         let mut out2 = vec![0.0; m * n];
         matmul(Mat::new(&a, m, k), Mat::new(&bt, k, n), &mut out2, 0, n);
         assert!(out.iter().zip(&out2).all(|(x, y)| (x - y).abs() < 1e-3));
+        let mut out3 = vec![0.0; m * n];
+        matmul_serial(Mat::new(&a, m, k), Mat::new(&bt, k, n), &mut out3, 0, n);
+        assert!(out.iter().zip(&out3).all(|(x, y)| (x - y).abs() < 1e-3));
     }
 }

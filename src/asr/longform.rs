@@ -14,6 +14,14 @@ const TIME_PRECISION: f64 = 0.02;
 /// Mel frames per audio position of the encoder.
 const INPUT_STRIDE: usize = 2;
 
+/// New tokens a streaming window of `secs` seconds is let decode: some twice the fastest speech
+/// (about 5 tokens a second with its timestamps). A decoder still going past it is looping or
+/// sampling at a high temperature; cutting it there only saves the time (up to 224 tokens at a
+/// temperature that fails anyway).
+fn window_token_budget(secs: f64) -> usize {
+    (12.0 + 10.0 * secs).ceil() as usize
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Segment {
     pub start: f64,
@@ -484,7 +492,8 @@ pub fn transcribe_window(
     }
     let mut rng = Rng::new(opts.seed);
     let mut dec = WindowDecoder::with_prefix(model, &features, &input, &forced, opts)?;
-    let result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
+    let budget = window_token_budget(samples.len() as f64 / SAMPLE_RATE as f64);
+    let result = dec.run_with_fallback(opts, sample_len.min(budget), &mut rng)?;
     let fresh = result.tokens.len() - result.forced;
     if forced.is_empty() && is_silence(&result, opts) {
         return Ok(WindowText {

@@ -38,6 +38,8 @@ const MAX_WINDOW_SECS: f64 = 25.0;
 const MAX_CONTEXT_SECS: f64 = 28.0;
 /// This much silence after speech commits the whole hypothesis.
 const PAUSE_SECS: f64 = 0.6;
+/// How far before the committed text's end a window-mode word may be placed and still be new.
+const OVERLAP_SLACK_SECS: f64 = 0.5;
 /// A gap this long between committed words is a pause: a window may start after it.
 const BOUNDARY_GAP_SECS: f64 = 0.3;
 /// Across a silence this long, neither prompt nor prefix carries over: what follows is heard
@@ -187,7 +189,7 @@ impl<'m> Streamer<'m> {
                 for w in &mut words {
                     w.shown_at = emitted_at;
                 }
-                committed.extend(self.committer.update_following(words));
+                committed.extend(self.committer.update_following(words, secs(visible)));
                 if secs(self.vad.trailing_silence()) >= PAUSE_SECS {
                     committed.extend(self.committer.commit_all());
                 }
@@ -374,7 +376,14 @@ impl<'m> Streamer<'m> {
             }
         };
         // What the committed text already holds is not new.
-        let words = self.committer.strip_overlap(words);
+        // Word times can come out a little early (a word of no length placed before the end
+        // of the committed text): in window mode, where the decoder continues the committed
+        // text, only a repeat of its words is taken for overlap, or a word well inside it.
+        let slack = match self.mode {
+            Mode::Window => OVERLAP_SLACK_SECS,
+            Mode::Full => 0.0,
+        };
+        let words = self.committer.strip_overlap(words, slack);
         Ok(Some(self.without_repeats(words, &prompt)))
     }
 
