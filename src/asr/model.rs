@@ -262,11 +262,20 @@ impl Weights {
     }
 }
 
-/// Query rows attended together in the encoder. At most 48 (8 × gemm's 6-column tile) and with
-/// the keys given transposed and padded to a multiple of 16, gemm multiplies the operands where
-/// they lie instead of copying them into panels at every call; the block's scores (48 × 1500
-/// floats) stay in the core's cache between the two products and the softmax.
-const QUERY_BLOCK: usize = 48;
+/// Query rows attended together in the encoder, by the CPU's vector width. With AVX-512, at
+/// most 48 (8 × gemm's 6-column tile) and with the keys given transposed and padded to a
+/// multiple of 16, gemm multiplies the operands where they lie instead of copying them into
+/// panels at every call, and the block's scores (48 × 1500 floats) stay in the core's cache
+/// between the two products and the softmax. With AVX2 only, gemm's narrower tiles run far from
+/// their peak on so few rows: blocks of 384 make base's encoder pass 15–20 % faster there
+/// (BENCHMARKS.md).
+fn query_block() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        return 48;
+    }
+    384
+}
 
 /// Encoder self-attention from fused projections (1, t, 3d) = [q | k | v], q and k already
 /// scaled; returns (1, t, d) before the output projection. Blocks of query rows go to the
@@ -290,10 +299,11 @@ fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Vec<f32> {
             }
         });
     let mut out = vec![0f32; t * d];
-    out.par_chunks_mut(QUERY_BLOCK * d)
+    let block_rows = query_block();
+    out.par_chunks_mut(block_rows * d)
         .enumerate()
         .for_each(|(b, block)| {
-            let (r0, rows) = (b * QUERY_BLOCK, block.len() / d);
+            let (r0, rows) = (b * block_rows, block.len() / d);
             let mut scores = vec![0f32; rows * tp];
             for h in 0..heads {
                 let queries = Mat {
@@ -1057,7 +1067,7 @@ mod tests {
         for (t, d, heads) in [
             (1, 8, 2),
             (37, 24, 3),
-            (QUERY_BLOCK + 5, 16, 2),
+            (query_block() + 5, 16, 2),
             (131, 64, 1),
         ] {
             let qkv: Vec<f32> = (0..t * 3 * d)
