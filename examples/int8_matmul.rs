@@ -3,7 +3,9 @@
 //! weights (Q8_0: blocks of 32 weights with one scale; activations quantized the same way per
 //! row) and against livecap's own int8 kernels (one scale per output channel and per input row,
 //! on the fastest path this CPU runs), for tiny (d = 384) and base (d = 512): time per product
-//! (median of 5) and the error against float32.
+//! (median of 5) and the error against float32. Then the decoder's products for one token
+//! (one row, taken as two int8 rows by `apply_fine`, as the decoder runs them; the median of 5
+//! means over 50 calls) on both int8 paths.
 //!
 //! cargo run --release --example int8_matmul
 
@@ -104,6 +106,43 @@ fn main() -> candle_core::Result<()> {
                 own_time * 1e3,
                 own_time / f32_time,
                 own_err / scale
+            );
+        }
+    }
+    println!();
+    println!("| model | product, one token (rows × k · k × n) | int8 | int8, AVX2 path |");
+    println!("|---|---|---|---|");
+    for (model, d) in [("tiny", 384usize), ("base", 512)] {
+        for (name, k, n) in [
+            ("q/k/v/out", d, d),
+            ("fc1", d, 4 * d),
+            ("fc2", 4 * d, d),
+            ("vocabulary", d, 51_864),
+        ] {
+            let w: Vec<f32> = Tensor::randn(0f32, 1.0, (n, k), &dev)?
+                .flatten_all()?
+                .to_vec1()?;
+            let xs: Vec<f32> = Tensor::randn(0f32, 1.0, k, &dev)?.to_vec1()?;
+            let own = Int8Linear::from_f32(&w, k, n, None);
+            let calls = 50;
+            let own_time = time(&mut || {
+                for _ in 0..calls {
+                    let _ = own.apply_fine(&xs);
+                }
+            }) / calls as f64;
+            let avx2 = if Path::Avx2.available() && Path::best() != Path::Avx2 {
+                let t = time(&mut || {
+                    for _ in 0..calls {
+                        let _ = own.apply_fine_with(Path::Avx2, &xs);
+                    }
+                }) / calls as f64;
+                format!("{:.3} ms", t * 1e3)
+            } else {
+                "(as int8)".into()
+            };
+            println!(
+                "| {model} | {name} (1 × {k} · {k} × {n}) | {:.3} ms | {avx2} |",
+                own_time * 1e3
             );
         }
     }

@@ -56,7 +56,31 @@ const BLOCK: usize = 4 * LANES;
 /// costs more than it saves: measured on the decoder's 512 × 2048 layers).
 const ALONE: usize = 1 << 22;
 
-/// Call `$tile.$kernel::<R, C>()` for the tile's rows (4 or 1) and registers of outputs (1–4).
+/// A kernel's tiles: outputs a register, and the most rows and registers of outputs a tile has.
+#[cfg(target_arch = "x86_64")]
+struct TileShape {
+    width: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// VNNI: 4 × 4 tiles, 16 registers of sums of the 32 AVX-512 has.
+#[cfg(target_arch = "x86_64")]
+const VNNI_TILE: TileShape = TileShape {
+    width: LANES,
+    rows: 4,
+    cols: 4,
+};
+/// AVX2, whose 16 registers would spill at 4 × 4: 2 × 4 (8 sums, 4 weights) took 5-15 % off
+/// the encoder's products on an AVX2 EPYC (BENCHMARKS.md).
+#[cfg(target_arch = "x86_64")]
+const AVX2_TILE: TileShape = TileShape {
+    width: 8,
+    rows: 2,
+    cols: 4,
+};
+
+/// Call `$tile.$kernel::<R, C>()` for the tile's rows (4, 2 or 1) and registers of outputs (1–4).
 #[cfg(target_arch = "x86_64")]
 macro_rules! tiles {
     ($t:expr, $kernel:ident, $rows:expr, $cols:expr) => {
@@ -65,6 +89,10 @@ macro_rules! tiles {
             (4, 3) => $t.$kernel::<4, 3>(),
             (4, 2) => $t.$kernel::<4, 2>(),
             (4, _) => $t.$kernel::<4, 1>(),
+            (2, 4) => $t.$kernel::<2, 4>(),
+            (2, 3) => $t.$kernel::<2, 3>(),
+            (2, 2) => $t.$kernel::<2, 2>(),
+            (2, _) => $t.$kernel::<2, 1>(),
             (_, 4) => $t.$kernel::<1, 4>(),
             (_, 3) => $t.$kernel::<1, 3>(),
             (_, 2) => $t.$kernel::<1, 2>(),
@@ -184,6 +212,11 @@ impl Int8Linear {
     /// what that leaves out, quantized again (about 14 bits of the input instead of 8), at twice
     /// the arithmetic. For products whose small differences decide (the vocabulary's logits).
     pub fn apply_fine(&self, x: &[f32]) -> Vec<f32> {
+        self.apply_fine_with(Path::best(), x)
+    }
+
+    /// [`Int8Linear::apply_fine`] on `path` (the portable one where this CPU cannot run it).
+    pub fn apply_fine_with(&self, path: Path, x: &[f32]) -> Vec<f32> {
         let k = self.inputs.max(1);
         let rows = x.len() / k;
         let mut both = Vec::with_capacity(2 * rows * k);
@@ -193,7 +226,7 @@ impl Int8Linear {
             both.extend_from_slice(row);
             both.extend(row.iter().zip(&q).map(|(&v, &q)| v - q as f32 * s));
         }
-        let y = self.apply(&both);
+        let y = self.apply_with(path, &both);
         let n = self.outputs;
         let mut out = Vec::with_capacity(rows * n);
         for pair in y.chunks_exact(2 * n) {
@@ -349,9 +382,9 @@ impl Int8Linear {
         }
     }
 
-    /// Visit the tiles of `n` rows × the outputs of blocks `range`, `width` outputs to a
-    /// register: each tile of up to 4 registers of outputs is taken by every row in turn (its
-    /// weights stay in cache), 4 rows at a time, then one at a time for the rest.
+    /// Visit the tiles of `n` rows × the outputs of blocks `range` in `shape`: each tile of up
+    /// to `shape.cols` registers of outputs is taken by every row in turn (its weights stay in
+    /// cache), `shape.rows` rows at a time, then 2 and 1 for the rest.
     #[cfg(target_arch = "x86_64")]
     fn each_tile(
         &self,
@@ -359,19 +392,33 @@ impl Int8Linear {
         n: usize,
         range: std::ops::Range<usize>,
         acc: &mut [i32],
-        width: usize,
+        shape: TileShape,
         mut tile: impl FnMut(&Tile, usize, usize),
     ) {
         let wide = (range.end - range.start) * BLOCK;
         let stride = self.k4 * 4;
-        let cols = BLOCK / width;
+        let TileShape {
+            width,
+            rows: max_rows,
+            cols: max_cols,
+        } = shape;
+        let cols = (BLOCK / width).min(max_cols);
+        debug_assert_eq!(
+            BLOCK % (cols * width),
+            0,
+            "tiles must cover a block exactly"
+        );
         for (bi, b) in range.enumerate() {
             let block = self.packed.as_ptr().wrapping_add(b * self.k4 * BLOCK * 4);
             let mut col = 0;
             while col < BLOCK {
                 let mut r = 0;
                 while r < n {
-                    let rows = if n - r >= 4 { 4 } else { 1 };
+                    let rows = match n - r {
+                        left if left >= max_rows => max_rows,
+                        left if left >= 2 => 2,
+                        _ => 1,
+                    };
                     let t = Tile {
                         x: qx.as_ptr().wrapping_add(r * stride),
                         stride,
@@ -380,10 +427,10 @@ impl Int8Linear {
                         out: acc.as_mut_ptr().wrapping_add(r * wide + bi * BLOCK + col),
                         out_stride: wide,
                     };
-                    tile(&t, rows, cols.min(4));
+                    tile(&t, rows, cols);
                     r += rows;
                 }
-                col += cols.min(4) * width;
+                col += cols * width;
             }
         }
     }
@@ -400,7 +447,7 @@ impl Int8Linear {
     ) {
         // SAFETY: every tile lies inside `qx`, the packed weights and `acc`; the CPU has the
         // features (this function's own).
-        self.each_tile(qx, n, range, acc, LANES, |t, rows, cols| unsafe {
+        self.each_tile(qx, n, range, acc, VNNI_TILE, |t, rows, cols| unsafe {
             tiles!(t, vnni, rows, cols)
         });
     }
@@ -417,7 +464,7 @@ impl Int8Linear {
         acc: &mut [i32],
     ) {
         // SAFETY: as for `sums_vnni`, with AVX2.
-        self.each_tile(qx, n, range, acc, 8, |t, rows, cols| unsafe {
+        self.each_tile(qx, n, range, acc, AVX2_TILE, |t, rows, cols| unsafe {
             tiles!(t, avx2, rows, cols)
         });
     }

@@ -615,8 +615,10 @@ type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
 /// A clone shares the audio's keys and values and copies the cache (a beam that branches).
 #[derive(Clone)]
 pub struct DecoderState {
-    /// Cross-attention keys (scaled; per head transposed, heads × hd × t) and values (t × d),
-    /// in half precision: they are read in full for every decoded token.
+    /// Cross-attention keys (scaled) and values in half precision, per head: the keys in blocks
+    /// of [`kernels::KEY_BLOCK`] positions, each hd × block (heads × blocks × hd × block), the
+    /// values t × hd (heads × t × hd). They are read in full for every decoded token, front to
+    /// back.
     cross: std::sync::Arc<Vec<(Vec<f16>, Vec<f16>)>>,
     /// The same in f32, for decoding several tokens at once.
     cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
@@ -809,26 +811,38 @@ impl Whisper {
                 (k, l.cross_v.apply_to_audio(&feats, t))
             })
             .collect();
-        // Row r of the transposed keys holds dimension r of every position; filled a block of
-        // positions at a time (the strided reads stay in the cache).
-        let transposed = |k: &[f32]| {
-            const POSITIONS: usize = 64;
-            let mut kt = vec![f16::ZERO; t * d];
-            for j0 in (0..t).step_by(POSITIONS) {
-                let j1 = (j0 + POSITIONS).min(t);
-                for (r, row) in kt.chunks_exact_mut(t).enumerate() {
-                    for (j, x) in row[j0..j1].iter_mut().enumerate() {
-                        *x = f16::from_f32(k[(j0 + j) * d + r]);
+        // Per head, the keys in blocks of positions (each dimension-major) and the values
+        // position-major, as `attend_blocked_f16` reads them; filled a block of positions at a
+        // time (the strided reads stay in the cache).
+        let heads = self.dims.decoder_heads;
+        let hd = d / heads;
+        let blocks = t.div_ceil(kernels::KEY_BLOCK);
+        let per_head = blocks * kernels::KEY_BLOCK * hd;
+        let layout = |k: &[f32], v: &[f32]| {
+            let mut kb = vec![f16::ZERO; heads * per_head];
+            for (h, head) in kb.chunks_exact_mut(per_head).enumerate() {
+                for (b, block) in head.chunks_exact_mut(hd * kernels::KEY_BLOCK).enumerate() {
+                    for (i, row) in block.chunks_exact_mut(kernels::KEY_BLOCK).enumerate() {
+                        for (j, x) in row.iter_mut().enumerate() {
+                            let at = b * kernels::KEY_BLOCK + j;
+                            if at < t {
+                                *x = f16::from_f32(k[at * d + h * hd + i]);
+                            }
+                        }
                     }
                 }
             }
-            kt
+            let mut vh = vec![f16::ZERO; t * d];
+            for (h, head) in vh.chunks_exact_mut(t * hd).enumerate() {
+                for (j, row) in head.chunks_exact_mut(hd).enumerate() {
+                    for (x, &y) in row.iter_mut().zip(&v[j * d + h * hd..]) {
+                        *x = f16::from_f32(y);
+                    }
+                }
+            }
+            (kb, vh)
         };
-        let half = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<f16>>();
-        let cross = cross32
-            .par_iter()
-            .map(|(k, v)| (transposed(k), half(v)))
-            .collect();
+        let cross = cross32.par_iter().map(|(k, v)| layout(k, v)).collect();
         let ctx = self.dims.n_text_ctx * d;
         Ok(DecoderState {
             cross: std::sync::Arc::new(cross),
@@ -960,15 +974,14 @@ impl Whisper {
             let mut att = vec![0f32; n * d];
             if n == 1 && capture.is_none() {
                 // One token: the heads go to the threads.
+                let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
                 att.par_chunks_mut(hd).enumerate().for_each_init(
-                    || vec![0f32; t],
+                    || vec![0f32; per_head / hd],
                     |scores, (hh, out)| {
-                        kernels::attend_kt_f16(
+                        kernels::attend_blocked_f16(
                             &q[hh * hd..(hh + 1) * hd],
-                            &hk[hh * hd * t..(hh + 1) * hd * t],
-                            hv,
-                            hh * hd,
-                            d,
+                            &hk[hh * per_head..(hh + 1) * per_head],
+                            &hv[hh * t * hd..(hh + 1) * t * hd],
                             t,
                             scores,
                             out,
