@@ -5,6 +5,9 @@
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
 # livecap runs twice: at int8 and at its default compute type (float16). MODEL=base measures the
 # multilingual base model (with English as the language) instead of tiny.en.
+# Three sets: `dev` (22 short clips), `long` (one 233 s recording) and, where ../shared is
+# present, `clips` (the 59 stream-dev recordings: many speakers and conditions, 1 to 20 s each);
+# the last lines pool every system's errors over all sets (SETS="dev long" for fewer).
 #
 #   bench/transcribe.sh          (BEAM=5 bench/transcribe.sh for beam search)
 # Results: bench/out/*.jsonl and a table on stdout (copy it into BENCHMARKS.md).
@@ -24,6 +27,9 @@ out=bench/out
 mkdir -p "$out"
 dev=(tests/fixtures/dev/*.wav)
 long=(tests/fixtures/long/*.wav)
+clips=(../shared/fixtures/speech/stream-dev/clips/*.wav)
+read -r -a sets <<< "${SETS:-dev long clips}"
+if [ ! -e "${clips[0]}" ]; then sets=("${sets[@]/clips}"); fi
 secs() { python3 -c "import sys,wave; print(round(sum(wave.open(f).getnframes()/wave.open(f).getframerate() for f in sys.argv[1:]),1))" "$@"; }
 systems=(livecap-int8 livecap-float16 faster-whisper-int8 faster-whisper-float32)
 
@@ -42,8 +48,13 @@ echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p') ($simd); 
 echo
 echo "| system                 | set  | wall (median) | runs            | × real time | peak RSS | WER    |"
 echo "|------------------------|------|---------------|-----------------|-------------|----------|--------|"
-for set in dev long; do
-  if [ $set = dev ]; then files=("${dev[@]}"); else files=("${long[@]}"); fi
+for set in ${sets[@]}; do
+  case $set in
+    dev) files=("${dev[@]}") ;;
+    long) files=("${long[@]}") ;;
+    clips) files=("${clips[@]}") ;;
+    *) echo "transcribe.sh: unknown set $set" >&2; exit 2 ;;
+  esac
   audio=$(secs "${files[@]}")
   for sys in "${systems[@]}"; do : > "$out/$sys-$set.walls"; done
   for _ in $(seq "$reps"); do
@@ -64,7 +75,14 @@ for set in dev long; do
   done
 done
 echo
-echo "audio: dev $(secs "${dev[@]}") s in ${#dev[@]} files, long $(secs "${long[@]}") s"
+echo "audio: dev $(secs "${dev[@]}") s in ${#dev[@]} files, long $(secs "${long[@]}") s$([ -e "${clips[0]}" ] && echo ", clips $(secs "${clips[@]}") s in ${#clips[@]} files")"
+echo
+echo "all sets pooled (${sets[*]}):"
+for sys in "${systems[@]}"; do
+  jsonl=()
+  for set in ${sets[@]}; do jsonl+=("$out/$sys-$set.jsonl"); done
+  echo "  $sys: $(target/release/examples/score "${jsonl[@]}" | tail -n 1)"
+done
 echo
 echo "model load (median of 3, in one process each):"
 cargo build --release --quiet --example load_time

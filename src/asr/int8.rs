@@ -5,6 +5,7 @@
 //! instruction), AVX2 (`vpmaddubsw` with the sign trick, no saturation), or a portable loop;
 //! each can be forced for tests.
 
+use half::f16;
 use rayon::prelude::*;
 
 use super::kernels;
@@ -122,17 +123,65 @@ pub struct Int8Linear {
 impl Int8Linear {
     /// Quantize `w` (`outputs` rows of `inputs`, row-major) per output channel.
     pub fn from_f32(w: &[f32], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
-        let rows: Vec<(f32, Vec<i8>)> = w
-            .par_chunks_exact(inputs.max(1))
-            .take(outputs)
-            .map(|row| {
-                let mut q = vec![0i8; row.len()];
-                (kernels::quantize_row(row, &mut q), q)
+        Self::from_rows(w, inputs, outputs, bias, |row, out| {
+            out.copy_from_slice(row)
+        })
+    }
+
+    /// [`Int8Linear::from_f32`] from half-precision weights, widened a row at a time (a whole
+    /// single-precision copy of the vocabulary would double the memory a model takes to load).
+    pub fn from_f16(w: &[f16], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
+        Self::from_rows(w, inputs, outputs, bias, |row, out| {
+            for (o, v) in out.iter_mut().zip(row) {
+                *o = v.to_f32();
+            }
+        })
+    }
+
+    /// Quantize each row of `w`, brought to single precision by `widen`, per output channel,
+    /// straight into its packed block (no second copy of the weights in 8 bits).
+    fn from_rows<T: Sync>(
+        w: &[T],
+        inputs: usize,
+        outputs: usize,
+        bias: Option<Vec<f32>>,
+        widen: impl Fn(&[T], &mut [f32]) + Sync,
+    ) -> Self {
+        let k = inputs.max(1);
+        let rows = &w[..(outputs * k).min(w.len() / k * k)];
+        let outputs = rows.len() / k;
+        let k4 = inputs.div_ceil(4);
+        let n_pad = outputs.div_ceil(BLOCK) * BLOCK;
+        let mut packed = vec![0i8; k4 * n_pad * 4];
+        let per_block: Vec<Vec<(f32, i32)>> = packed
+            .par_chunks_mut(k4 * BLOCK * 4)
+            .zip(rows.par_chunks(BLOCK * k))
+            .map(|(block, rows)| {
+                let (mut wide, mut q) = (vec![0f32; k], vec![0i8; k]);
+                rows.chunks_exact(k)
+                    .enumerate()
+                    .map(|(n, row)| {
+                        widen(row, &mut wide);
+                        let scale = kernels::quantize_row(&wide, &mut q);
+                        for (i, &v) in q.iter().enumerate().take(inputs) {
+                            block[Self::at(k4, n, i)] = v;
+                        }
+                        (scale, q.iter().map(|&v| v as i32).sum())
+                    })
+                    .collect()
             })
             .collect();
-        let scales = rows.iter().map(|r| r.0).collect();
-        let q: Vec<Vec<i8>> = rows.into_iter().map(|r| r.1).collect();
-        Self::from_int8(&q, scales, inputs, bias)
+        let (scale, sum) = per_block.into_iter().flatten().unzip();
+        Self {
+            inputs,
+            outputs,
+            k4,
+            n_pad,
+            packed,
+            scale,
+            sum,
+            bias: bias.unwrap_or_else(|| vec![0.0; outputs]),
+        }
     }
 
     /// From weights already in int8 (`q[out][in]`) with their per-output scales.
@@ -654,6 +703,26 @@ mod tests {
             }
             assert!(ran >= 1);
         }
+    }
+
+    #[test]
+    fn half_weights_quantize_as_their_single_precision_copy() {
+        let mut g = Lcg(9);
+        let (k, n) = (37, 131);
+        let half: Vec<f16> = g.vec(n * k).iter().map(|&v| f16::from_f32(v)).collect();
+        let wide: Vec<f32> = half.iter().map(|v| v.to_f32()).collect();
+        let a = Int8Linear::from_f16(&half, k, n, None);
+        let b = Int8Linear::from_f32(&wide, k, n, None);
+        assert_eq!((a.outputs(), a.inputs()), (n, k));
+        assert_eq!(a.to_f32(), b.to_f32());
+        for o in [0, 63, 64, 130] {
+            let ints: i32 = (0..k)
+                .map(|i| a.packed[Int8Linear::at(a.k4, o, i)] as i32)
+                .sum();
+            assert_eq!(a.sum[o], ints, "row {o}");
+        }
+        let x = g.vec(3 * k);
+        assert_eq!(a.apply(&x), b.apply(&x));
     }
 
     #[test]

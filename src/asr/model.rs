@@ -528,14 +528,13 @@ impl Dense {
             DenseWeights::Int8(q) => (0..q.outputs()).flat_map(|n| q.row(n)).collect(),
         };
         match (compute, &self.w) {
-            (ComputeType::Int8, DenseWeights::Half(_) | DenseWeights::Single(_)) => {
-                let w = single(&self.w);
-                self.w = DenseWeights::Int8(Int8Linear::from_f32(
-                    &w,
-                    self.inputs,
-                    self.out,
-                    self.b.take(),
-                ));
+            (ComputeType::Int8, DenseWeights::Half(w)) => {
+                let q = Int8Linear::from_f16(w, self.inputs, self.out, self.b.take());
+                self.w = DenseWeights::Int8(q);
+            }
+            (ComputeType::Int8, DenseWeights::Single(w)) => {
+                let q = Int8Linear::from_f32(w, self.inputs, self.out, self.b.take());
+                self.w = DenseWeights::Int8(q);
             }
             (ComputeType::Float32, DenseWeights::Half(_) | DenseWeights::Int8(_)) => {
                 self.b = self.int8_bias().or(self.b.take());
