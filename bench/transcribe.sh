@@ -3,7 +3,7 @@
 # (CTranslate2 int8 and float32, 2 threads) on the same model and files, in one run, greedy or
 # with the beam search of BEAM beams (default 1) in every system.
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
-# livecap runs twice: at int8 and at its default compute type (float16). MODEL=base measures the
+# livecap runs twice: at int8 (its default) and at float16. MODEL=base measures the
 # multilingual base model (with English as the language) instead of tiny.en.
 # Three sets: `dev` (22 short clips), `long` (one 233 s recording) and, where ../shared is
 # present, `clips` (the 59 stream-dev recordings: many speakers and conditions, 1 to 20 s each);

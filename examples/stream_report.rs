@@ -57,13 +57,15 @@ fn main() {
     for g in &r.extra_repeats {
         println!("  repeated\t{g}");
     }
-    // Sentence by sentence (with LIVECAP_REPORT_SENTENCES=1): errors, words, what was committed.
+    // Sentence by sentence (with LIVECAP_REPORT_SENTENCES=1): errors, words, commit latency,
+    // what was committed.
     if std::env::var_os("LIVECAP_REPORT_SENTENCES").is_some() {
-        for (i, s) in r.sentences.iter().enumerate() {
+        for (i, (s, l)) in r.sentences.iter().zip(&r.latencies).enumerate() {
             println!(
-                "  sentence\t{i}\t{}/{}\t{}\t{}",
+                "  sentence\t{i}\t{}/{}\t{}\t{}\t{}",
                 s.errors,
                 s.words,
+                l.map_or("-".into(), |l| format!("{:.2} s", l.0)),
                 if s.onset { "onset" } else { "NO-ONSET" },
                 s.got
             );

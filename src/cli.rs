@@ -84,8 +84,8 @@ pub struct LiveArgs {
     /// Beams searched when decoding (1: greedy, the fastest).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub beam_size: usize,
-    /// Precision the model computes in: int8 (weights and inputs in 8 bits, the fastest; the
-    /// better choice for base), float16 (the model's own) or float32.
+    /// Precision the model computes in: int8 (weights and inputs in 8 bits: the fastest, and as
+    /// accurate as float16), float16 (the model's own) or float32.
     #[arg(long, value_enum, default_value_t = ComputeType::default())]
     pub compute_type: ComputeType,
 }
@@ -191,8 +191,8 @@ pub struct RetranscribeArgs {
     /// Beams searched when decoding (1: greedy, faster).
     #[arg(long, default_value_t = BEAM_SIZE, value_name = "N")]
     pub beam_size: usize,
-    /// Precision the model computes in: int8 (weights and inputs in 8 bits, the fastest; the
-    /// better choice for base), float16 (the model's own) or float32.
+    /// Precision the model computes in: int8 (weights and inputs in 8 bits: the fastest, and as
+    /// accurate as float16), float16 (the model's own) or float32.
     #[arg(long, value_enum, default_value_t = ComputeType::default())]
     pub compute_type: ComputeType,
 }
@@ -212,8 +212,8 @@ pub struct ModelArgs {
     /// Hugging Face or CTranslate2 (faster-whisper) layout.
     #[arg(long, short = 'm', env = "LIVECAP_MODEL", default_value = crate::asr::DEFAULT_MODEL)]
     pub model: String,
-    /// Precision the model computes in: int8 (weights and inputs in 8 bits, the fastest; the
-    /// better choice for base), float16 (the model's own) or float32.
+    /// Precision the model computes in: int8 (weights and inputs in 8 bits: the fastest, and as
+    /// accurate as float16), float16 (the model's own) or float32.
     #[arg(long, value_enum, default_value_t = ComputeType::default())]
     pub compute_type: ComputeType,
 }

@@ -146,12 +146,12 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
 pub enum ComputeType {
     /// The encoder's projections, the decoder's layers and the vocabulary projection with 8-bit
     /// weights and inputs (one scale per output channel and per input row), summed exactly in
-    /// 32-bit integers; attention as for float16. Faster, and as accurate as float16 offline,
-    /// but 3 points behind it when tiny.en captions live (BENCHMARKS.md).
+    /// 32-bit integers; attention as for float16. The default: faster than float16, and as
+    /// accurate offline and live with tiny.en and base (BENCHMARKS.md).
+    #[default]
     Int8,
     /// The checkpoint's own precision: the decoder's weights in half precision, the encoder in
-    /// float32. The default.
-    #[default]
+    /// float32.
     Float16,
     /// Every weight in single precision.
     Float32,
