@@ -138,8 +138,7 @@ impl Int8Linear {
         })
     }
 
-    /// Quantize each row of `w`, brought to single precision by `widen`, per output channel,
-    /// straight into its packed block (no second copy of the weights in 8 bits).
+    /// Quantize each row of `w`, brought to single precision by `widen`, per output channel.
     fn from_rows<T: Sync>(
         w: &[T],
         inputs: usize,
@@ -148,40 +147,11 @@ impl Int8Linear {
         widen: impl Fn(&[T], &mut [f32]) + Sync,
     ) -> Self {
         let k = inputs.max(1);
-        let rows = &w[..(outputs * k).min(w.len() / k * k)];
-        let outputs = rows.len() / k;
-        let k4 = inputs.div_ceil(4);
-        let n_pad = outputs.div_ceil(BLOCK) * BLOCK;
-        let mut packed = vec![0i8; k4 * n_pad * 4];
-        let per_block: Vec<Vec<(f32, i32)>> = packed
-            .par_chunks_mut(k4 * BLOCK * 4)
-            .zip(rows.par_chunks(BLOCK * k))
-            .map(|(block, rows)| {
-                let (mut wide, mut q) = (vec![0f32; k], vec![0i8; k]);
-                rows.chunks_exact(k)
-                    .enumerate()
-                    .map(|(n, row)| {
-                        widen(row, &mut wide);
-                        let scale = kernels::quantize_row(&wide, &mut q);
-                        for (i, &v) in q.iter().enumerate().take(inputs) {
-                            block[Self::at(k4, n, i)] = v;
-                        }
-                        (scale, q.iter().map(|&v| v as i32).sum())
-                    })
-                    .collect()
-            })
-            .collect();
-        let (scale, sum) = per_block.into_iter().flatten().unzip();
-        Self {
-            inputs,
-            outputs,
-            k4,
-            n_pad,
-            packed,
-            scale,
-            sum,
-            bias: bias.unwrap_or_else(|| vec![0.0; outputs]),
-        }
+        let outputs = outputs.min(w.len() / k);
+        Self::packed(inputs, outputs, bias, |n, q, wide| {
+            widen(&w[n * k..(n + 1) * k], wide);
+            kernels::quantize_row(wide, q)
+        })
     }
 
     /// From weights already in int8 (`q[out][in]`) with their per-output scales.
@@ -191,24 +161,44 @@ impl Int8Linear {
         inputs: usize,
         bias: Option<Vec<f32>>,
     ) -> Self {
-        let outputs = q.len();
+        Self::packed(inputs, q.len().min(scale.len()), bias, |n, row, _| {
+            row.fill(0);
+            for (d, &v) in row.iter_mut().zip(&q[n]) {
+                *d = v;
+            }
+            scale[n]
+        })
+    }
+
+    /// A layer of `outputs` rows, each written in 8 bits by `fill(n, row, scratch)`, which
+    /// returns the row's scale: packed a block at a time, with no other copy of the weights.
+    fn packed(
+        inputs: usize,
+        outputs: usize,
+        bias: Option<Vec<f32>>,
+        fill: impl Fn(usize, &mut [i8], &mut [f32]) -> f32 + Sync,
+    ) -> Self {
+        let k = inputs.max(1);
         let k4 = inputs.div_ceil(4);
         let n_pad = outputs.div_ceil(BLOCK) * BLOCK;
         let mut packed = vec![0i8; k4 * n_pad * 4];
-        packed
+        let per_block: Vec<Vec<(f32, i32)>> = packed
             .par_chunks_mut(k4 * BLOCK * 4)
-            .zip(q.par_chunks(BLOCK))
-            .for_each(|(block, rows)| {
-                for (n, row) in rows.iter().enumerate() {
-                    for (k, &v) in row.iter().enumerate().take(inputs) {
-                        block[Self::at(k4, n, k)] = v;
-                    }
-                }
-            });
-        let sum = q
-            .iter()
-            .map(|row| row.iter().map(|&v| v as i32).sum())
+            .enumerate()
+            .map(|(b, block)| {
+                let (mut q, mut scratch) = (vec![0i8; k], vec![0f32; k]);
+                (b * BLOCK..((b + 1) * BLOCK).min(outputs))
+                    .map(|n| {
+                        let scale = fill(n, &mut q, &mut scratch);
+                        for (i, &v) in q.iter().enumerate().take(inputs) {
+                            block[Self::at(k4, n % BLOCK, i)] = v;
+                        }
+                        (scale, q.iter().map(|&v| v as i32).sum())
+                    })
+                    .collect()
+            })
             .collect();
+        let (scale, sum) = per_block.into_iter().flatten().unzip();
         Self {
             inputs,
             outputs,
