@@ -1,6 +1,7 @@
 //! Judge `livecap stream --format jsonl` output against a reference with sentence times: word
 //! error rate, commit and first-display latency per sentence (median, 90th percentile), repeated
-//! text, and compute per update as the session grows.
+//! text, words committed in pauses and after speech ends, and compute per update as the session
+//! grows.
 //!
 //! cargo run --release --example stream_report -- events.jsonl segments.tsv
 //! (a plain-text transcript in place of the events is scored as text only)
@@ -26,7 +27,8 @@ fn main() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
     // A plain transcript (`livecap transcribe` output) is judged as one commit at the end.
-    let events = if events.is_empty() {
+    let plain = events.is_empty();
+    let events = if plain {
         let text = read(events_path);
         vec![Event::Commit {
             text: text.clone(),
@@ -56,6 +58,33 @@ fn main() {
     println!("onsets_recognised\t{}/{}", onsets, sentences.len());
     for g in &r.extra_repeats {
         println!("  repeated\t{g}");
+    }
+    // Committed words wholly in a pause, more than half a second from every reference sentence
+    // (words from silence), and those after the last sentence (words after speech ends).
+    if !plain {
+        let last_end = sentences.iter().fold(0f64, |m, s| m.max(s.end));
+        let in_pauses: Vec<&livecap::stream::Word> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Commit { words, .. } => Some(words),
+                _ => None,
+            })
+            .flatten()
+            .filter(|w| {
+                sentences
+                    .iter()
+                    .all(|s| w.end < s.start - 0.5 || w.start > s.end + 0.5)
+            })
+            .collect();
+        let after = in_pauses
+            .iter()
+            .filter(|w| w.start > last_end + 0.5)
+            .count();
+        println!("words_in_pauses\t{}", in_pauses.len());
+        println!("words_after_speech_ends\t{after}");
+        for w in &in_pauses {
+            println!("  in a pause\t{:.2}\t{:.2}\t{}", w.start, w.end, w.text);
+        }
     }
     // Sentence by sentence (with LIVECAP_REPORT_SENTENCES=1): errors, words, commit latency,
     // what was committed.

@@ -131,10 +131,9 @@ impl Int8Linear {
     /// [`Int8Linear::from_f32`] from half-precision weights, widened a row at a time (a whole
     /// single-precision copy of the vocabulary would double the memory a model takes to load).
     pub fn from_f16(w: &[f16], inputs: usize, outputs: usize, bias: Option<Vec<f32>>) -> Self {
+        use half::slice::HalfFloatSliceExt;
         Self::from_rows(w, inputs, outputs, bias, |row, out| {
-            for (o, v) in out.iter_mut().zip(row) {
-                *o = v.to_f32();
-            }
+            row.convert_to_f32_slice(out)
         })
     }
 
