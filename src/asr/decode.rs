@@ -131,34 +131,6 @@ pub fn repetition_cut(seq: &[u32], ts_begin: u32) -> Option<usize> {
     None
 }
 
-/// If some 4 words are said a third time (each saying apart from the others), the number of
-/// words before that third saying. Speech rarely says the same 4 words three times in 30 s;
-/// a decoder caught in a loop that drifts ("the north and the river, the north and the
-/// valley, the north and the…") does, where `repetition_cut` sees no exact period.
-pub fn thrice_said(text: &str) -> Option<usize> {
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric())
-                .flat_map(char::to_lowercase)
-                .collect()
-        })
-        .collect();
-    let mut seen: std::collections::HashMap<&[String], (usize, usize)> = Default::default();
-    for (i, gram) in words.windows(4).enumerate() {
-        let (last, count) = seen.entry(gram).or_insert((i, 0));
-        if *count == 0 || i >= *last + 4 {
-            *count += 1;
-            *last = i;
-            if *count == 3 {
-                return Some(i);
-            }
-        }
-    }
-    None
-}
-
 /// Tiny deterministic generator for sampling (SplitMix64).
 pub struct Rng(u64);
 
@@ -616,32 +588,14 @@ impl<'m> WindowDecoder<'m> {
     /// The result of a decode that chose `sampled` (forced tokens first).
     fn result(
         &self,
-        mut sampled: Vec<u32>,
-        mut probs: Vec<f32>,
+        sampled: Vec<u32>,
+        probs: Vec<f32>,
         sum_logprob: f32,
         temperature: f32,
-        mut looped: bool,
+        looped: bool,
     ) -> WindowResult {
         let forced = self.forced.len();
-        let mut text = self.model.text(&sampled[forced..]);
-        if let Some(keep) = thrice_said(&text) {
-            // Keep the tokens whose text ends before the third saying.
-            let mut n = forced;
-            while n < sampled.len()
-                && self
-                    .model
-                    .text(&sampled[forced..n + 1])
-                    .split_whitespace()
-                    .count()
-                    <= keep
-            {
-                n += 1;
-            }
-            sampled.truncate(n);
-            probs.truncate(n);
-            text = self.model.text(&sampled[forced..]);
-            looped = true;
-        }
+        let text = self.model.text(&sampled[forced..]);
         let cr = compression_ratio(&text);
         WindowResult {
             avg_logprob: sum_logprob / (sampled.len() - forced + 1) as f32,
@@ -767,18 +721,6 @@ mod tests {
         assert_eq!(repetition_cut(&[1, 2, 3, 4, 5, 6, 7, 8, 9], ts), None);
         assert_eq!(repetition_cut(&[5; 7], ts), None);
         assert_eq!(repetition_cut(&[5; 8], ts), Some(2));
-    }
-
-    #[test]
-    fn a_drifting_loop_is_cut_before_its_third_saying() {
-        let looped = "Hugged the north and the navy, the river. The north and the valley, \
-                      the north and the north, the north and the south.";
-        // "the north and the" at words 1, 8 and 13.
-        assert_eq!(thrice_said(looped), Some(13));
-        // Twice is speech; overlapping sayings are a stammer.
-        assert_eq!(thrice_said("I do not know. Well, I do not know."), None);
-        assert_eq!(thrice_said("want to want to want to want to go"), None);
-        assert_eq!(thrice_said("a b c d a b c d a b c d"), Some(8));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! directory; log-mel features; decoding with timestamps and long-form transcription.
 
 pub mod align;
+pub mod chunks;
 pub mod ct2;
 pub mod decode;
+pub mod heard;
 pub mod int8;
 pub mod kernels;
 pub mod longform;
@@ -22,7 +24,7 @@ pub use decode::{DecodeOptions, Task};
 pub const DEFAULT_MODEL: &str = "tiny.en";
 pub use longform::{transcribe, Segment, TimedWord, Transcript};
 pub use mel::MelExtractor;
-pub use model::Whisper;
+pub use model::{Whisper, WorkDone};
 pub use source::ModelSource;
 pub use tokens::SpecialTokens;
 

@@ -604,6 +604,33 @@ pub struct Whisper {
     dec_ln: Norm,
     /// 1/sqrt(sqrt(head dim)), applied to both queries and keys.
     dec_scale: f32,
+    work: Work,
+}
+
+/// What a model has computed so far, counted rather than timed (the same on any machine):
+/// encoder passes over a window, and tokens run through the decoder (prompts, sampled tokens
+/// and alignment passes alike).
+#[derive(Debug, Default)]
+struct Work {
+    encoded: std::sync::atomic::AtomicU64,
+    decoded: std::sync::atomic::AtomicU64,
+}
+
+/// A count of [`Whisper`]'s work: encoder passes and decoded tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkDone {
+    pub encoder_passes: u64,
+    pub decoder_tokens: u64,
+}
+
+impl std::ops::Sub for WorkDone {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        Self {
+            encoder_passes: self.encoder_passes.saturating_sub(o.encoder_passes),
+            decoder_tokens: self.decoder_tokens.saturating_sub(o.decoder_tokens),
+        }
+    }
 }
 
 /// Heads (layer, head) whose cross-attention scores to keep, and where to keep them.
@@ -729,7 +756,17 @@ impl Whisper {
             dec_layers,
             dec_ln,
             dec_scale,
+            work: Work::default(),
         })
+    }
+
+    /// The work done so far (from every thread that used this model).
+    pub fn work(&self) -> WorkDone {
+        use std::sync::atomic::Ordering::Relaxed;
+        WorkDone {
+            encoder_passes: self.work.encoded.load(Relaxed),
+            decoder_tokens: self.work.decoded.load(Relaxed),
+        }
     }
 
     /// Compute in `compute` from now on: int8 runs the encoder's projections (attention and
@@ -772,6 +809,9 @@ impl Whisper {
 
     /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features (1, t, d).
     pub fn encode(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
+        self.work
+            .encoded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let x = mel.unsqueeze(0)?;
         let x = self.conv1.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
         let x = self.conv2.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
@@ -892,6 +932,9 @@ impl Whisper {
     ) -> candle_core::Result<Vec<f32>> {
         let d = self.dims.d_model;
         let n = tokens.len();
+        self.work
+            .decoded
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         let offset = state.len;
         if offset + n > self.dims.n_text_ctx {
             candle_core::bail!(

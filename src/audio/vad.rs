@@ -11,7 +11,7 @@ use realfft::{RealFftPlanner, RealToComplex};
 use crate::audio::level::dbfs;
 
 /// 20 ms frames at 16 kHz.
-const FRAME: usize = 320;
+pub const FRAME: usize = 320;
 /// A frame is speech when it is this far above the noise floor...
 const ABOVE_FLOOR_DB: f32 = 12.0;
 /// ...and above this absolute level. Real recordings go this quiet: FLEURS clips speak at
@@ -118,6 +118,13 @@ impl Vad {
                 self.partial.clear();
             }
         }
+    }
+
+    /// Whether frame `f` (the `f`-th run of [`FRAME`] samples since the stream began) was speech;
+    /// `None` if it has not been judged yet or is no longer remembered.
+    pub fn frame_is_speech(&self, f: u64) -> Option<bool> {
+        f.checked_sub(self.first_frame)
+            .and_then(|i| self.frames.get(i as usize).copied())
     }
 
     /// Whether any speech was heard at or after `from`.
