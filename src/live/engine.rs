@@ -174,6 +174,8 @@ impl Loop<'_, '_> {
             skipped: u.skipped,
             held: ms(u.held),
             step: ms(self.cadence.step()),
+            encoder_passes: u.work.encoder_passes,
+            decoder_tokens: u.work.decoder_tokens,
             emitted_at: ms(u.emitted_at),
         });
         if u.compute > self.step && self.clock.counts_compute() {

@@ -46,6 +46,12 @@ pub enum Event {
         /// Seconds of audio until the next update: `--step`, or more while updates take longer.
         #[serde(default)]
         step: f64,
+        /// What the update computed, counted: windows through the encoder, and tokens
+        /// through the decoder.
+        #[serde(default)]
+        encoder_passes: u64,
+        #[serde(default)]
+        decoder_tokens: u64,
         emitted_at: f64,
     },
     /// Inference is slower than the step: updates were merged and the captions trail the audio.

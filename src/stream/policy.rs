@@ -1,6 +1,9 @@
-//! The two re-transcription policies behind one interface. Full history re-transcribes all audio
-//! since it began; the window re-transcribes the uncommitted tail, at least the last N seconds.
-//! Both feed the same [`Committer`], so switching between them keeps the committed text.
+//! The two re-transcription policies behind one interface. Full history transcribes the session
+//! as `livecap transcribe` does, in chunks cut at pauses: a chunk that a pause has closed is
+//! final, and only the open one is transcribed again. The window re-transcribes the uncommitted
+//! tail, at least the last N seconds. Both feed the same [`Committer`], so switching between them
+//! keeps the committed text. Words are kept where the audio bears them out ([`heard`]), never
+//! judged by their text.
 
 use std::time::Instant;
 
@@ -8,18 +11,19 @@ use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
 use super::commit::{words_of, Committer, Word};
-use super::text_of;
-use crate::asr::longform::{choose_language, same_words, transcribe_window, Prefix};
-use crate::asr::{self, DecodeOptions, Model, ModelError, Segment};
+use crate::asr::chunks::{Chunk, Chunker};
+use crate::asr::longform::{choose_language, transcribe_chunk, transcribe_window, Carry, Prefix};
+use crate::asr::{heard, DecodeOptions, Model, ModelError, Segment, WorkDone};
 use crate::audio::vad::Vad;
 use crate::audio::{AudioState, SAMPLE_RATE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Re-transcribe the last few seconds; commit what consecutive hypotheses agree on.
+    /// Re-transcribe the last few seconds; commit what hypotheses agree on, and at pauses.
     Window,
-    /// Re-transcribe everything heard since the mode began.
+    /// Transcribe everything heard since the mode began as `transcribe` does, in chunks cut at
+    /// pauses; commit each chunk once a pause closes it.
     Full,
 }
 
@@ -36,8 +40,6 @@ impl Mode {
 const MAX_WINDOW_SECS: f64 = 25.0;
 /// The most audio the model hears at once (its encoder takes 30 s whatever it is given).
 const MAX_CONTEXT_SECS: f64 = 28.0;
-/// This much silence after speech commits the whole hypothesis.
-const PAUSE_SECS: f64 = 0.6;
 /// How far before the committed text's end a window-mode word may be placed and still be new.
 const OVERLAP_SLACK_SECS: f64 = 0.5;
 /// A gap this long between committed words is a pause: a window may start after it.
@@ -45,12 +47,11 @@ const BOUNDARY_GAP_SECS: f64 = 0.3;
 /// Across a silence this long, neither prompt nor prefix carries over: what follows is heard
 /// on its own, so a hallucination of what came before has nothing to lean on.
 const FORGET_SECS: f64 = 3.0;
+/// Speech this old (seconds) that the decoder would not continue from the committed words is
+/// heard afresh.
+const FRESH_AFTER_SECS: f64 = 2.0;
 /// Committed text given to the decoder as what was said before the window.
 const PROMPT_CHARS: usize = 200;
-/// A word is kept only if speech is heard within this margin (seconds) of its aligned times.
-const SPEECH_MARGIN_SECS: f64 = 0.2;
-/// Committed words a new hypothesis is checked against for repeated 4-grams.
-const REPEAT_WORDS: usize = 40;
 
 fn pos(secs: f64) -> u64 {
     (secs.max(0.0) * SAMPLE_RATE as f64).round() as u64
@@ -77,6 +78,8 @@ pub struct Update {
     pub committed: Vec<Word>,
     /// Seconds of audio, up to `audio_end`, still held afterwards for later updates.
     pub held: f64,
+    /// What the model computed.
+    pub work: WorkDone,
 }
 
 pub struct Streamer<'m> {
@@ -93,6 +96,14 @@ pub struct Streamer<'m> {
     settled: u64,
     /// Neither prompt nor prefix reaches back before this (seconds): a break or a long pause.
     forget_before: f64,
+    /// A window reaches back over committed words no further than this (seconds): the start of
+    /// the last pause, or of speech the decoder would not continue from its committed words.
+    reach_floor: f64,
+    /// Full history: where its chunks are cut, what the last closed one hands on, and the open
+    /// one as last transcribed (with what it would hand on).
+    chunker: Chunker,
+    carry: Carry,
+    open: Option<(Chunk, Vec<Word>, Carry)>,
 }
 
 impl<'m> Streamer<'m> {
@@ -108,6 +119,10 @@ impl<'m> Streamer<'m> {
             full_base: 0,
             settled: 0,
             forget_before: 0.0,
+            reach_floor: 0.0,
+            chunker: Chunker::new(0),
+            carry: Carry::default(),
+            open: None,
         }
     }
 
@@ -126,8 +141,37 @@ impl<'m> Streamer<'m> {
             self.full_base = pos(self.committer.end())
                 .max(self.settled)
                 .max(audio.held_from());
+            self.begin_chunks();
         }
         self.mode = mode;
+    }
+
+    /// Full history begins at `full_base`: its first chunk is heard after the committed text,
+    /// which is its prompt unless a break or a long pause lies between.
+    fn begin_chunks(&mut self) {
+        let committed_end = pos(self.committer.end());
+        let heard_before = (committed_end > 0).then_some(committed_end);
+        self.chunker = Chunker::new(self.full_base).after_speech(heard_before);
+        let before =
+            self.committer
+                .text_before(secs(self.full_base), PROMPT_CHARS, self.forget_before);
+        self.carry = Carry {
+            language: self.language.clone(),
+            prompt: self.encode(&before),
+        };
+        self.open = None;
+    }
+
+    /// The tokens of `text` as said after other text.
+    fn encode(&self, text: &str) -> Vec<u32> {
+        if text.is_empty() {
+            return Vec::new();
+        }
+        self.model
+            .tokenizer
+            .encode(format!(" {text}"), false)
+            .map(|e| e.get_ids().to_vec())
+            .unwrap_or_default()
     }
 
     /// Re-transcribe according to the policy, with `visible` samples arrived, and commit what
@@ -139,60 +183,129 @@ impl<'m> Streamer<'m> {
         clock: &mut Clock,
     ) -> Result<Update, ModelError> {
         let began = Instant::now();
+        let work = self.model.net.work();
         let fed = self.vad.fed();
         if visible > fed {
             self.vad.feed(&audio.read(fed, visible));
         }
-        let mut committed = Vec::new();
-        let (start, context) = match self.mode {
-            Mode::Full => (self.full_base.max(audio.held_from()).min(visible), None),
-            Mode::Window => {
-                // Words are left tentative for at most `window` seconds (on stream-dev,
-                // agreement commits sooner: a limit of 5 s and one of 25 s gave the same text).
-                let old = visible.saturating_sub(pos(self.window));
-                committed.extend(self.committer.commit_before(secs(old)));
-                // Audio not yet transcribed is taken up to 25 s back, however late the update.
-                let floor = visible.saturating_sub(pos(MAX_WINDOW_SECS));
-                if pos(self.committer.end()).max(self.settled) < floor {
-                    committed.extend(self.committer.commit_before(secs(floor)));
-                }
-                let done = pos(self.committer.end())
-                    .max(self.settled)
-                    .max(floor)
-                    .min(visible);
-                let (start, context) = self.window_start(done, visible, audio.held_from());
-                (start, Some(context))
-            }
+        let update = match self.mode {
+            Mode::Window => self.update_window(audio, visible, began, clock)?,
+            Mode::Full => self.update_full(audio, visible, began, clock)?,
         };
+        if secs(self.vad.trailing_silence()) >= FORGET_SECS {
+            self.forget_before = self.forget_before.max(secs(visible));
+        }
+        // Later windows start no earlier than this one: the committed text they reach back
+        // over only grows.
+        let keep = match self.mode {
+            Mode::Full => self.chunker.start().max(self.full_base),
+            Mode::Window => pos(update.audio_start),
+        };
+        audio.trim_before(keep.min(self.vad.fed()));
+        Ok(Update {
+            held: secs(visible.saturating_sub(audio.held_from())),
+            work: self.model.net.work() - work,
+            ..update
+        })
+    }
+
+    /// The clock after `began`'s computation, when its result is shown.
+    fn finished(began: Instant, clock: &mut Clock, audio: &AudioState) -> (f64, f64) {
+        let compute = began.elapsed().as_secs_f64();
+        clock.advance(compute);
+        (compute, clock.now(audio))
+    }
+
+    fn update_window(
+        &mut self,
+        audio: &AudioState,
+        visible: u64,
+        began: Instant,
+        clock: &mut Clock,
+    ) -> Result<Update, ModelError> {
+        let mut committed = Vec::new();
+        // Words are left tentative for at most `window` seconds (on stream-dev, agreement
+        // commits sooner: a limit of 5 s and one of 25 s gave the same text).
+        let old = visible.saturating_sub(pos(self.window));
+        committed.extend(self.committer.commit_before(secs(old)));
+        // Audio not yet transcribed is taken up to 25 s back, however late the update.
+        let floor = visible.saturating_sub(pos(MAX_WINDOW_SECS));
+        if pos(self.committer.end()).max(self.settled) < floor {
+            committed.extend(self.committer.commit_before(secs(floor)));
+        }
+        // A pause closes what was said before it: heard up to the pause, it is committed, and
+        // later windows start after it.
+        let mut closing: Vec<(u64, Option<Vec<Word>>)> = Vec::new();
+        let mut first_start = None;
+        for chunk in self.chunker.closed(&self.vad) {
+            let end = chunk.end.min(visible);
+            let done = pos(self.committer.end()).max(self.settled).max(floor);
+            let unheard = self.vad.speech_between(done, end);
+            let words = if unheard {
+                let (start, context) = self.window_start(done, end, audio.held_from());
+                first_start.get_or_insert(start);
+                let samples = audio.read(start, end);
+                self.window_hypothesis(&samples, start, context)?
+            } else {
+                None
+            };
+            // What follows the pause is heard without the text before it (nor that text as its
+            // prompt); speech the closing window gave no words for stays in the next windows.
+            if !unheard || words.as_ref().is_some_and(|w| !w.is_empty()) {
+                self.forget_before = self.forget_before.max(secs(chunk.end));
+            }
+            closing.push((end, words));
+        }
+        let done = pos(self.committer.end())
+            .max(self.settled)
+            .max(floor)
+            .max(pos(self.reach_floor.max(self.forget_before)))
+            .min(visible);
+        let (start, context) = self.window_start(done, visible, audio.held_from());
+        let reached_back = !context.is_empty();
         // Where the words not yet committed begin.
-        let done = pos(self.committer.end()).max(self.settled).min(visible);
         let speech = self.vad.speech_since(done.max(start));
         let hypothesis = if speech {
             let samples = audio.read(start, visible);
-            self.hypothesis(&samples, start, context.unwrap_or_default())?
+            self.window_hypothesis(&samples, start, context)?
         } else {
             None
         };
-        let compute = began.elapsed().as_secs_f64();
-        clock.advance(compute);
-        let emitted_at = clock.now(audio);
+        let (compute, emitted_at) = Self::finished(began, clock, audio);
+        for (end, words) in closing {
+            if let Some(mut words) = words {
+                for w in &mut words {
+                    w.shown_at = emitted_at;
+                }
+                committed.extend(self.committer.update_following(words, secs(end)));
+            }
+            committed.extend(self.committer.commit_before(secs(end)));
+        }
         match hypothesis {
-            Some(words) => {
-                let mut words = self.keep_heard(words);
-                // Speech that gave nothing worth keeping (a loop, a repeat, words placed on
-                // silence) for `window` seconds is given up, as a word would be committed: the
-                // window does not grow over it again and again.
+            Some(mut words) => {
                 if words.is_empty() && self.committer.tentative().is_empty() {
-                    let given_up = visible.saturating_sub(pos(self.window));
-                    self.settled = self.settled.max(given_up);
+                    if reached_back {
+                        // Speech the decoder would not continue from the committed words (they
+                        // were another speaker's, or garbled) for a couple of seconds: it is
+                        // heard afresh, without them.
+                        if self
+                            .vad
+                            .speech_between(done, visible.saturating_sub(pos(FRESH_AFTER_SECS)))
+                        {
+                            self.reach_floor = self.reach_floor.max(self.committer.end());
+                        }
+                    } else {
+                        // Speech heard afresh that gave nothing worth keeping (words placed on
+                        // silence, a loop) for `window` seconds is given up, as a word would be
+                        // committed: the window does not grow over it again and again.
+                        let given_up = visible.saturating_sub(pos(self.window));
+                        self.settled = self.settled.max(given_up);
+                    }
                 }
                 for w in &mut words {
                     w.shown_at = emitted_at;
                 }
                 committed.extend(self.committer.update_following(words, secs(visible)));
-                if secs(self.vad.trailing_silence()) >= PAUSE_SECS {
-                    committed.extend(self.committer.commit_all());
-                }
             }
             // Silence, by level or by Whisper's judgement: whatever was said before is final.
             None => committed.extend(self.committer.commit_all()),
@@ -200,26 +313,119 @@ impl<'m> Streamer<'m> {
         if !speech {
             self.settled = visible;
         }
-        if secs(self.vad.trailing_silence()) >= FORGET_SECS {
-            self.forget_before = self.forget_before.max(secs(visible));
-        }
-        // Later windows start no earlier than this one: the committed text they reach back
-        // over only grows.
-        let keep = match self.mode {
-            Mode::Full => self.full_base,
-            Mode::Window => start,
-        };
-        audio.trim_before(keep.min(self.vad.fed()));
         Ok(Update {
-            mode: self.mode,
+            mode: Mode::Window,
+            audio_start: secs(first_start.unwrap_or(start).min(start)),
+            audio_end: secs(visible),
+            compute,
+            emitted_at,
+            skipped: !speech && first_start.is_none(),
+            committed,
+            held: 0.0,
+            work: WorkDone::default(),
+        })
+    }
+
+    /// Full history: the chunks a pause has closed are transcribed as `livecap transcribe`
+    /// would and committed; the open one is transcribed again and shown as tentative.
+    fn update_full(
+        &mut self,
+        audio: &AudioState,
+        visible: u64,
+        began: Instant,
+        clock: &mut Clock,
+    ) -> Result<Update, ModelError> {
+        let closed = self.chunker.closed(&self.vad);
+        let open = self.chunker.open(visible);
+        let unchanged = closed.is_empty()
+            && match (&open, &self.open) {
+                (Some(c), Some((last, _, _))) => c == last,
+                (None, None) => true,
+                _ => false,
+            };
+        let mut start = visible;
+        let mut finals: Vec<Vec<Word>> = Vec::new();
+        if !unchanged {
+            for chunk in &closed {
+                start = start.min(chunk.start);
+                let words = match self.open.take() {
+                    // The open chunk was last heard just as it was closed (and after the same
+                    // text: the carry changes only when a chunk closes).
+                    Some((c, words, carry)) if c == *chunk => {
+                        self.carry = carry;
+                        words
+                    }
+                    _ => {
+                        let mut carry = self.carry.clone();
+                        let words = self.chunk_words(audio, chunk, &mut carry)?;
+                        self.carry = carry;
+                        words
+                    }
+                };
+                finals.push(words);
+            }
+            self.open = match open {
+                Some(chunk) => {
+                    start = start.min(chunk.start);
+                    let mut carry = self.carry.clone();
+                    let words = self.chunk_words(audio, &chunk, &mut carry)?;
+                    Some((chunk, words, carry))
+                }
+                None => None,
+            };
+        }
+        let (compute, emitted_at) = Self::finished(began, clock, audio);
+        let mut committed = Vec::new();
+        for mut words in finals {
+            for w in &mut words {
+                w.shown_at = emitted_at;
+            }
+            committed.extend(self.committer.commit_final(words));
+        }
+        if !unchanged {
+            let mut words = self.open.as_ref().map(|o| o.1.clone()).unwrap_or_default();
+            for w in &mut words {
+                w.shown_at = emitted_at;
+            }
+            self.committer.propose(words);
+        }
+        Ok(Update {
+            mode: Mode::Full,
             audio_start: secs(start),
             audio_end: secs(visible),
             compute,
             emitted_at,
-            skipped: !speech,
+            skipped: unchanged,
             committed,
-            held: secs(visible.saturating_sub(audio.held_from())),
+            held: 0.0,
+            work: WorkDone::default(),
         })
+    }
+
+    /// The words of one chunk of full history, heard after what `carry` holds (which then
+    /// holds this chunk's text too).
+    fn chunk_words(
+        &mut self,
+        audio: &AudioState,
+        chunk: &Chunk,
+        carry: &mut Carry,
+    ) -> Result<Vec<Word>, ModelError> {
+        let samples = audio.read(chunk.start, chunk.end);
+        if carry.language.is_none() {
+            carry.language = Some(self.language(&samples)?);
+        }
+        let segments = transcribe_chunk(self.model, &samples, chunk, &self.vad, &self.opts, carry)?;
+        Ok(words_of(&segments, f64::NAN))
+    }
+
+    /// The language to decode in: as asked, or detected once, in the first speech.
+    fn language(&mut self, samples: &[f32]) -> Result<String, ModelError> {
+        if let Some(l) = &self.language {
+            return Ok(l.clone());
+        }
+        let l = choose_language(self.model, samples, &self.opts)?;
+        self.language = Some(l.clone());
+        Ok(l)
     }
 
     /// Where a window that must cover `done..visible` starts, reaching back over committed
@@ -230,7 +436,8 @@ impl<'m> Streamer<'m> {
         let oldest = visible
             .saturating_sub(pos(MAX_CONTEXT_SECS))
             .max(held)
-            .max(pos(self.forget_before));
+            .max(pos(self.forget_before))
+            .max(pos(self.reach_floor));
         let words = self.committer.committed();
         let end = secs(done);
         // Committed words that may be heard again: after the break or long pause, inside the
@@ -277,164 +484,63 @@ impl<'m> Streamer<'m> {
         (start, usable[from..].to_vec())
     }
 
-    /// Words whose aligned times touch heard speech; words placed on silence are invented.
-    fn keep_heard(&self, words: Vec<Word>) -> Vec<Word> {
-        words
-            .into_iter()
-            .filter(|w| {
-                self.vad.speech_between(
-                    pos(w.start - SPEECH_MARGIN_SECS),
-                    pos(w.end + SPEECH_MARGIN_SECS),
-                )
-            })
-            .collect()
-    }
-
-    /// The words of audio `samples` starting at absolute position `start`, or `None` if Whisper
-    /// heard no speech. In window mode, `context` are committed words the audio begins with.
-    fn hypothesis(
+    /// The words of window audio `samples` starting at absolute position `start`, or `None` if
+    /// Whisper heard no speech. `context` are committed words the audio begins with.
+    fn window_hypothesis(
         &mut self,
         samples: &[f32],
         start: u64,
         context: Vec<Word>,
     ) -> Result<Option<Vec<Word>>, ModelError> {
-        let language = match &self.language {
-            Some(l) => l.clone(),
-            None => {
-                let l = choose_language(self.model, samples, &self.opts)?;
-                self.language = Some(l.clone());
-                l
-            }
-        };
+        let language = self.language(samples)?;
         let offset = secs(start);
         let prompt = self
             .committer
             .text_before(offset, PROMPT_CHARS, self.forget_before);
-        let encode = |text: &str| -> Vec<u32> {
-            if text.is_empty() {
-                return Vec::new();
-            }
-            self.model
-                .tokenizer
-                .encode(format!(" {text}"), false)
-                .map(|e| e.get_ids().to_vec())
-                .unwrap_or_default()
-        };
-        let words = match self.mode {
-            Mode::Window => {
-                let prefix_text = context
-                    .iter()
-                    .map(|w| w.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let prefix = Prefix {
-                    tokens: encode(&prefix_text),
-                    start: context.first().map_or(0.0, |w| w.start - offset),
-                };
-                let w = transcribe_window(
-                    self.model,
-                    samples,
-                    offset,
-                    &encode(&prompt),
-                    &prefix,
-                    &language,
-                    &self.opts,
-                )?;
-                if w.silent {
-                    return Ok(None);
-                }
-                // Every temperature failed and the text is a loop: nothing of it is kept.
-                if self
-                    .opts
-                    .compression_ratio_threshold
-                    .is_some_and(|th| w.compression_ratio > th)
-                {
-                    return Ok(Some(Vec::new()));
-                }
-                let seg = Segment {
-                    words: w.words,
-                    ..Segment::from_text(offset, offset, "")
-                };
-                words_of(&[seg], f64::NAN)
-            }
-            Mode::Full => {
-                let opts = DecodeOptions {
-                    language: Some(language),
-                    initial_prompt: (!prompt.is_empty()).then_some(prompt.clone()),
-                    ..self.opts.clone()
-                };
-                let mut t = asr::transcribe(self.model, samples, &opts, &mut |_| {})?;
-                for s in &mut t.segments {
-                    s.start += offset;
-                    s.end += offset;
-                    for w in &mut s.words {
-                        w.start += offset;
-                        w.end += offset;
-                    }
-                }
-                words_of(&t.segments, f64::NAN)
-            }
-        };
-        // What the committed text already holds is not new.
-        // Word times can come out a little early (a word of no length placed before the end
-        // of the committed text): in window mode, where the decoder continues the committed
-        // text, only a repeat of its words is taken for overlap, or a word well inside it.
-        let slack = match self.mode {
-            Mode::Window => OVERLAP_SLACK_SECS,
-            Mode::Full => 0.0,
-        };
-        let words = self.committer.strip_overlap(words, slack);
-        Ok(Some(self.without_repeats(words, &prompt)))
-    }
-
-    /// A hypothesis cut where it starts to repeat: at the first 4 words that the recent
-    /// committed text or the hypothesis itself already holds, and wholly when it only says
-    /// again the end of what was committed before it.
-    fn without_repeats(&self, words: Vec<Word>, prompt: &str) -> Vec<Word> {
-        if !words.is_empty() && same_words(&tail_words(prompt, words.len()), &text_of(&words)) {
-            return Vec::new();
-        }
-        // Across a break or a long pause, saying the same again is not a loop.
-        let recent = self.committer.committed();
-        let after_break = recent
+        let prefix_text = context
             .iter()
-            .position(|w| w.start >= self.forget_before)
-            .unwrap_or(recent.len());
-        let recent = &recent[after_break.max(recent.len().saturating_sub(REPEAT_WORDS))..];
-        // Where each 4 words were last seen: committed ones long before any of the hypothesis.
-        let mut seen: std::collections::HashMap<[&str; 4], isize> = recent
-            .windows(4)
-            .map(|g| {
-                (
-                    [g[0].key(), g[1].key(), g[2].key(), g[3].key()],
-                    isize::MIN / 2,
-                )
-            })
-            .collect();
-        // The committed words just before the hypothesis count as its start.
-        let lead: Vec<&Word> = recent.iter().rev().take(3).rev().collect();
-        let joined: Vec<&Word> = lead.iter().copied().chain(words.iter()).collect();
-        let mut cut = words.len();
-        for (i, g) in joined.windows(4).enumerate() {
-            let gram = [g[0].key(), g[1].key(), g[2].key(), g[3].key()];
-            let i = i as isize;
-            // Overlapping its first occurrence is a stammer ("want to want to"); a loop says
-            // the 4 words again after them, or one word over and over.
-            let one_word = gram.iter().all(|w| *w == gram[0]);
-            match seen.get(&gram) {
-                Some(&first) if i - first >= 4 || one_word => {
-                    cut = (i as usize).saturating_sub(lead.len());
-                    break;
-                }
-                Some(_) => {}
-                None => {
-                    seen.insert(gram, i);
-                }
-            }
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let prefix = Prefix {
+            tokens: self.encode(&prefix_text),
+            start: context.first().map_or(0.0, |w| w.start - offset),
+        };
+        let w = transcribe_window(
+            self.model,
+            samples,
+            offset,
+            &self.encode(&prompt),
+            &prefix,
+            &language,
+            &self.opts,
+        )?;
+        if w.silent {
+            return Ok(None);
         }
-        let mut words = words;
-        words.truncate(cut);
-        words
+        // Every temperature failed and the text is a loop: nothing of it is kept.
+        if self
+            .opts
+            .compression_ratio_threshold
+            .is_some_and(|th| w.compression_ratio > th)
+        {
+            return Ok(Some(Vec::new()));
+        }
+        let seg = Segment {
+            words: heard::spoken(
+                w.words,
+                &self.vad,
+                offset + samples.len() as f64 / SAMPLE_RATE as f64,
+            ),
+            ..Segment::from_text(offset, offset, "")
+        };
+        // Word times can come out a little early (a word of no length placed before the end of
+        // the committed text): the decoder continues the committed text, so only a word well
+        // inside it is taken for what it already holds.
+        let words = self
+            .committer
+            .strip_overlap(words_of(&[seg], f64::NAN), OVERLAP_SLACK_SECS);
+        Ok(Some(words))
     }
 
     /// End of input: commit whatever is still tentative.
@@ -448,12 +554,12 @@ impl<'m> Streamer<'m> {
         self.full_base = self.full_base.max(pos);
         self.settled = self.settled.max(pos);
         self.forget_before = self.forget_before.max(secs(pos));
-        self.committer.commit_all()
+        let words = self.committer.commit_all();
+        if self.mode == Mode::Full {
+            self.begin_chunks();
+        } else {
+            self.chunker = Chunker::new(pos);
+        }
+        words
     }
-}
-
-/// The last `n` words of `text`.
-fn tail_words(text: &str, n: usize) -> String {
-    let w: Vec<&str> = text.split_whitespace().collect();
-    w[w.len().saturating_sub(n)..].join(" ")
 }
