@@ -49,6 +49,10 @@ fn main() {
     let (c, d) = (r.commit_latencies(), r.display_latencies());
     println!("wer_percent\t{:.2}", 100.0 * r.wer.rate());
     println!("sentences_committed\t{}/{}", c.len(), sentences.len());
+    if !plain {
+        let covered = r.covered.iter().filter(|&&c| c).count();
+        println!("sentences_covered\t{covered}/{}", sentences.len());
+    }
     println!("commit_latency_median_s\t{}", q(&c, 0.5));
     println!("commit_latency_p90_s\t{}", q(&c, 0.9));
     println!("display_latency_median_s\t{}", q(&d, 0.5));
@@ -63,19 +67,7 @@ fn main() {
     // (words from silence), and those after the last sentence (words after speech ends).
     if !plain {
         let last_end = sentences.iter().fold(0f64, |m, s| m.max(s.end));
-        let in_pauses: Vec<&livecap::stream::Word> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Commit { words, .. } => Some(words),
-                _ => None,
-            })
-            .flatten()
-            .filter(|w| {
-                sentences
-                    .iter()
-                    .all(|s| w.end < s.start - 0.5 || w.start > s.end + 0.5)
-            })
-            .collect();
+        let in_pauses = livecap_eval::report::words_in_pauses(&events, &sentences);
         let after = in_pauses
             .iter()
             .filter(|w| w.start > last_end + 0.5)
@@ -91,11 +83,15 @@ fn main() {
     if std::env::var_os("LIVECAP_REPORT_SENTENCES").is_some() {
         for (i, (s, l)) in r.sentences.iter().zip(&r.latencies).enumerate() {
             println!(
-                "  sentence\t{i}\t{}/{}\t{}\t{}\t{}",
+                "  sentence\t{i}\t{}/{}\t{}\t{}\t{}\t{}",
                 s.errors,
                 s.words,
                 l.map_or("-".into(), |l| format!("{:.2} s", l.0)),
                 if s.onset { "onset" } else { "NO-ONSET" },
+                match r.covered.get(i) {
+                    Some(false) => "UNCOVERED",
+                    _ => "covered",
+                },
                 s.got
             );
         }
@@ -108,11 +104,16 @@ fn main() {
         let part = &r.updates[k * n / 4..(k + 1) * n / 4];
         let compute: Vec<f64> = part.iter().map(|u| u.0).collect();
         let span: Vec<f64> = part.iter().map(|u| u.1).collect();
+        let work = &r.work[k * n / 4..(k + 1) * n / 4];
+        let passes: Vec<f64> = work.iter().map(|w| w.0 as f64).collect();
+        let tokens: Vec<f64> = work.iter().map(|w| w.1 as f64).collect();
         println!(
-            "update_compute_q{}_median_s\t{}\taudio_median_s\t{}",
+            "update_compute_q{}_median_s\t{}\taudio_median_s\t{}\tencoder_passes_median\t{}\tdecoder_tokens_median\t{}",
             k + 1,
             q(&compute, 0.5),
-            q(&span, 0.5)
+            q(&span, 0.5),
+            q(&passes, 0.5),
+            q(&tokens, 0.5)
         );
     }
 }

@@ -85,6 +85,8 @@ fn paced_update(audio_start: f64, audio_end: f64, compute: f64, step: f64) -> Ms
         skipped: false,
         held: 5.0,
         step,
+        encoder_passes: 1,
+        decoder_tokens: 20,
         emitted_at: audio_end + compute,
     })
 }

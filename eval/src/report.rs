@@ -3,7 +3,7 @@
 //! not. Used by the benchmarks and the tests.
 
 use crate::wer::{align, normalize, Edit, WerCount};
-use livecap::stream::Event;
+use livecap::stream::{Event, Word};
 
 /// A reference sentence and when its speech began and ended (seconds of audio).
 #[derive(Debug, Clone, Default)]
@@ -34,8 +34,54 @@ pub struct Report {
     pub extra_repeats: Vec<String>,
     /// Compute seconds and transcribed audio seconds of each update, in order.
     pub updates: Vec<(f64, f64)>,
+    /// Encoder passes and decoded tokens of each update, in order (the same updates).
+    pub work: Vec<(u64, u64)>,
     /// Each sentence scored on its own.
     pub sentences: Vec<SentenceScore>,
+    /// For each reference sentence, whether some committed word lies at its time.
+    pub covered: Vec<bool>,
+}
+
+/// Committed words lying wholly in a pause, more than half a second from every reference
+/// sentence: words from silence.
+pub fn words_in_pauses<'a>(events: &'a [Event], sentences: &[Sentence]) -> Vec<&'a Word> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Commit { words, .. } => Some(words),
+            _ => None,
+        })
+        .flatten()
+        .filter(|w| {
+            sentences
+                .iter()
+                .all(|s| w.end < s.start - 0.5 || w.start > s.end + 0.5)
+        })
+        .collect()
+}
+
+/// How far (seconds) outside a sentence's span a committed word may lie and still be at its
+/// time: less than half the shortest pause between the streams' recordings (0.6 s).
+pub const COVER_MARGIN_SECS: f64 = 0.25;
+
+/// For each reference sentence, whether some committed word (by its aligned times) overlaps its
+/// span widened by [`COVER_MARGIN_SECS`]: the sentence was captioned, whatever the words' text.
+pub fn covered(events: &[Event], sentences: &[Sentence]) -> Vec<bool> {
+    let words: Vec<(f64, f64)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Commit { words, .. } => Some(words.iter().map(|w| (w.start, w.end))),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    sentences
+        .iter()
+        .map(|s| {
+            let (a, b) = (s.start - COVER_MARGIN_SECS, s.end + COVER_MARGIN_SECS);
+            words.iter().any(|&(start, end)| start < b && end > a)
+        })
+        .collect()
 }
 
 /// How one reference sentence came out in a transcript aligned with the whole reference.
@@ -139,6 +185,7 @@ impl Report {
         let mut timed: Vec<Timed> = Vec::new();
         let mut texts: Vec<&str> = Vec::new();
         let mut updates = Vec::new();
+        let mut work = Vec::new();
         for e in events {
             match e {
                 Event::Commit {
@@ -160,8 +207,13 @@ impl Report {
                     audio_start,
                     audio_end,
                     skipped: false,
+                    encoder_passes,
+                    decoder_tokens,
                     ..
-                } => updates.push((*compute, audio_end - audio_start)),
+                } => {
+                    updates.push((*compute, audio_end - audio_start));
+                    work.push((*encoder_passes, *decoder_tokens));
+                }
                 _ => {}
             }
         }
@@ -201,12 +253,15 @@ impl Report {
             .collect();
         extra_repeats.sort();
         let scores = score_sentences(sentences, &text);
+        let covered = covered(events, sentences);
         Self {
+            covered,
             wer,
             text,
             latencies,
             extra_repeats,
             updates,
+            work,
             sentences: scores,
         }
     }
@@ -241,7 +296,6 @@ pub fn read_sentences(tsv: &str) -> Vec<Sentence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use livecap::stream::Word;
 
     fn commit(words: &[(&str, f64)], at: f64) -> Event {
         Event::Commit {

@@ -273,3 +273,149 @@ pub fn modes(events: &[livecap::stream::Event]) -> Vec<livecap::stream::Mode> {
         })
         .collect()
 }
+
+/// The speech recordings shared with the project (`../shared/fixtures/speech`), read where they
+/// are: recordings from public repositories are never copied into this one.
+pub fn shared_speech() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/speech");
+    assert!(
+        dir.join("README.md").is_file(),
+        "the shared speech recordings are missing: the tests read them from {}",
+        dir.display()
+    );
+    dir
+}
+
+/// Utterances said one after another with pauses between them: the audio, each utterance's
+/// reference and times, and each one's own recording where there is one.
+#[derive(Clone, Default)]
+pub struct Utterances {
+    pub samples: Vec<f32>,
+    pub sentences: Vec<livecap_eval::report::Sentence>,
+    pub clips: Vec<Option<PathBuf>>,
+}
+
+impl Utterances {
+    pub fn duration(&self) -> f64 {
+        self.samples.len() as f64 / 16_000.0
+    }
+
+    /// These, then `other` right after.
+    pub fn then(mut self, other: &Utterances) -> Utterances {
+        let offset = self.duration();
+        self.samples.extend(&other.samples);
+        self.sentences.extend(
+            other
+                .sentences
+                .iter()
+                .map(|s| livecap_eval::report::Sentence {
+                    text: s.text.clone(),
+                    start: s.start + offset,
+                    end: s.end + offset,
+                }),
+        );
+        self.clips.extend(other.clips.iter().cloned());
+        self
+    }
+
+    /// The reference of all of them.
+    pub fn reference(&self) -> String {
+        self.sentences
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A shared stream (`stream.wav` and `stream.segments.tsv` in `dir` of the shared recordings),
+/// whose utterances are the recordings in its `clips/`.
+pub fn shared_stream(dir: &str) -> Utterances {
+    let dir = shared_speech().join(dir);
+    let audio =
+        livecap::audio::load_file(&dir.join("stream.wav")).unwrap_or_else(|e| panic!("{e}"));
+    let tsv = std::fs::read_to_string(dir.join("stream.segments.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let sentences = livecap_eval::report::read_sentences(&tsv);
+    let clips = tsv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let name = l.split('\t').next().unwrap_or_default();
+            let clip = dir.join("clips").join(format!("{name}.wav"));
+            clip.is_file().then_some(clip)
+        })
+        .collect();
+    assert!(sentences.len() >= 30, "{} is incomplete", dir.display());
+    Utterances {
+        samples: audio.samples,
+        sentences,
+        clips,
+    }
+}
+
+/// The LJSpeech reading (one reader, 32 sentences, 233 s) from the shared recordings.
+pub fn shared_reading() -> Utterances {
+    let base = shared_speech().join("long/ljspeech_LJ001-0001_to_0032_concat");
+    let audio =
+        livecap::audio::load_file(&base.with_extension("wav")).unwrap_or_else(|e| panic!("{e}"));
+    let tsv = std::fs::read_to_string(base.with_extension("segments.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e}", base.display()));
+    let sentences = livecap_eval::report::read_sentences(&tsv);
+    assert_eq!(sentences.len(), 32, "the LJSpeech reading is incomplete");
+    Utterances {
+        samples: audio.samples,
+        clips: vec![None; sentences.len()],
+        sentences,
+    }
+}
+
+/// Checks every stream must pass: times ordered, commits within the audio, the end event last.
+pub fn check_events(events: &[livecap::stream::Event], duration: f64) {
+    let mut last_emit = 0.0;
+    let mut last_commit_end = 0.0f64;
+    let mut words = 0;
+    for e in events {
+        let at = match e {
+            livecap::stream::Event::Partial { emitted_at, .. }
+            | livecap::stream::Event::Update { emitted_at, .. }
+            | livecap::stream::Event::Lag { emitted_at, .. }
+            | livecap::stream::Event::Mode { emitted_at, .. }
+            | livecap::stream::Event::Device { emitted_at, .. }
+            | livecap::stream::Event::Break { emitted_at, .. }
+            | livecap::stream::Event::End { emitted_at, .. } => *emitted_at,
+            livecap::stream::Event::Commit {
+                emitted_at,
+                words: w,
+                start,
+                end,
+                ..
+            } => {
+                assert!(start <= end && *end <= duration + 0.05, "{e:?}");
+                assert!(
+                    *start >= last_commit_end - 2.0,
+                    "commit goes back in time: {e:?}"
+                );
+                last_commit_end = last_commit_end.max(*end);
+                words += w.len();
+                for word in w {
+                    assert!(word.shown_at <= *emitted_at + 1e-6, "{word:?}");
+                }
+                *emitted_at
+            }
+        };
+        assert!(at + 1e-6 >= last_emit, "emitted_at goes backwards at {e:?}");
+        last_emit = at;
+    }
+    match events.last() {
+        Some(livecap::stream::Event::End {
+            words: total,
+            duration: d,
+            ..
+        }) => {
+            assert_eq!(*total, words);
+            assert!((d - duration).abs() < 0.01, "{d} vs {duration}");
+        }
+        other => panic!("the last event must be the end: {other:?}"),
+    }
+}
