@@ -28,7 +28,7 @@ server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do pactl --server="unix:$tmp/native" info >/dev/null 2>&1 && break; sleep 0.1; done
 pactl --server="unix:$tmp/native" load-module module-null-sink sink_name=benchmic format=s16le rate=16000 channels=1 >/dev/null
-ffmpeg -hide_banner -loglevel error -y -stream_loop -1 -i tests/fixtures/long/ljspeech_LJ001-0001_to_0032_concat.wav \
+ffmpeg -hide_banner -loglevel error -y -stream_loop -1 -i ../shared/fixtures/speech/long/ljspeech_LJ001-0001_to_0032_concat.wav \
   -t $((secs + 10)) -f s16le -ac 1 -ar 16000 "$tmp/speech.raw"
 cat > "$tmp/asoundrc" <<EOF
 pcm.benchmic {

@@ -5,7 +5,7 @@
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
 # livecap runs twice: at int8 (its default) and at float16. MODEL=base measures the
 # multilingual base model (with English as the language) instead of tiny.en.
-# Three sets: `dev` (22 short clips), `long` (one 233 s recording) and, where ../shared is
+# Three sets: `dev` (27 short clips), `long` (one 233 s recording) and, where ../shared is
 # present, `clips` (the 59 stream-dev recordings: many speakers and conditions, 1 to 20 s each);
 # the last lines pool every system's errors over all sets (SETS="dev long" for fewer).
 #
@@ -25,8 +25,8 @@ python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet
 cargo build --release --quiet --bin livecap --example score
 out=bench/out
 mkdir -p "$out"
-dev=(tests/fixtures/dev/*.wav)
-long=(tests/fixtures/long/*.wav)
+dev=(../shared/fixtures/speech/dev/*.wav)
+long=(../shared/fixtures/speech/long/*.wav)
 clips=(../shared/fixtures/speech/stream-dev/clips/*.wav)
 read -r -a sets <<< "${SETS:-dev long clips}"
 if [ ! -e "${clips[0]}" ]; then sets=("${sets[@]/clips}"); fi

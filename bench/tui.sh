@@ -13,7 +13,7 @@ command -v tmux >/dev/null || { echo "bench/tui.sh: please install tmux" >&2; ex
 model="$(scripts/fetch-test-models)"
 cargo build --release --quiet
 bin="$PWD/target/release/livecap"
-wav="$PWD/tests/fixtures/long/ljspeech_LJ001-0001_to_0032_concat.wav"
+wav="$PWD/../shared/fixtures/speech/long/ljspeech_LJ001-0001_to_0032_concat.wav"
 tmp=$(mktemp -d)
 trap 'tmux -S "$tmp/sock" kill-server 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

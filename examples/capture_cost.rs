@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rate: 16_000,
             channels: 1,
         },
+        wait_for_default: false,
     };
     let started = Instant::now();
     let capture = Capture::start(&Input::Device(device.clone()), &opts, audio.clone())?;

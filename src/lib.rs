@@ -6,6 +6,7 @@ pub mod audio;
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod faults;
 pub mod live;
 pub mod session;
 pub mod stderr;

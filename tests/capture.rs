@@ -112,6 +112,7 @@ fn capture_from(device: &str) -> (Arc<AudioState>, Capture) {
             rate: 16_000,
             channels: 1,
         },
+        wait_for_default: false,
     };
     let capture = Capture::start(&Input::Device(device.into()), &opts, audio.clone())
         .unwrap_or_else(|e| panic!("{e}"));

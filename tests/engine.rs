@@ -9,8 +9,9 @@ use livecap::audio::load_file;
 use livecap_eval::wer::{longest_deletion, normalize, WerCount};
 
 /// faster-whisper (CTranslate2, int8, greedy) on the same model and files, scored by this
-/// project's scorer: see BENCHMARKS.md. The bar is that plus 1.5 points.
-const REFERENCE_DEV_WER: f64 = 0.0698;
+/// project's scorer: see BENCHMARKS.md (the 27 files of the shared `dev/`, run of 2026-12-05).
+/// The bar is that plus 1.5 points.
+const REFERENCE_DEV_WER: f64 = 0.0822;
 const REFERENCE_LONG_WER: f64 = 0.0523;
 
 #[test]

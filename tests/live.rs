@@ -74,6 +74,7 @@ fn requests_sent_inside_one_update_are_all_carried_out_in_order() {
     let source = SourceOptions {
         paced: false,
         pcm: PcmFormat::default(),
+        wait_for_default: false,
     };
     let session =
         Session::open(settings, &source, ClockKind::Stepped).unwrap_or_else(|e| panic!("{e}"));

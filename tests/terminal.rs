@@ -90,7 +90,12 @@ impl Tmux {
         while t0.elapsed() < timeout {
             let all = self.everything();
             if let Some(line) = all.lines().find(|l| l.starts_with(EXIT_MARK)) {
-                return line[EXIT_MARK.len()..].trim().parse().ok();
+                // What the program printed last may share the line.
+                let digits: String = line[EXIT_MARK.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                return digits.parse().ok();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -268,6 +273,37 @@ fn a_missing_input_is_one_sentence_and_the_terminal_is_untouched() {
     assert!(said[0].contains("missing.wav"), "{screen}");
 }
 
+#[test]
+fn without_a_microphone_the_app_opens_on_the_device_picker_and_says_how_to_caption_a_file() {
+    let home = tempfile::tempdir().expect("temp dir");
+    // A sound system whose only device is ALSA's null one: there is no default to open.
+    let alsa = home.path().join("asoundrc");
+    std::fs::write(&alsa, "pcm.null {\n    type null\n}\n").expect("asoundrc");
+    let cmd = livecap_cmd(
+        home.path(),
+        &format!("--model {}", shell_quote(&common::model_dir())),
+    );
+    let cmd = format!("ALSA_CONFIG_PATH={} {cmd}", shell_quote(&alsa));
+    let tmux = Tmux::start(80, 24, &cmd);
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(60), |s| {
+        s.contains("Input device")
+            && !s.contains("Looking for input devices")
+            && s.contains("no microphone")
+    });
+    assert!(ok, "no device picker with the reason:\n{screen}");
+    let said = screen
+        .lines()
+        .find(|l| l.contains("no microphone"))
+        .unwrap_or_default();
+    assert!(said.contains("--input FILE"), "{screen}");
+    // The picker closes and the app quits as usual, giving the terminal back.
+    tmux.keys("Escape");
+    tmux.keys("q");
+    let status = tmux.exit_status(Duration::from_secs(30));
+    assert_eq!(status, Some(0), "{}", tmux.everything());
+    assert_terminal_restored(&tmux);
+}
+
 /// The words of a session's transcript on disk, in order.
 fn saved_words(transcript: &Path) -> Vec<String> {
     std::fs::read_to_string(transcript)
@@ -276,6 +312,79 @@ fn saved_words(transcript: &Path) -> Vec<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .flat_map(|v| normalize(v["text"].as_str().unwrap_or("")))
         .collect()
+}
+
+/// The transcript of the one session recorded under `home`, once there is one.
+fn only_transcript(home: &Path) -> Option<PathBuf> {
+    let dir = std::fs::read_dir(home.join("data/sessions"))
+        .ok()?
+        .filter_map(Result::ok)
+        .next()?;
+    Some(dir.path().join("transcript.jsonl"))
+}
+
+/// `livecap` captioning the LJSpeech reading with `LIVECAP_PANIC` set to `place` (a panic the
+/// test builds make on request: see `src/faults.rs`).
+fn panicking_app(home: &Path, place: &str) -> Tmux {
+    let cmd = livecap_cmd(
+        home,
+        &format!(
+            "--input {} --model {}",
+            shell_quote(&common::long_wav()),
+            shell_quote(&common::model_dir())
+        ),
+    );
+    Tmux::start(100, 30, &format!("LIVECAP_PANIC={place} {cmd}"))
+}
+
+#[test]
+fn an_engine_panic_keeps_the_screen_and_says_so() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = panicking_app(home.path(), "engine");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(120), |s| {
+        s.contains("an internal error stopped the captions")
+    });
+    assert!(ok, "no word of the engine's panic on the screen:\n{screen}");
+    // The app is still there, on its own screen, with the words committed before the panic.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(tmux.show("#{alternate_on}"), "1", "the screen was given up");
+    let screen = tmux.screen();
+    assert!(screen.contains("Captions"), "{screen}");
+    let saved = only_transcript(home.path())
+        .map(|p| saved_words(&p))
+        .unwrap_or_default();
+    assert!(!saved.is_empty(), "nothing committed before the panic");
+    let shown = caption_words(&screen);
+    assert!(
+        saved.iter().all(|w| shown.contains(w)),
+        "saved {saved:?}, shown {shown:?}"
+    );
+    tmux.keys("q");
+    assert!(
+        tmux.exit_status(Duration::from_secs(30)).is_some(),
+        "{}",
+        tmux.everything()
+    );
+    assert_terminal_restored(&tmux);
+}
+
+#[test]
+fn a_panic_in_the_app_gives_the_terminal_back_and_prints_its_message() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let tmux = panicking_app(home.path(), "ui");
+    let status = tmux.exit_status(Duration::from_secs(120));
+    let everything = tmux.everything();
+    assert_eq!(status, Some(101), "{everything}");
+    assert_terminal_restored(&tmux);
+    assert!(
+        everything.contains("LIVECAP_PANIC=ui"),
+        "the panic's message is not on the terminal:\n{everything}"
+    );
+    // What was committed before the panic is on disk.
+    let saved = only_transcript(home.path())
+        .map(|p| saved_words(&p))
+        .unwrap_or_default();
+    assert!(!saved.is_empty(), "nothing saved");
 }
 
 #[test]

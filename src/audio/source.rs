@@ -63,6 +63,9 @@ pub struct SourceOptions {
     pub paced: bool,
     /// The layout of raw PCM on standard input.
     pub pcm: PcmFormat,
+    /// A system default device that cannot be opened is waited for instead of being an error
+    /// (the app then offers its device picker).
+    pub wait_for_default: bool,
 }
 
 /// A running source, whatever it reads from: it feeds the shared [`AudioState`] and publishes
@@ -143,6 +146,7 @@ impl Capture {
                 audio,
                 meter.clone(),
                 paused.clone(),
+                opts.wait_for_default,
             )?),
         };
         Ok(Capture {
@@ -171,6 +175,15 @@ impl Capture {
                 Running::Device(d) => Some(d.switcher()),
                 Running::Reader(..) => None,
             },
+        }
+    }
+
+    /// Why a device capture started without a device, if it did (see
+    /// [`SourceOptions::wait_for_default`]).
+    pub fn missing_device(&self) -> Option<&str> {
+        match &self.running {
+            Running::Device(d) => d.missing(),
+            Running::Reader(..) => None,
         }
     }
 

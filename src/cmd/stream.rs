@@ -58,6 +58,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
             rate: args.input_rate,
             channels: args.input_channels,
         },
+        wait_for_default: false,
     };
     let mut session = Session::open(settings, &source, clock_kind)?;
     session.switch_mode_at(&args.switch_mode_at);

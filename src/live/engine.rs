@@ -149,6 +149,7 @@ impl Loop<'_, '_> {
         self.compute += u.compute;
         if let Some(e) = commit_event(&u.committed, u.emitted_at) {
             self.emit(&e);
+            crate::faults::panic_if_asked(crate::faults::Place::Engine);
         }
         let tentative = self.streamer.committer().tentative();
         let text = text_of(tentative);

@@ -107,6 +107,12 @@ impl Session {
         self.capture.meter()
     }
 
+    /// Why the session started without an input device (the system default could not be
+    /// opened and the source was told to wait for one), if it did.
+    pub fn missing_device(&self) -> Option<&str> {
+        self.capture.missing_device()
+    }
+
     /// Whether the session is recorded on disk.
     pub fn saving(&self) -> bool {
         self.data.is_some()

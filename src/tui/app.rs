@@ -229,6 +229,15 @@ impl App {
         }
     }
 
+    /// Open the device picker; the devices are looked up by the effect returned.
+    pub fn open_picker(&mut self) -> Effect {
+        self.popup = Some(Popup::Devices {
+            items: None,
+            selected: 0,
+        });
+        Effect::ListDevices
+    }
+
     pub fn say(&mut self, text: impl Into<String>, error: bool) {
         self.status = Some(Status {
             text: text.into(),
@@ -435,13 +444,7 @@ impl App {
                 };
                 Some(Effect::SwitchMode(self.mode))
             }
-            Action::PickDevice => {
-                self.popup = Some(Popup::Devices {
-                    items: None,
-                    selected: 0,
-                });
-                Some(Effect::ListDevices)
-            }
+            Action::PickDevice => Some(self.open_picker()),
             Action::NewSession => {
                 if self.phase == Phase::Ended {
                     self.say("the input has ended; there is nothing more to record", true);

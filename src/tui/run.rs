@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::app::{App, DeviceItem, Effect, Msg, PastSession};
 use super::keymap::Keymap;
+use super::terminal::Screen;
 use super::theme;
 use super::view::transcript_line;
 use crate::audio::level::Meter;
@@ -32,6 +33,9 @@ use crate::stream::{ClockKind, Event};
 const FRAME: Duration = Duration::from_millis(33);
 /// Messages waiting for the UI; the engine waits when it is full (nothing is dropped).
 const QUEUE: usize = 1024;
+/// What the app says when it opens without a microphone.
+pub const NO_MICROPHONE: &str =
+    "no microphone: pick an input device, or quit (q) and run livecap --input FILE";
 /// The thread the live session runs on.
 const ENGINE_THREAD: &str = "livecap-engine";
 
@@ -95,24 +99,14 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let source = SourceOptions {
         paced: true,
         pcm: PcmFormat::default(),
+        wait_for_default: true,
     };
     let session = Session::open(settings, &source, ClockKind::Realtime)?;
+    let missing = session.missing_device().map(str::to_string);
     let data = data_dir();
     // Nothing but the app may write over the screen: messages go to a log file.
     let log_path = data.as_ref().map(|d| d.join("livecap.log"));
     let redirect = crate::stderr::to_file(log_path.as_deref());
-    // A panic prints on the terminal, after the screen and standard error are given back; the
-    // engine's own are caught by the session and told on the status line (their message goes
-    // to the log), and the screen stays.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() != Some(ENGINE_THREAD) {
-            restore_terminal();
-            crate::stderr::release();
-        }
-        previous(info);
-    }));
-
     let mut app = App::new(
         theme,
         keymap,
@@ -132,6 +126,12 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     for p in &problems {
         eprintln!("livecap: {p}");
     }
+    // No microphone: the app opens on the device picker and says how to caption a file.
+    let first = missing.map(|why| {
+        eprintln!("livecap: {why}");
+        app.say(NO_MICROPHONE, true);
+        app.open_picker()
+    });
 
     // A signal (or a terminal gone) ends the session: the engine stops, then the UI.
     let hangup = Arc::new(AtomicBool::new(false));
@@ -169,7 +169,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         jobs,
         device_input: matches!(input, Input::Device(_)),
     };
-    let outcome = rt.block_on(ui(&mut app, rx, tx, &runner, &hangup));
+    let outcome = rt.block_on(ui(&mut app, first, rx, tx, &runner, &hangup));
 
     // The screen is back; finish the transcript with the words still tentative.
     drop(redirect);
@@ -322,13 +322,20 @@ struct Runner {
 
 async fn ui(
     app: &mut App,
+    first: Option<Effect>,
     mut rx: mpsc::Receiver<Msg>,
     tx: mpsc::Sender<Msg>,
     runner: &Runner,
     hangup: &AtomicBool,
 ) -> Result<()> {
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    // The only panic hook: a panic here gives the terminal back before its message; the
+    // engine's are told on the status line, and the screen stays.
+    let mut screen = Screen::enter(ENGINE_THREAD).context("cannot set up the terminal")?;
+    let terminal = screen.terminal();
     read_terminal(tx);
+    if let Some(effect) = first {
+        carry_out(effect, app, runner);
+    }
     let mut frames = tokio::time::interval(FRAME);
     frames.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let result = loop {
@@ -347,6 +354,9 @@ async fn ui(
                         break Ok(());
                     }
                     app.dirty = false;
+                    if app.captions.words() > 0 {
+                        crate::faults::panic_if_asked(crate::faults::Place::Ui);
+                    }
                 }
                 None
             }
@@ -358,14 +368,8 @@ async fn ui(
             break Ok(());
         }
     };
-    restore_terminal();
+    drop(screen);
     result
-}
-
-/// Normal mode, the main screen, the cursor shown.
-fn restore_terminal() {
-    ratatui::restore();
-    crossterm::execute!(io::stdout(), crossterm::cursor::Show).ok();
 }
 
 fn carry_out(effect: Effect, app: &mut App, runner: &Runner) {

@@ -49,11 +49,13 @@ pub fn base_model() -> String {
     dir.display().to_string()
 }
 
+/// The recorded speech the tests use (`dev/`, `long/`, the streams): the shared recordings,
+/// read where they are.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    shared_speech()
 }
 
-/// (wav, reference text) for every dev fixture.
+/// (wav, reference text) for every recording in `dev/`.
 pub fn dev_set() -> Vec<(PathBuf, String)> {
     let mut v: Vec<(PathBuf, String)> = std::fs::read_dir(fixtures().join("dev"))
         .map(|d| {

@@ -285,53 +285,65 @@ pub struct DeviceCapture {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<CaptureStats>,
+    missing: Option<String>,
 }
 
 impl DeviceCapture {
     /// Start capturing from the device `spec` names into `audio`, publishing levels to `meter`;
     /// while `paused` is set, the device's audio is not kept. An error here (no such device,
     /// cannot open it) is the only one: later failures are reported through `audio`'s notices
-    /// and waited out.
+    /// and waited out. With `wait_for_default`, a system default that cannot be opened is no
+    /// error: capture starts without a device ([`DeviceCapture::missing`] says why) and takes
+    /// the default once it appears, or the device a switch names.
     pub fn start(
         spec: &str,
         audio: Arc<AudioState>,
         meter: Arc<Meter>,
         paused: Arc<AtomicBool>,
+        wait_for_default: bool,
     ) -> Result<DeviceCapture, AudioError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(CaptureStats::default());
         let (control, requests) = sync_channel(4);
-        let (ready_tx, ready_rx) = sync_channel::<Result<(), AudioError>>(1);
+        let (ready_tx, ready_rx) = sync_channel::<Result<Option<String>, AudioError>>(1);
         let (spec_owned, stop2, stats2) = (spec.to_string(), stop.clone(), stats.clone());
+        let may_wait = wait_for_default && (spec.is_empty() || spec == "default");
         let thread = std::thread::Builder::new()
             .name("livecap-capture".into())
             .spawn(move || {
                 quiet_alsa();
-                match open(&spec_owned, &stats2) {
+                let first = match open(&spec_owned, &stats2) {
                     Ok(first) => {
-                        ready_tx.send(Ok(())).ok();
-                        Capturing {
-                            audio,
-                            meter,
-                            stats: stats2,
-                            stop: stop2,
-                            paused,
-                            requests,
-                        }
-                        .run(first);
+                        ready_tx.send(Ok(None)).ok();
+                        Some(first)
+                    }
+                    Err(e) if may_wait => {
+                        ready_tx.send(Ok(Some(e.to_string()))).ok();
+                        None
                     }
                     Err(e) => {
                         ready_tx.send(Err(e)).ok();
+                        return;
                     }
+                };
+                Capturing {
+                    audio,
+                    meter,
+                    stats: stats2,
+                    stop: stop2,
+                    paused,
+                    requests,
                 }
+                .run(first, spec_owned);
             })
             .map_err(|e| device_error(spec, format!("cannot start the capture thread: {e}")))?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(DeviceCapture {
+            Ok(Ok(missing)) => Ok(DeviceCapture {
                 control,
                 stop,
                 thread: Some(thread),
                 stats,
+                missing,
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(device_error(
@@ -339,6 +351,11 @@ impl DeviceCapture {
                 "the capture thread ended before it started",
             )),
         }
+    }
+
+    /// Why capture started without a device (the default could not be opened), if it did.
+    pub fn missing(&self) -> Option<&str> {
+        self.missing.as_deref()
     }
 
     /// What moves this capture to another device.
@@ -389,11 +406,16 @@ impl Capturing {
         }
     }
 
-    fn run(self, first: Open) {
-        let mut current = Some(first);
+    /// Capture from `first`, or, without one, wait for the device `spec` names.
+    fn run(self, first: Option<Open>, spec: String) {
+        // Nothing has been captured yet: the first device found is a start, not a return.
+        let mut never_opened = first.is_none();
+        let mut current = first;
         // The device to capture from, and since when it has been lost.
-        let mut wanted = current.as_ref().map(|o| o.spec.clone()).unwrap_or_default();
-        let mut wanted_name = current.as_ref().map(|o| o.name.clone()).unwrap_or_default();
+        let mut wanted = current.as_ref().map_or(spec, |o| o.spec.clone());
+        let mut wanted_name = current
+            .as_ref()
+            .map_or_else(|| wanted.clone(), |o| o.name.clone());
         let mut wanted_id = current.as_ref().map(|o| o.id.clone()).unwrap_or_default();
         let mut lost_at: Option<Instant> = None;
         let mut last_try = Instant::now();
@@ -409,6 +431,7 @@ impl Capturing {
                             old.close(&self.audio, &self.meter, &self.paused);
                         }
                         self.fill_gap(lost_at.take().unwrap_or(gap_from));
+                        never_opened = false;
                         self.notify(
                             NoticeKind::Switched,
                             &next.id,
@@ -422,7 +445,11 @@ impl Capturing {
                     Err(e) => self.notify(
                         NoticeKind::Refused,
                         &spec,
-                        format!("{e}; still with {wanted_name}"),
+                        if never_opened {
+                            format!("{e}; still no input device")
+                        } else {
+                            format!("{e}; still with {wanted_name}")
+                        },
                     ),
                 },
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {}
@@ -458,16 +485,25 @@ impl Capturing {
             } else if last_try.elapsed() >= RETRY_EVERY {
                 last_try = Instant::now();
                 if let Ok(back) = open(&wanted, &self.stats) {
-                    let away = lost_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
-                    self.fill_gap(lost_at.take().unwrap_or_else(Instant::now));
-                    self.notify(
-                        NoticeKind::Back,
-                        &back.id,
-                        format!(
-                            "input device {} is back after {away:.1} s (silence in between)",
-                            back.name
-                        ),
-                    );
+                    if never_opened {
+                        never_opened = false;
+                        self.notify(
+                            NoticeKind::Switched,
+                            &back.id,
+                            format!("capturing from {} now", back.name),
+                        );
+                    } else {
+                        let away = lost_at.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                        self.fill_gap(lost_at.take().unwrap_or_else(Instant::now));
+                        self.notify(
+                            NoticeKind::Back,
+                            &back.id,
+                            format!(
+                                "input device {} is back after {away:.1} s (silence in between)",
+                                back.name
+                            ),
+                        );
+                    }
                     wanted_name = back.name.clone();
                     wanted_id = back.id.clone();
                     current = Some(back);

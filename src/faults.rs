@@ -1,0 +1,25 @@
+//! Panics on request, in debug builds only (the tests' builds), so that tests can check what a
+//! panic in the engine or in the app's UI does to the terminal and the transcript:
+//! `LIVECAP_PANIC=engine` panics after the engine's first commit, `LIVECAP_PANIC=ui` after the
+//! app first draws a committed word. Release builds ignore the variable.
+
+/// Where a panic may be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Engine,
+    Ui,
+}
+
+/// Panic if `LIVECAP_PANIC` names `place` (debug builds only).
+pub fn panic_if_asked(place: Place) {
+    if cfg!(debug_assertions) {
+        let asked = std::env::var("LIVECAP_PANIC").ok();
+        let name = match place {
+            Place::Engine => "engine",
+            Place::Ui => "ui",
+        };
+        if asked.as_deref() == Some(name) {
+            panic!("LIVECAP_PANIC={name}: a panic asked for by a test");
+        }
+    }
+}
