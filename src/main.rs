@@ -1,6 +1,5 @@
 //! The `livecap` binary: parse the command line, dispatch, and turn errors into one sentence.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -31,8 +30,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            // Not eprintln!: standard error may be a terminal that is gone.
-            writeln!(std::io::stderr(), "livecap: {e:#}").ok();
+            livecap::stderr::say(format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -163,6 +163,14 @@ fn open_log(path: Option<&Path>) -> Option<std::os::fd::OwnedFd> {
     Some(file.into())
 }
 
+/// Say `message` on standard error as `livecap: message`, wherever it points now. Never panics
+/// (unlike `eprintln!`): standard error may be a terminal that is gone. Every message livecap
+/// prints for a person goes through here.
+pub fn say(message: impl std::fmt::Display) {
+    use std::io::Write;
+    writeln!(std::io::stderr(), "livecap: {message}").ok();
+}
+
 /// Give standard error its original place for good: guards still alive no longer move it.
 /// Safe from a panic hook (it never waits for a guard being taken or dropped on another
 /// thread; the panicking thread may hold one).

@@ -264,10 +264,10 @@ fn read_stdin(format: PcmFormat, audio: &AudioState, meter: &Meter, paused: &Ato
     match res {
         Ok(end) => {
             if end.leftover_bytes > 0 {
-                eprintln!(
-                    "livecap: standard input ended with {} bytes that do not make a whole frame; they were ignored",
+                crate::stderr::say(format!(
+                    "standard input ended with {} bytes that do not make a whole frame; they were ignored",
                     end.leftover_bytes
-                );
+                ));
             }
             audio.finish(None);
         }

@@ -7,7 +7,7 @@ use crate::audio::device::{list_devices, NO_DEVICE};
 pub fn run(all: bool) -> Result<bool> {
     let devices = list_devices(all);
     if devices.is_empty() {
-        eprintln!("livecap: {NO_DEVICE}");
+        crate::stderr::say(NO_DEVICE);
         return Ok(false);
     }
     for d in &devices {

@@ -54,7 +54,7 @@ fn list(store: &Store) -> Result<bool> {
             Ok(s) => writeln!(out, "{}", list_line(&s))?,
             Err(e) => {
                 ok = false;
-                writeln!(io::stderr(), "livecap: {e}").ok();
+                crate::stderr::say(e);
             }
         }
     }

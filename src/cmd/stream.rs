@@ -81,7 +81,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         bail!("{failure}");
     }
     if let Some(e) = ended.source_error {
-        eprintln!("livecap: {e}; the text committed before it is above");
+        crate::stderr::say(format!("{e}; the text committed before it is above"));
         return Ok(false);
     }
     Ok(true)
@@ -123,8 +123,7 @@ fn tell(news: News) {
         News::Failed(e) => format!("{e}; the captions go on unsaved"),
         News::Recovered => "the session is being saved again".into(),
     };
-    use std::io::Write as _;
-    writeln!(io::stderr(), "livecap: {msg}").ok();
+    crate::stderr::say(msg);
 }
 
 fn terminal_width() -> usize {
@@ -199,7 +198,7 @@ impl Output {
                 // Beside the captions, not in them: standard error, between lines.
                 self.clear_live(w)?;
                 w.flush()?;
-                eprintln!("livecap: {message}");
+                crate::stderr::say(message);
                 self.draw_live(w)?;
             }
             Event::End { .. } => {

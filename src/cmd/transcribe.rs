@@ -82,7 +82,7 @@ pub fn run(args: &TranscribeArgs) -> Result<bool> {
     for (i, (file, sink)) in args.files.iter().zip(&sinks).enumerate() {
         if let Err(e) = transcribe_one(&model, &opts, file, sink, args.format, many && i > 0, many)
         {
-            eprintln!("livecap: {e:#}");
+            crate::stderr::say(format!("{e:#}"));
             all_ok = false;
         }
     }

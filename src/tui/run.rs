@@ -124,11 +124,11 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         app.say(p.clone(), true);
     }
     for p in &problems {
-        eprintln!("livecap: {p}");
+        crate::stderr::say(p);
     }
     // No microphone: the app opens on the device picker and says how to caption a file.
     let first = missing.map(|why| {
-        eprintln!("livecap: {why}");
+        crate::stderr::say(&why);
         app.say(NO_MICROPHONE, true);
         app.open_picker()
     });
@@ -174,10 +174,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     // The screen is back; finish the transcript with the words still tentative.
     drop(redirect);
     // The terminal may be gone (a dropped SSH link): what is said here may go nowhere.
-    let say = |m: String| {
-        use std::io::Write;
-        writeln!(io::stderr(), "livecap: {m}").ok();
-    };
+    let say = |m: String| crate::stderr::say(m);
     if outcome.is_ok() && !hangup.load(Ordering::Relaxed) {
         say("finishing the transcript…".into());
     }
@@ -349,7 +346,7 @@ async fn ui(
                 if app.dirty {
                     if let Err(e) = terminal.draw(|f| f.render_widget(&*app, f.area())) {
                         // The terminal is gone (a dropped link): end as if hung up.
-                        eprintln!("livecap: cannot draw on the terminal ({e}); ending the session");
+                        crate::stderr::say(format!("cannot draw on the terminal ({e}); ending the session"));
                         hangup.store(true, Ordering::Relaxed);
                         break Ok(());
                     }
