@@ -4,10 +4,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use anyhow::{bail, Result};
+
 use crate::asr::{tokens, ComputeType, DecodeOptions, Task};
 use crate::audio::pcm::Encoding;
+use crate::audio::source::Input;
+use crate::config::Config;
+use crate::live::{Settings, MODEL, STEP, WINDOW};
 use crate::session::Format;
-use crate::stream::{ClockKind, Mode};
+use crate::session::RecordOptions;
+use crate::stream::{self, ClockKind, Mode};
 
 /// Beams for full-context transcription by default: greedy (see BENCHMARKS.md for beam 5).
 pub const BEAM_SIZE: usize = 1;
@@ -313,4 +319,115 @@ pub struct TranscribeArgs {
     /// Audio files to transcribe.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+impl LiveArgs {
+    /// The session's settings: these flags over `cfg` over the defaults; a value that cannot be used is one sentence
+    /// naming its flag (the config file's own values were checked when it was read).
+    pub fn settings(&self, cfg: &Config) -> Result<Settings> {
+        let flags = self;
+        let window = flags.window.or(cfg.window).unwrap_or(WINDOW);
+        if let Err(what) = stream::check_window(window) {
+            bail!("--window {window}: {what}");
+        }
+        let step = flags.step.or(cfg.step).unwrap_or(STEP);
+        if let Err(what) = stream::check_step(step) {
+            bail!("--step {step}: {what}");
+        }
+        let vocabulary = if flags.vocabulary.is_empty() {
+            cfg.vocabulary.clone()
+        } else {
+            flags.vocabulary.clone()
+        };
+        let language = flags.language.as_deref().or(cfg.language.as_deref());
+        // The live modes prompt the decoder with the committed text (and the vocabulary).
+        let decode = decode_options(language, flags.task, None, vocabulary, flags.beam_size)?;
+        let input = Input::parse(flags.input.as_deref().unwrap_or("device:"));
+        let model = flags
+            .model
+            .clone()
+            .or_else(|| cfg.model.clone())
+            .unwrap_or_else(|| MODEL.into());
+        let mode = flags.mode.or(cfg.mode).unwrap_or(Mode::Window);
+        let record = (!flags.save.no_save).then(|| RecordOptions {
+            source: input.to_string(),
+            model: model.clone(),
+            mode,
+            title: flags.save.title.clone(),
+            keep_audio: flags.save.keep_audio,
+        });
+        Ok(Settings {
+            input,
+            model,
+            compute: flags.compute_type,
+            mode,
+            window,
+            step,
+            decode,
+            record,
+        })
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    /// The flags as given by no flag at all.
+    fn no_flags() -> LiveArgs {
+        Cli::try_parse_from(["livecap"]).expect("parses").app.live
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file_which_wins_over_the_defaults() {
+        let none = no_flags().settings(&Config::default()).expect("ok");
+        assert_eq!(
+            (none.model.as_str(), none.mode, none.window, none.step),
+            (MODEL, Mode::Window, WINDOW, STEP)
+        );
+        assert_eq!(none.input, Input::Device(String::new()));
+        assert!(none.record.is_some());
+        let cfg = crate::config::parse(
+            "model = \"base.en\"\nmode = \"full\"\nwindow = 8\nstep = 2\nlanguage = \"de\"\nvocabulary = [\"Claflin\"]\n",
+        )
+        .expect("valid");
+        let from_cfg = no_flags().settings(&cfg).expect("ok");
+        assert_eq!(
+            (
+                from_cfg.model.as_str(),
+                from_cfg.mode,
+                from_cfg.window,
+                from_cfg.step
+            ),
+            ("base.en", Mode::Full, 8.0, 2.0)
+        );
+        assert_eq!(from_cfg.decode.language.as_deref(), Some("de"));
+        assert_eq!(from_cfg.decode.vocabulary, ["Claflin"]);
+        let mut flags = no_flags();
+        flags.model = Some("tiny".into());
+        flags.window = Some(3.0);
+        flags.language = Some("french".into());
+        flags.vocabulary = vec!["ratatui".into()];
+        flags.save.no_save = true;
+        let both = flags.settings(&cfg).expect("ok");
+        assert_eq!(
+            (both.model.as_str(), both.window, both.step),
+            ("tiny", 3.0, 2.0)
+        );
+        assert_eq!(both.decode.language.as_deref(), Some("fr"));
+        assert_eq!(both.decode.vocabulary, ["ratatui"]);
+        assert!(both.record.is_none());
+    }
+
+    #[test]
+    fn a_bad_flag_is_named() {
+        let mut flags = no_flags();
+        flags.step = Some(0.0);
+        let e = flags.settings(&Config::default()).expect_err("step 0");
+        assert!(e.to_string().starts_with("--step 0:"), "{e}");
+        let mut flags = no_flags();
+        flags.language = Some("klingon".into());
+        let e = flags.settings(&Config::default()).expect_err("language");
+        assert!(e.to_string().starts_with("--language klingon:"), "{e}");
+    }
 }

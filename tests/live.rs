@@ -12,7 +12,7 @@ use livecap::audio::pcm::PcmFormat;
 use livecap::audio::source::SourceOptions;
 use livecap::cli::Cli;
 use livecap::config::Config;
-use livecap::live::{Handle, Request, Session, Settings, Sink};
+use livecap::live::{Handle, Request, Session, Sink};
 use livecap::session::{News, Store};
 use livecap::stream::{BreakReason, ClockKind, Event, Mode};
 use livecap_eval::wer::WerCount;
@@ -69,8 +69,11 @@ fn requests_sent_inside_one_update_are_all_carried_out_in_order() {
         "flow",
     ])
     .unwrap_or_else(|e| panic!("{e}"));
-    let settings =
-        Settings::resolve(&cli.app.live, &Config::default()).unwrap_or_else(|e| panic!("{e}"));
+    let settings = cli
+        .app
+        .live
+        .settings(&Config::default())
+        .unwrap_or_else(|e| panic!("{e}"));
     let source = SourceOptions {
         paced: false,
         pcm: PcmFormat::default(),

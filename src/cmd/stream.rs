@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
 use crate::cli::{StreamArgs, StreamFormat};
-use crate::live::{self, Session, Settings, Sink};
+use crate::live::{self, Session, Sink};
 use crate::session::News;
 use crate::stream::{self, ClockKind, Event};
 
@@ -39,7 +39,7 @@ fn check(args: &StreamArgs) -> Result<()> {
 /// reported.
 pub fn run(args: &StreamArgs) -> Result<bool> {
     let cfg = crate::config::load(args.live.config.as_deref())?;
-    let settings = Settings::resolve(&args.live, &cfg)?;
+    let settings = args.live.settings(&cfg)?;
     check(args)?;
     let clock_kind = args.clock.unwrap_or(if settings.input.is_live() {
         ClockKind::Realtime

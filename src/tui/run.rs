@@ -24,7 +24,7 @@ use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
 use crate::cli::AppArgs;
 use crate::config;
-use crate::live::{self, Handle, Request, Session, Settings, Sink};
+use crate::live::{self, Handle, Request, Session, Sink};
 use crate::session::log::TRANSCRIPT;
 use crate::session::{data_dir, Format, News, Store};
 use crate::stream::{ClockKind, Event};
@@ -72,7 +72,7 @@ fn model_label(spec: &str) -> String {
 /// Run the app until the user quits; `Ok(true)` on a clean exit.
 pub fn run(args: &AppArgs) -> Result<bool> {
     let cfg = config::load(args.live.config.as_deref())?;
-    let settings = Settings::resolve(&args.live, &cfg)?;
+    let settings = args.live.settings(&cfg)?;
     if !io::stdout().is_terminal() {
         bail!("standard output is not a terminal; for pipes and scripts use `livecap stream`");
     }
