@@ -69,10 +69,6 @@ pub enum NoticeKind {
     Overrun,
 }
 
-/// Notices waiting to be taken; beyond this the oldest are dropped (they are reported as they
-/// happen, so only a consumer that never looks would miss them).
-const NOTICES_HELD: usize = 64;
-
 #[derive(Debug, Default)]
 struct Inner {
     /// Absolute position of `samples[0]`.
@@ -156,10 +152,9 @@ impl AudioState {
 
     /// Tell the consumer something (and wake it).
     pub fn notify(&self, notice: Notice) {
+        // None is dropped: the consumer takes them all at every look, and a source tells few
+        // (a lost device is retried, overruns are told at most every few seconds).
         let mut g = self.lock();
-        if g.notices.len() == NOTICES_HELD {
-            g.notices.pop_front();
-        }
         g.notices.push_back(notice);
         drop(g);
         self.wake.ring();
@@ -321,8 +316,12 @@ mod tests {
                 at: i,
             });
         }
+        // Every notice is kept for a consumer that looks late, in order.
         let held = s.take_notices();
-        assert_eq!(held.len(), NOTICES_HELD);
-        assert_eq!(held.last().map(|n| n.message.as_str()), Some("99"));
+        assert_eq!(held.len(), 100);
+        assert!(held
+            .iter()
+            .enumerate()
+            .all(|(i, n)| n.message == i.to_string()));
     }
 }

@@ -4,7 +4,7 @@
 //! for and reopened, and capture can move to another device, all without ending the stream.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -269,19 +269,21 @@ enum Control {
 
 /// Moves a running capture to another device, from any thread.
 #[derive(Debug, Clone)]
-pub struct Switcher(SyncSender<Control>);
+pub struct Switcher(Sender<Control>);
 
 impl Switcher {
     /// Move capture to another device; the outcome arrives as a notice (`Switched` or
     /// `Refused`). The audio goes on from where it was.
     pub fn switch_to(&self, spec: &str) {
-        self.0.try_send(Control::Switch(spec.into())).ok();
+        // Never waits and never drops: the queue holds every switch asked for, in order. A
+        // capture thread that has ended takes none, and the session says so.
+        self.0.send(Control::Switch(spec.into())).ok();
     }
 }
 
 /// A running device capture. Dropping it does not stop it; [`DeviceCapture::stop`] does.
 pub struct DeviceCapture {
-    control: SyncSender<Control>,
+    control: Sender<Control>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<CaptureStats>,
@@ -304,7 +306,7 @@ impl DeviceCapture {
     ) -> Result<DeviceCapture, AudioError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(CaptureStats::default());
-        let (control, requests) = sync_channel(4);
+        let (control, requests) = channel();
         let (ready_tx, ready_rx) = sync_channel::<Result<Option<String>, AudioError>>(1);
         let (spec_owned, stop2, stats2) = (spec.to_string(), stop.clone(), stats.clone());
         let may_wait = wait_for_default && (spec.is_empty() || spec == "default");
