@@ -8,6 +8,7 @@ pub mod cmd;
 pub mod config;
 pub mod faults;
 pub mod live;
+pub mod private;
 pub mod session;
 pub mod stderr;
 pub mod stream;

@@ -141,10 +141,7 @@ fn open_log(path: Option<&Path>) -> Option<std::os::fd::OwnedFd> {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).ok();
         }
-        crate::session::log::private_file()
-            .append(true)
-            .open(p)
-            .ok()
+        crate::private::private_file().append(true).open(p).ok()
     });
     let mut file = match file {
         Some(f) => f,
@@ -153,7 +150,9 @@ fn open_log(path: Option<&Path>) -> Option<std::os::fd::OwnedFd> {
             .open("/dev/null")
             .ok()?,
     };
-    let secs = crate::session::log::now() as u64;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     writeln!(
         file,
         "--- livecap {} started (unix time {secs})",

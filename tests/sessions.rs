@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::*;
-use livecap::session::log::{read_meta, read_transcript, TRANSCRIPT};
+use livecap::session::log::TRANSCRIPT;
+use livecap::session::reader::{read_meta, read_transcript};
 use livecap_eval::wer::{normalize, WerCount};
 
 /// A title with everything a title should not be able to do.

@@ -8,8 +8,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::asr::Transcript;
 use crate::cli::{decode_options, ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
+use crate::private::create_private;
 use crate::session::export::timestamp;
-use crate::session::log::{create_private, Summary};
+use crate::session::reader::Summary;
 use crate::session::{write_transcript, Format, Store};
 
 pub fn run(cmd: &SessionsCommand) -> Result<bool> {
@@ -33,7 +34,7 @@ fn printable(s: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM UTC` for unix seconds.
 fn utc(secs: f64) -> String {
-    let id = crate::session::log::id_for(secs);
+    let id = crate::session::ids::id_for(secs);
     // The id is `YYYY-MM-DDTHH-MM-SSZ`.
     match (id.get(..10), id.get(11..13), id.get(14..16)) {
         (Some(d), Some(h), Some(m)) => format!("{d} {h}:{m} UTC"),

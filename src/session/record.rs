@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::log::{now, Entry, SessionError, SessionLog};
+use super::ids::now;
+use super::log::{Entry, SessionError};
 use super::wav::WavWriter;
+use super::writer::SessionLog;
 use crate::audio::SAMPLE_RATE;
 use crate::stream::{BreakReason, Event, Mode};
 
@@ -218,7 +220,8 @@ pub fn data_dir() -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::log::{read_transcript, TRANSCRIPT};
+    use crate::session::log::TRANSCRIPT;
+    use crate::session::reader::read_transcript;
     use crate::stream::Word;
 
     fn opts(keep_audio: bool) -> RecordOptions {
@@ -251,7 +254,7 @@ mod tests {
         assert_eq!(r.on_event(&commit("Hello", 1.0, 1.5)), None);
         assert_eq!(r.on_audio(&[0.1; 16_000]), None);
         let back = read_transcript(&first.join(TRANSCRIPT)).expect("read back");
-        let meta = crate::session::log::read_meta(&first).expect("metadata");
+        let meta = crate::session::reader::read_meta(&first).expect("metadata");
         assert_eq!(meta.title.as_deref(), Some("a/../../title\n"));
         let audio = crate::audio::load_file(&first.join(AUDIO)).expect("audio kept");
         assert_eq!(audio.samples.len(), 16_000);

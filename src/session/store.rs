@@ -4,14 +4,15 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::cues::load_transcript;
 use super::export::{write_transcript, Format};
-use super::log::{
-    create_private, find, list_ids, load_transcript, read_meta, read_transcript, summarize, Meta,
-    ReadBack, SessionError, Summary, TRANSCRIPT,
-};
+use super::ids::{find, list_ids};
+use super::log::{Meta, ReadBack, SessionError, TRANSCRIPT};
+use super::reader::{read_meta, read_transcript, summarize, Summary};
 use super::record::AUDIO;
 use crate::asr::{self, ComputeType, DecodeOptions, Model, ModelError, Transcript};
 use crate::audio::AudioError;
+use crate::private::create_private;
 
 /// Why a session's audio could not be transcribed again.
 #[derive(Debug, thiserror::Error)]

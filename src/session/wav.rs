@@ -16,7 +16,7 @@ pub struct WavWriter {
 impl WavWriter {
     /// Create `path` (readable by the owner only) for mono audio at `rate` Hz.
     pub fn create(path: &Path, rate: u32) -> io::Result<WavWriter> {
-        let mut file = super::log::private_file().create_new(true).open(path)?;
+        let mut file = crate::private::private_file().create_new(true).open(path)?;
         let mut h = Vec::with_capacity(HEADER as usize);
         h.extend_from_slice(b"RIFF");
         h.extend_from_slice(&36u32.to_le_bytes());
