@@ -55,6 +55,10 @@ pub enum ModelError {
     Offline { repo: String, file: String },
     #[error("{0}")]
     Unsupported(String),
+    #[error("the decoder holds {limit} tokens and was asked for {asked}")]
+    ContextFull { limit: usize, asked: usize },
+    #[error("token {token} is outside the model's vocabulary")]
+    UnknownToken { token: usize },
     #[error("model computation failed: {0}")]
     Compute(#[from] candle_core::Error),
 }

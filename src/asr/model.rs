@@ -1,6 +1,8 @@
-//! The Whisper network. The encoder runs on candle ops (its attention on this crate's kernels);
-//! the decoder is plain Rust over the weights, one token or one prompt at a time, with a
-//! self-attention key/value cache and cross-attention keys/values computed once per window.
+//! The Whisper network. The encoder's two convolutions run on candle; its layers, and the
+//! decoder, are this crate's own code over the weights (linear layers at the compute type asked
+//! for, on the kernels of `kernels` and `int8`). The decoder takes one token or one prompt at a
+//! time, with a self-attention key/value cache and cross-attention keys/values computed once per
+//! window.
 
 use std::collections::HashMap;
 
@@ -589,7 +591,8 @@ struct DecoderLayer {
     fc2: Dense,
 }
 
-/// A loaded Whisper model (weights in f32 on the CPU).
+/// A loaded Whisper model, on the CPU: linear layers at the compute type asked for (int8, float16
+/// or float32) and the token embedding with them; norms, positions and convolutions in f32.
 pub struct Whisper {
     pub dims: Dims,
     conv1: Conv1d,
@@ -898,11 +901,7 @@ impl Whisper {
 
     /// Run `tokens` through the decoder after the cached ones; returns the final hidden state of
     /// each new token (n × d, layer-normed), ready for [`Whisper::logits`].
-    pub fn decode(
-        &self,
-        state: &mut DecoderState,
-        tokens: &[u32],
-    ) -> candle_core::Result<Vec<f32>> {
+    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
         self.decode_inner(state, tokens, None)
     }
 
@@ -913,7 +912,7 @@ impl Whisper {
         state: &mut DecoderState,
         tokens: &[u32],
         heads: &[(usize, usize)],
-    ) -> candle_core::Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    ) -> Result<(Vec<f32>, Vec<Vec<f32>>), ModelError> {
         let mut scores = vec![Vec::new(); heads.len()];
         let hidden = self.decode_inner(state, tokens, Some((heads, &mut scores)))?;
         Ok((hidden, scores))
@@ -929,7 +928,7 @@ impl Whisper {
         state: &mut DecoderState,
         tokens: &[u32],
         mut capture: Option<Capture<'_>>,
-    ) -> candle_core::Result<Vec<f32>> {
+    ) -> Result<Vec<f32>, ModelError> {
         let d = self.dims.d_model;
         let n = tokens.len();
         self.work
@@ -937,17 +936,16 @@ impl Whisper {
             .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
         let offset = state.len;
         if offset + n > self.dims.n_text_ctx {
-            candle_core::bail!(
-                "decoder context is {} tokens, asked for {}",
-                self.dims.n_text_ctx,
-                offset + n
-            );
+            return Err(ModelError::ContextFull {
+                limit: self.dims.n_text_ctx,
+                asked: offset + n,
+            });
         }
         let mut x = vec![0f32; n * d];
         for (i, &tok) in tokens.iter().enumerate() {
             let tok = tok as usize;
             if tok >= self.dims.n_vocab {
-                candle_core::bail!("token {tok} is outside the vocabulary");
+                return Err(ModelError::UnknownToken { token: tok });
             }
             let row = &mut x[i * d..(i + 1) * d];
             let (e, p) = (
