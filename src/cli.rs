@@ -322,8 +322,9 @@ pub struct TranscribeArgs {
 }
 
 impl LiveArgs {
-    /// The session's settings: these flags over `cfg` over the defaults; a value that cannot be used is one sentence
-    /// naming its flag (the config file's own values were checked when it was read).
+    /// The session's settings: these flags over `cfg` over the defaults. A value that cannot be
+    /// used is one sentence naming its flag (the config file's own values were checked when it
+    /// was read).
     pub fn settings(&self, cfg: &Config) -> Result<Settings> {
         let flags = self;
         let window = flags.window.or(cfg.window).unwrap_or(WINDOW);

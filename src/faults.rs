@@ -10,10 +10,11 @@ pub enum Place {
     Ui,
 }
 
-/// Panic if `LIVECAP_PANIC` names `place` (debug builds only).
+/// Panic if `LIVECAP_PANIC` names `place` (debug builds only; the variable is read once).
 pub fn panic_if_asked(place: Place) {
+    static ASKED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     if cfg!(debug_assertions) {
-        let asked = std::env::var("LIVECAP_PANIC").ok();
+        let asked = ASKED.get_or_init(|| std::env::var("LIVECAP_PANIC").ok());
         let name = match place {
             Place::Engine => "engine",
             Place::Ui => "ui",

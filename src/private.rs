@@ -5,12 +5,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
+/// Create the directory `path`, readable by the owner only.
 #[cfg(unix)]
 pub fn private_dir(path: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().mode(0o700).create(path)
 }
 
+/// Create the directory `path`.
 #[cfg(not(unix))]
 pub fn private_dir(path: &Path) -> io::Result<()> {
     fs::create_dir(path)
