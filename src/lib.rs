@@ -12,6 +12,7 @@ pub mod private;
 pub mod session;
 pub mod stderr;
 pub mod stream;
+pub mod transcript;
 pub mod tui;
 
 /// Keep freed blocks of up to 32 MiB for reuse instead of giving them back to the system: the

@@ -102,7 +102,7 @@ fn requests_sent_inside_one_update_are_all_carried_out_in_order() {
     };
     let stop = AtomicBool::new(false);
     let ended = session.run(&stop, &mut sink);
-    assert_eq!(ended.failure, None);
+    assert!(ended.failure.is_none(), "{:?}", ended.failure);
     let events = &sink.events;
 
     let breaks: Vec<(usize, BreakReason)> = events

@@ -38,6 +38,8 @@ pub enum AudioError {
     Device { device: String, reason: String },
     #[error("cannot read audio from {what}: {reason}")]
     Stream { what: String, reason: String },
+    #[error("input device {device} gives audio {speed:.0} times faster than real time, so it is not a live source (an ALSA file plugin over the null device does this); give it a paced slave, or pass the recording with --input FILE")]
+    NotLive { device: String, speed: f64 },
     #[error("cannot resample audio from {from} Hz: {reason}")]
     Resample { from: u32, reason: String },
 }

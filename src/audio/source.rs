@@ -271,7 +271,7 @@ fn read_stdin(format: PcmFormat, audio: &AudioState, meter: &Meter, paused: &Ato
             }
             audio.finish(None);
         }
-        Err(e) => audio.finish(Some(e.to_string())),
+        Err(e) => audio.finish(Some(e)),
     }
 }
 

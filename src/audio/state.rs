@@ -7,6 +7,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::AudioError;
+
 /// One wake-up for a consumer that waits on several producers: each rings it after a change,
 /// and a waiter returns once it has rung since the waiter last looked.
 #[derive(Debug, Default)]
@@ -76,7 +78,7 @@ struct Inner {
     samples: Vec<f32>,
     first_arrival: Option<Instant>,
     ended: bool,
-    error: Option<String>,
+    error: Option<Arc<AudioError>>,
     notices: VecDeque<Notice>,
 }
 
@@ -128,11 +130,11 @@ impl AudioState {
     }
 
     /// No more samples will come; `error` says why, if the source failed.
-    pub fn finish(&self, error: Option<String>) {
+    pub fn finish(&self, error: Option<AudioError>) {
         let mut g = self.lock();
         g.ended = true;
         if g.error.is_none() {
-            g.error = error;
+            g.error = error.map(Arc::new);
         }
         drop(g);
         self.wake.ring();
@@ -171,7 +173,7 @@ impl AudioState {
     }
 
     /// The source's error, once it has ended with one.
-    pub fn error(&self) -> Option<String> {
+    pub fn error(&self) -> Option<Arc<AudioError>> {
         self.lock().error.clone()
     }
 
@@ -282,13 +284,16 @@ mod tests {
         let p = s.clone();
         let t = std::thread::spawn(move || {
             p.push(&[0.0; 10]);
-            p.finish(Some("gone".into()));
+            p.finish(Some(AudioError::Stream {
+                what: "a test source".into(),
+                reason: "gone".into(),
+            }));
         });
         let a = s.wait_for(1_000, Duration::from_secs(10));
         t.join().ok();
         assert!(a.ended);
         assert_eq!(a.total, 10);
-        assert_eq!(s.error().as_deref(), Some("gone"));
+        assert!(s.error().is_some_and(|e| e.to_string().ends_with("gone")));
     }
 
     #[test]

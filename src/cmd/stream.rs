@@ -12,9 +12,10 @@ use anyhow::{bail, Context, Result};
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
 use crate::cli::{StreamArgs, StreamFormat};
-use crate::live::{self, Session, Sink};
+use crate::live::{self, LiveError, Session, Sink};
 use crate::session::News;
-use crate::stream::{self, ClockKind, Event};
+use crate::stream::{ClockKind, Event};
+use crate::transcript::Lines;
 
 /// The flags only this command has, checked.
 fn check(args: &StreamArgs) -> Result<()> {
@@ -77,14 +78,14 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         }
         return Err(e).context("cannot write to standard output");
     }
-    if let Some(failure) = ended.failure {
-        bail!("{failure}");
+    match ended.failure {
+        None => Ok(true),
+        Some(LiveError::Source(e)) => {
+            crate::stderr::say(format!("{e}; the text committed before it is above"));
+            Ok(false)
+        }
+        Some(failure) => bail!("{failure}"),
     }
-    if let Some(e) = ended.source_error {
-        crate::stderr::say(format!("{e}; the text committed before it is above"));
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 /// Standard output as the session's sink; recording news goes to standard error.
@@ -140,8 +141,8 @@ const LINE_CHARS: usize = 100;
 struct Output {
     format: StreamFormat,
     tty: bool,
-    /// Committed words of the line being built.
-    line: String,
+    /// Committed words, in lines; the last one may still be being built.
+    lines: Lines,
     /// The tentative tail last shown (terminal only).
     tentative: String,
 }
@@ -151,7 +152,7 @@ impl Output {
         Self {
             format,
             tty,
-            line: String::new(),
+            lines: Lines::new(LINE_CHARS, f64::INFINITY),
             tentative: String::new(),
         }
     }
@@ -170,24 +171,14 @@ impl Output {
     fn write_text(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
         match e {
             Event::Commit { words, .. } => {
-                let limit = if self.tty {
-                    LINE_CHARS.min(terminal_width() - 1)
-                } else {
-                    LINE_CHARS
-                };
-                for word in words {
-                    let len = self.line.chars().count();
-                    if len > 0 && len + 1 + word.text.chars().count() > limit {
-                        self.end_line(w)?;
-                    }
-                    if !self.line.is_empty() {
-                        self.line.push(' ');
-                    }
-                    self.line.push_str(&word.text);
-                    if stream::ends_sentence(&word.text) {
-                        self.end_line(w)?;
-                    }
+                if self.tty {
+                    self.lines
+                        .set_max_chars(LINE_CHARS.min(terminal_width() - 1));
                 }
+                for word in words {
+                    self.lines.push(&word.text, word.start, word.end);
+                }
+                self.print_finished(w)?;
                 self.draw_live(w)?;
             }
             Event::Partial { text, .. } => {
@@ -203,20 +194,20 @@ impl Output {
             }
             Event::End { .. } => {
                 self.clear_live(w)?;
-                if !self.line.is_empty() {
-                    self.end_line(w)?;
-                }
+                self.lines.close();
+                self.print_finished(w)?;
             }
             _ => return Ok(()),
         }
         w.flush()
     }
 
-    /// Print the line being built as a finished line.
-    fn end_line(&mut self, w: &mut impl Write) -> io::Result<()> {
-        self.clear_live(w)?;
-        writeln!(w, "{}", self.line)?;
-        self.line.clear();
+    /// Print the lines that are finished.
+    fn print_finished(&mut self, w: &mut impl Write) -> io::Result<()> {
+        for line in self.lines.take_finished() {
+            self.clear_live(w)?;
+            writeln!(w, "{}", line.text)?;
+        }
         Ok(())
     }
 
@@ -233,12 +224,13 @@ impl Output {
             return Ok(());
         }
         let width = terminal_width();
-        let sep = if self.line.is_empty() || self.tentative.is_empty() {
+        let line = self.lines.open_line().map_or("", |l| l.text.as_str());
+        let sep = if line.is_empty() || self.tentative.is_empty() {
             ""
         } else {
             " "
         };
-        let committed: Vec<char> = self.line.chars().collect();
+        let committed: Vec<char> = line.chars().collect();
         let tentative: Vec<char> = format!("{sep}{}", self.tentative).chars().collect();
         // Keep the end of the line in view.
         // Room for the terminal to echo "^C" without wrapping the line.

@@ -144,6 +144,10 @@ impl Loop<'_, '_> {
             return Ok(());
         }
         let u = self.streamer.update(self.source.audio, upto, self.clock)?;
+        // The loop alone moves the clock and drops the audio no update will read again.
+        self.clock.advance(u.compute);
+        self.source.audio.trim_before(u.keep_from);
+        let held = upto.saturating_sub(self.source.audio.held_from());
         self.seen = upto;
         self.updates += 1;
         self.compute += u.compute;
@@ -173,7 +177,7 @@ impl Loop<'_, '_> {
             audio_end: ms(u.audio_end),
             compute: ms(u.compute),
             skipped: u.skipped,
-            held: ms(u.held),
+            held: ms(held as f64 / SAMPLE_RATE as f64),
             step: ms(self.cadence.step()),
             encoder_passes: u.work.encoder_passes,
             decoder_tokens: u.work.decoder_tokens,

@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub use requests::{Gone, Handle, Request};
-pub use session::{Ended, Session, Sink, INTERNAL_ERROR};
+pub use session::{Ended, LiveError, Session, Sink};
 pub use settings::{Settings, MODEL, STEP, WINDOW};
 
 /// SIGINT, SIGTERM and SIGHUP (a dropped SSH link) set `flag`, asking for a clean end with the

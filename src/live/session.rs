@@ -14,10 +14,10 @@ use anyhow::{bail, Result};
 use super::engine::{self, commit_event, Output, Pace, Source};
 use super::requests::{channel, Handle, Inbox};
 use super::settings::Settings;
-use crate::asr::Model;
+use crate::asr::{Model, ModelError};
 use crate::audio::level::Meter;
 use crate::audio::source::{Capture, Input, SourceOptions};
-use crate::audio::AudioState;
+use crate::audio::{AudioError, AudioState};
 use crate::session::{data_dir, News, Recorder};
 use crate::stream::{Clock, ClockKind, Event, Streamer};
 
@@ -30,20 +30,28 @@ pub trait Sink {
 }
 
 /// How a session ended.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Ended {
     /// The directory of the last session recorded.
     pub saved: Option<PathBuf>,
-    /// Why the captions stopped before the end, in one sentence (the transcript so far is
+    /// Why the captions stopped before the input's end, if they did (the transcript so far is
     /// saved).
-    pub failure: Option<String>,
-    /// The source's own error, if it ended with one.
-    pub source_error: Option<String>,
+    pub failure: Option<LiveError>,
 }
 
-/// What an engine panic is told as.
-pub const INTERNAL_ERROR: &str =
-    "an internal error stopped the captions; the transcript so far is saved";
+/// Why the captions stopped before the input's end.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The model failed on the audio.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The engine panicked.
+    #[error("an internal error stopped the captions; the transcript so far is saved")]
+    Internal,
+    /// The source failed: the words heard before are committed.
+    #[error(transparent)]
+    Source(Arc<AudioError>),
+}
 
 /// A live session, ready to run.
 pub struct Session {
@@ -182,7 +190,7 @@ impl Session {
         }));
         let failure = match outcome {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
+            Ok(Err(e)) => Some(LiveError::Model(e)),
             Err(_) => {
                 // Keep the words that were shown, if the streamer can still give them.
                 let at = clock.now(&audio);
@@ -190,7 +198,7 @@ impl Session {
                 if let Some(e) = tail.ok().and_then(|words| commit_event(&words, at)) {
                     let _ = out.event(&e);
                 }
-                Some(INTERNAL_ERROR.to_string())
+                Some(LiveError::Internal)
             }
         };
         // Requests sent from now on are refused.
@@ -204,8 +212,7 @@ impl Session {
         capture.join();
         Ended {
             saved,
-            failure,
-            source_error: audio.error(),
+            failure: failure.or_else(|| audio.error().map(LiveError::Source)),
         }
     }
 }

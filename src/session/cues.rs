@@ -5,6 +5,7 @@ use std::path::Path;
 use super::log::{Entry, SessionError, TRANSCRIPT};
 use super::reader::read_transcript;
 use crate::asr::{Segment, Transcript};
+use crate::transcript::Lines;
 
 /// A cue ends at a sentence's end, or once it is this long (characters or seconds).
 const CUE_CHARS: usize = 84;
@@ -23,30 +24,12 @@ pub fn load_transcript(dir: &Path) -> Result<Transcript, SessionError> {
 }
 
 pub(super) fn cues(entries: &[Entry]) -> Vec<Segment> {
-    let mut out: Vec<Segment> = Vec::new();
-    let mut open = false;
+    let mut cues = Lines::new(CUE_CHARS, CUE_SECS);
     for e in entries {
-        let text = e.text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let floor = out.last().map_or(0.0, |c| c.end);
-        match out.last_mut() {
-            Some(c)
-                if open
-                    && c.text.len() + 1 + text.len() <= CUE_CHARS
-                    && e.end - c.start <= CUE_SECS =>
-            {
-                c.text.push(' ');
-                c.text.push_str(text);
-                c.end = c.end.max(e.end);
-            }
-            _ => {
-                let start = e.start.max(floor);
-                out.push(Segment::from_text(start, e.end.max(start), text));
-            }
-        }
-        open = !crate::stream::ends_sentence(text);
+        cues.push(&e.text, e.start.max(0.0), e.end);
     }
-    out
+    cues.into_lines()
+        .iter()
+        .map(|c| Segment::from_text(c.start, c.end, &c.text))
+        .collect()
 }

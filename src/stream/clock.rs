@@ -95,6 +95,14 @@ impl Clock {
         }
     }
 
+    /// What [`Clock::now`] will say once `secs` of computation that ends now are accounted for.
+    pub fn after(&self, secs: f64, audio: &AudioState) -> f64 {
+        match self {
+            Clock::Simulated { now } => now + secs,
+            _ => self.now(audio),
+        }
+    }
+
     /// Account for `secs` of computation.
     pub fn advance(&mut self, secs: f64) {
         if let Clock::Simulated { now } = self {

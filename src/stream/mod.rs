@@ -113,11 +113,6 @@ pub fn check_step(secs: f64) -> Result<(), &'static str> {
     }
 }
 
-/// Whether a word ends a sentence (where captions and subtitles break).
-pub fn ends_sentence(word: &str) -> bool {
-    word.ends_with(['.', '?', '!'])
-}
-
 /// Why the stream was asked to commit everything so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,6 +16,7 @@ use crate::asr::longform::{choose_language, transcribe_chunk, transcribe_window,
 use crate::asr::{heard, DecodeOptions, Model, ModelError, Segment, WorkDone};
 use crate::audio::vad::Vad;
 use crate::audio::{AudioState, SAMPLE_RATE};
+use crate::transcript::ends_sentence;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -76,8 +77,9 @@ pub struct Update {
     pub skipped: bool,
     /// Words this update committed.
     pub committed: Vec<Word>,
-    /// Seconds of audio, up to `audio_end`, still held afterwards for later updates.
-    pub held: f64,
+    /// Audio before this position (samples) will not be read again: whoever owns the audio
+    /// may drop it.
+    pub keep_from: u64,
     /// What the model computed.
     pub work: WorkDone,
 }
@@ -175,12 +177,13 @@ impl<'m> Streamer<'m> {
     }
 
     /// Re-transcribe according to the policy, with `visible` samples arrived, and commit what
-    /// is stable. The clock is advanced by the time this takes.
+    /// is stable. Words are shown when `clock` says the computation ends; moving the clock on
+    /// by it, and dropping the audio before [`Update::keep_from`], are the caller's.
     pub fn update(
         &mut self,
         audio: &AudioState,
         visible: u64,
-        clock: &mut Clock,
+        clock: &Clock,
     ) -> Result<Update, ModelError> {
         let began = Instant::now();
         let work = self.model.net.work();
@@ -201,19 +204,17 @@ impl<'m> Streamer<'m> {
             Mode::Full => self.chunker.start().max(self.full_base),
             Mode::Window => pos(update.audio_start),
         };
-        audio.trim_before(keep.min(self.vad.fed()));
         Ok(Update {
-            held: secs(visible.saturating_sub(audio.held_from())),
+            keep_from: keep.min(self.vad.fed()),
             work: self.model.net.work() - work,
             ..update
         })
     }
 
-    /// The clock after `began`'s computation, when its result is shown.
-    fn finished(began: Instant, clock: &mut Clock, audio: &AudioState) -> (f64, f64) {
+    /// The computation since `began`, and when on `clock` its result is shown.
+    fn finished(began: Instant, clock: &Clock, audio: &AudioState) -> (f64, f64) {
         let compute = began.elapsed().as_secs_f64();
-        clock.advance(compute);
-        (compute, clock.now(audio))
+        (compute, clock.after(compute, audio))
     }
 
     fn update_window(
@@ -221,7 +222,7 @@ impl<'m> Streamer<'m> {
         audio: &AudioState,
         visible: u64,
         began: Instant,
-        clock: &mut Clock,
+        clock: &Clock,
     ) -> Result<Update, ModelError> {
         let mut committed = Vec::new();
         // Words are left tentative for at most `window` seconds (on stream-dev, agreement
@@ -321,7 +322,7 @@ impl<'m> Streamer<'m> {
             emitted_at,
             skipped: !speech && first_start.is_none(),
             committed,
-            held: 0.0,
+            keep_from: 0,
             work: WorkDone::default(),
         })
     }
@@ -333,7 +334,7 @@ impl<'m> Streamer<'m> {
         audio: &AudioState,
         visible: u64,
         began: Instant,
-        clock: &mut Clock,
+        clock: &Clock,
     ) -> Result<Update, ModelError> {
         let closed = self.chunker.closed(&self.vad);
         let open = self.chunker.open(visible);
@@ -397,7 +398,7 @@ impl<'m> Streamer<'m> {
             emitted_at,
             skipped: unchanged,
             committed,
-            held: 0.0,
+            keep_from: 0,
             work: WorkDone::default(),
         })
     }
@@ -459,14 +460,14 @@ impl<'m> Streamer<'m> {
         // A word begins a sentence when the one before it ends one or a pause lies between.
         let begins = |i: usize| {
             i == 0
-                || super::ends_sentence(&usable[i - 1].text)
+                || ends_sentence(&usable[i - 1].text)
                 || usable[i].start - usable[i - 1].end >= BOUNDARY_GAP_SECS
         };
         // The committed text ends a sentence: the window starts after it. (Measured on
         // stream-dev: reaching further back, into the sentences before, puts the model on the
         // last speaker's words and loses the next speaker's; 42.5 % WER against 39.3 %.)
         let last = &usable[usable.len() - 1];
-        if super::ends_sentence(&last.text) {
+        if ends_sentence(&last.text) {
             let start = pos(last.end).max(oldest).min(done);
             return (start, Vec::new());
         }

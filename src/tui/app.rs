@@ -4,6 +4,7 @@
 
 use std::cell::Cell;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::KeyEvent;
@@ -14,6 +15,7 @@ use super::meter::MeterState;
 use super::theme::Theme;
 use crate::audio::level::Level;
 use crate::audio::state::NoticeKind;
+use crate::live::LiveError;
 use crate::session::News;
 use crate::stream::{BreakReason, Event, Mode};
 
@@ -50,7 +52,7 @@ pub enum Popup {
     Help,
     /// The device picker; `items` is `None` while the devices are being looked up.
     Devices {
-        items: Option<Result<Vec<DeviceItem>, String>>,
+        items: Option<Vec<DeviceItem>>,
         selected: usize,
     },
     /// A past session's transcript.
@@ -112,8 +114,8 @@ pub enum Msg {
     Stream(Event),
     Session(News),
     /// The engine stopped with an error.
-    EngineFailed(String),
-    Devices(Result<Vec<DeviceItem>, String>),
+    EngineFailed(Arc<LiveError>),
+    Devices(Vec<DeviceItem>),
     Past(Vec<PastSession>),
     Opened {
         id: String,
@@ -278,11 +280,7 @@ impl App {
                     }
                     Msg::Devices(d) => {
                         if let Some(Popup::Devices { items, selected }) = &mut self.popup {
-                            *selected = d
-                                .as_ref()
-                                .ok()
-                                .and_then(|v| v.iter().position(|i| i.default))
-                                .unwrap_or(0);
+                            *selected = d.iter().position(|i| i.default).unwrap_or(0);
                             *items = Some(d);
                         }
                         None
@@ -342,8 +340,11 @@ impl App {
         match e {
             Event::Commit { words, .. } => {
                 let base = self.base;
-                self.captions
-                    .commit(words.iter().map(|w| (w.text.as_str(), w.start - base)));
+                self.captions.commit(
+                    words
+                        .iter()
+                        .map(|w| (w.text.as_str(), w.start - base, w.end - base)),
+                );
             }
             Event::Partial { text, .. } => self.captions.set_tentative(&text),
             Event::Update {
@@ -512,10 +513,7 @@ impl App {
                 None
             }
             Popup::Devices { items, selected } => {
-                let n = match items {
-                    Some(Ok(v)) => v.len(),
-                    _ => 0,
-                };
+                let n = items.as_ref().map_or(0, Vec::len);
                 match a {
                     Action::ScrollUp | Action::PageUp | Action::Top => {
                         *selected = if a == Action::ScrollUp {
@@ -534,10 +532,10 @@ impl App {
                         None
                     }
                     Action::Confirm => {
-                        let spec = match items {
-                            Some(Ok(v)) => v.get(*selected).map(|d| d.spec.clone()),
-                            _ => None,
-                        };
+                        let spec = items
+                            .as_ref()
+                            .and_then(|v| v.get(*selected))
+                            .map(|d| d.spec.clone());
                         self.popup = None;
                         spec.map(Effect::SwitchDevice)
                     }

@@ -1,20 +1,12 @@
 //! The caption text of a session: committed sentences that never change once shown, the
 //! tentative tail replaced in place, and wrapping both to a width at word boundaries.
 
-/// One sentence (or the sentence being built), with when it began.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sentence {
-    /// Seconds into the session.
-    pub start: f64,
-    pub text: String,
-}
+use crate::transcript::{Line, Lines};
 
 /// Committed sentences and the tentative tail.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Captions {
-    sentences: Vec<Sentence>,
-    /// The last sentence is still being built.
-    open: bool,
+    sentences: Lines,
     tentative: String,
     words: usize,
 }
@@ -27,31 +19,19 @@ impl Captions {
         Self::default()
     }
 
-    /// Add committed words (`(text, start)` pairs); a word ending a sentence closes it.
-    pub fn commit<'a>(&mut self, words: impl IntoIterator<Item = (&'a str, f64)>) {
-        for (word, start) in words {
-            let word = word.trim();
-            if word.is_empty() {
-                continue;
+    /// Add committed words (`(text, start, end)`); a word ending a sentence closes it.
+    pub fn commit<'a>(&mut self, words: impl IntoIterator<Item = (&'a str, f64, f64)>) {
+        for (word, start, end) in words {
+            if !word.trim().is_empty() {
+                self.words += 1;
+                self.sentences.push(word, start, end);
             }
-            self.words += 1;
-            match self.sentences.last_mut() {
-                Some(s) if self.open => {
-                    s.text.push(' ');
-                    s.text.push_str(word);
-                }
-                _ => self.sentences.push(Sentence {
-                    start,
-                    text: word.to_string(),
-                }),
-            }
-            self.open = !crate::stream::ends_sentence(word);
         }
     }
 
     /// End the sentence being built (the audio broke off).
     pub fn close(&mut self) {
-        self.open = false;
+        self.sentences.close();
     }
 
     pub fn set_tentative(&mut self, text: &str) {
@@ -62,8 +42,9 @@ impl Captions {
         &self.tentative
     }
 
-    pub fn sentences(&self) -> &[Sentence] {
-        &self.sentences
+    /// The sentences, the one being built last.
+    pub fn sentences(&self) -> &[Line] {
+        self.sentences.lines()
     }
 
     /// Committed words so far.
@@ -72,7 +53,7 @@ impl Captions {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sentences.is_empty() && self.tentative.is_empty()
+        self.sentences().is_empty() && self.tentative.is_empty()
     }
 
     /// Everything wrapped to `width` columns: one sentence per line (or more, wrapped), the
@@ -90,21 +71,22 @@ impl Captions {
         // Blocks of lines, newest first.
         let mut blocks: Vec<Vec<Vec<Piece>>> = Vec::new();
         let mut count = 0;
-        if !self.open && !self.tentative.is_empty() {
+        let open = self.sentences.is_open();
+        if !open && !self.tentative.is_empty() {
             let mut lines = Vec::new();
             let tail = self.tentative.split_whitespace().map(|w| (w, true));
             wrap_into(tail, width, &mut lines);
             count += lines.len();
             blocks.push(lines);
         }
-        let n = self.sentences.len();
-        for (i, s) in self.sentences.iter().enumerate().rev() {
+        let n = self.sentences().len();
+        for (i, s) in self.sentences().iter().enumerate().rev() {
             if count >= rows {
                 break;
             }
             let mut lines = Vec::new();
             let words = s.text.split_whitespace().map(|w| (w, false));
-            if i + 1 == n && self.open {
+            if i + 1 == n && open {
                 let tail = self.tentative.split_whitespace().map(|w| (w, true));
                 wrap_into(words.chain(tail), width, &mut lines);
             } else {
@@ -174,7 +156,12 @@ mod tests {
     #[test]
     fn sentences_break_lines_and_the_tail_follows_the_open_one() {
         let mut c = Captions::new();
-        c.commit([("Hello", 0.5), ("there.", 0.9), ("How", 2.0), ("are", 2.2)]);
+        c.commit([
+            ("Hello", 0.5, 0.8),
+            ("there.", 0.9, 1.2),
+            ("How", 2.0, 2.1),
+            ("are", 2.2, 2.4),
+        ]);
         c.set_tentative("you today");
         assert_eq!(c.sentences().len(), 2);
         assert_eq!(c.sentences()[1].start, 2.0);
@@ -199,14 +186,14 @@ mod tests {
         c.commit(
             "the quick brown fox jumps over the lazy dog"
                 .split(' ')
-                .map(|w| (w, 0.0)),
+                .map(|w| (w, 0.0, 0.1)),
         );
         let lines = text(&c.wrap(10));
         assert_eq!(
             lines,
             vec!["the quick", "brown fox", "jumps over", "the lazy", "dog"]
         );
-        c.commit([("Supercalifragilistic.", 1.0)]);
+        c.commit([("Supercalifragilistic.", 1.0, 2.0)]);
         for l in text(&c.wrap(8)) {
             assert!(l.chars().count() <= 8, "{l:?}");
         }
@@ -226,7 +213,7 @@ mod tests {
     #[test]
     fn a_closed_sentence_leaves_the_tail_on_a_line_of_its_own() {
         let mut c = Captions::new();
-        c.commit([("Stop", 0.0)]);
+        c.commit([("Stop", 0.0, 0.4)]);
         c.close();
         c.set_tentative("and go");
         assert_eq!(text(&c.wrap(20)), vec!["Stop", "and go"]);

@@ -146,8 +146,8 @@ pub fn run(args: &AppArgs) -> Result<bool> {
             .spawn(move || {
                 let mut to_ui = ToUi(tx);
                 let ended = session.run(&hangup, &mut to_ui);
-                if let Some(e) = ended.failure.or(ended.source_error) {
-                    to_ui.send(Msg::EngineFailed(e));
+                if let Some(e) = ended.failure {
+                    to_ui.send(Msg::EngineFailed(Arc::new(e)));
                 }
                 ended.saved
             })
@@ -249,17 +249,18 @@ impl Jobs {
 
 fn devices() -> Msg {
     let list = crate::audio::device::list_devices(false);
-    Msg::Devices(Ok(list
-        .into_iter()
-        .map(|d| DeviceItem {
-            label: match &d.description {
-                Some(desc) => format!("{} ({})", d.name, desc.lines().next().unwrap_or("")),
-                None => d.name.clone(),
-            },
-            spec: d.name,
-            default: d.is_default,
-        })
-        .collect()))
+    Msg::Devices(
+        list.into_iter()
+            .map(|d| DeviceItem {
+                label: match &d.description {
+                    Some(desc) => format!("{} ({})", d.name, desc.lines().next().unwrap_or("")),
+                    None => d.name.clone(),
+                },
+                spec: d.name,
+                default: d.is_default,
+            })
+            .collect(),
+    )
 }
 
 fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, String> {

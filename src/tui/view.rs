@@ -487,15 +487,14 @@ impl App {
         &self,
         area: Rect,
         buf: &mut Buffer,
-        items: &Option<Result<Vec<super::app::DeviceItem>, String>>,
+        items: &Option<Vec<super::app::DeviceItem>>,
         selected: usize,
     ) {
         let t = &self.theme;
         let lines: Vec<Line> = match items {
             None => vec![Line::from("Looking for input devices…")],
-            Some(Err(e)) => vec![Line::from(Span::styled(e.clone(), t[Slot::StatusError]))],
-            Some(Ok(v)) if v.is_empty() => vec![Line::from("No input device can capture now.")],
-            Some(Ok(v)) => v
+            Some(v) if v.is_empty() => vec![Line::from("No input device can capture now.")],
+            Some(v) => v
                 .iter()
                 .enumerate()
                 .map(|(i, d)| {

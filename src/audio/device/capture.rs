@@ -458,17 +458,16 @@ impl Capturing {
             }
             if let Some(open) = current.as_mut() {
                 if let Err(e) = open.drain(&self.audio, &self.meter, &self.paused) {
-                    error = Some(e.to_string());
+                    error = Some(e);
                     break;
                 }
                 let secs = open.opened_at.elapsed().as_secs_f64();
                 let frames = self.stats.frames.load(Ordering::Relaxed) - open.frames_at_open;
                 if secs >= 1.0 && frames as f64 > TOO_FAST * secs * open.rate as f64 {
-                    error = Some(format!(
-                        "input device {} gives audio {:.0} times faster than real time, so it is not a live source (an ALSA file plugin over the null device does this); give it a paced slave, or pass the recording with --input FILE",
-                        open.name,
-                        frames as f64 / (secs * open.rate as f64)
-                    ));
+                    error = Some(AudioError::NotLive {
+                        device: open.name.clone(),
+                        speed: frames as f64 / (secs * open.rate as f64),
+                    });
                     break;
                 }
                 if let Some(reason) = open.failure.reason() {
