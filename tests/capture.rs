@@ -17,7 +17,7 @@ use livecap::audio::pcm::{Encoding, PcmFormat};
 use livecap::audio::source::{Capture, Input, SourceOptions};
 use livecap::audio::state::NoticeKind;
 use livecap::audio::AudioState;
-use livecap::live::engine::{Pace, Source};
+use livecap::live::engine::{Feed, Pace};
 use livecap::live::requests::channel;
 use livecap::live::Request;
 use livecap::stream::{ClockKind, Event, Mode};
@@ -447,7 +447,7 @@ fn switching_microphones_mid_session_leaves_no_gap_in_the_text() {
             step: 0.5,
             switch_at: Vec::new(),
         };
-        let source = Source {
+        let source = Feed {
             audio: &a,
             controls: Some(&controls),
             name: "device:fakemic",

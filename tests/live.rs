@@ -12,7 +12,7 @@ use livecap::audio::pcm::PcmFormat;
 use livecap::audio::source::SourceOptions;
 use livecap::cli::Cli;
 use livecap::config::Config;
-use livecap::live::{Handle, Request, Session, Sink};
+use livecap::live::{Captioner, Handle, Request, Sink};
 use livecap::session::{News, Store};
 use livecap::stream::{BreakReason, ClockKind, Event, Mode};
 use livecap_eval::wer::WerCount;
@@ -80,7 +80,7 @@ fn requests_sent_inside_one_update_are_all_carried_out_in_order() {
         wait_for_default: false,
     };
     let session =
-        Session::open(settings, &source, ClockKind::Stepped).unwrap_or_else(|e| panic!("{e}"));
+        Captioner::open(settings, &source, ClockKind::Stepped).unwrap_or_else(|e| panic!("{e}"));
     assert!(session.saving());
     let mut sink = Scripted {
         handle: session.handle(),

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
 use crate::cli::{StreamArgs, StreamFormat};
-use crate::live::{self, LiveError, Session, Sink};
+use crate::live::{self, Captioner, LiveError, Sink};
 use crate::session::News;
 use crate::stream::{ClockKind, Event};
 use crate::transcript::Lines;
@@ -61,15 +61,15 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
         },
         wait_for_default: false,
     };
-    let mut session = Session::open(settings, &source, clock_kind)?;
-    session.switch_mode_at(&args.switch_mode_at);
+    let mut captioner = Captioner::open(settings, &source, clock_kind)?;
+    captioner.switch_mode_at(&args.switch_mode_at);
     let stdout = io::stdout();
     let mut printer = Printer {
-        out: Output::new(args.format, stdout.is_terminal()),
+        out: EventWriter::new(args.format, stdout.is_terminal()),
         w: stdout.lock(),
         write_error: None,
     };
-    let ended = session.run(&stop, &mut printer);
+    let ended = captioner.run(&stop, &mut printer);
     let Printer { w, write_error, .. } = printer;
     drop(w);
     if let Some(e) = write_error {
@@ -88,9 +88,9 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     }
 }
 
-/// Standard output as the session's sink; recording news goes to standard error.
+/// Standard output as the captioner's sink; recording news goes to standard error.
 struct Printer<W: Write> {
-    out: Output,
+    out: EventWriter,
     w: W,
     /// Writing failed (the reader went away): the session ends, its tail on disk.
     write_error: Option<io::Error>,
@@ -138,7 +138,7 @@ fn terminal_width() -> usize {
 const LINE_CHARS: usize = 100;
 
 /// Writes events as text or JSON Lines.
-struct Output {
+struct EventWriter {
     format: StreamFormat,
     tty: bool,
     /// Committed words, in lines; the last one may still be being built.
@@ -147,7 +147,7 @@ struct Output {
     tentative: String,
 }
 
-impl Output {
+impl EventWriter {
     fn new(format: StreamFormat, tty: bool) -> Self {
         Self {
             format,

@@ -93,8 +93,8 @@ pub(crate) fn commit_event(words: &[Word], at: f64) -> Option<Event> {
     })
 }
 
-/// The source being run, as the loop steers it.
-pub struct Source<'a> {
+/// The audio being captioned, and how the loop steers its source.
+pub struct Feed<'a> {
     pub audio: &'a AudioState,
     /// Its controls, for a device switch (a pause reaches it as it is sent).
     pub controls: Option<&'a Controls>,
@@ -104,7 +104,7 @@ pub struct Source<'a> {
 
 struct Loop<'a, 'm> {
     streamer: &'a mut Streamer<'m>,
-    source: Source<'a>,
+    feed: Feed<'a>,
     clock: &'a mut Clock,
     out: &'a mut dyn Output,
     /// Samples handed to [`Output::audio`].
@@ -130,24 +130,24 @@ impl Loop<'_, '_> {
     }
 
     fn now(&self) -> f64 {
-        ms(self.clock.now(self.source.audio))
+        ms(self.clock.now(self.feed.audio))
     }
 
     /// Hand over the audio up to `upto`, then transcribe it if there is any not yet seen.
     fn advance(&mut self, upto: u64) -> Result<(), ModelError> {
         if upto > self.kept {
-            let samples = self.source.audio.read(self.kept, upto);
+            let samples = self.feed.audio.read(self.kept, upto);
             self.out.audio(&samples);
             self.kept = upto;
         }
         if upto <= self.seen {
             return Ok(());
         }
-        let u = self.streamer.update(self.source.audio, upto, self.clock)?;
+        let u = self.streamer.update(self.feed.audio, upto, self.clock)?;
         // The loop alone moves the clock and drops the audio no update will read again.
         self.clock.advance(u.compute);
-        self.source.audio.trim_before(u.keep_from);
-        let held = upto.saturating_sub(self.source.audio.held_from());
+        self.feed.audio.trim_before(u.keep_from);
+        let held = upto.saturating_sub(self.feed.audio.held_from());
         self.seen = upto;
         self.updates += 1;
         self.compute += u.compute;
@@ -230,7 +230,7 @@ impl Loop<'_, '_> {
 
     fn set_mode(&mut self, mode: Mode) {
         if mode != self.streamer.mode() {
-            self.streamer.set_mode(mode, self.source.audio);
+            self.streamer.set_mode(mode, self.feed.audio);
             let e = Event::Mode {
                 mode,
                 emitted_at: self.now(),
@@ -268,12 +268,12 @@ impl Loop<'_, '_> {
             Request::SetMode(mode) => self.set_mode(mode),
             Request::NewSession => self.break_here(BreakReason::NewSession, visible)?,
             Request::SwitchDevice(spec) => {
-                if !self.source.controls.is_some_and(|c| c.switch_device(&spec)) {
+                if !self.feed.controls.is_some_and(|c| c.switch_device(&spec)) {
                     let e = Event::Device {
                         kind: NoticeKind::Refused,
                         message: format!(
                             "this session reads {}; start livecap with --input device:{spec} to caption that device",
-                            self.source.name
+                            self.feed.name
                         ),
                         device: spec,
                         at: ms(self.seen as f64 / SAMPLE_RATE as f64),
@@ -293,21 +293,21 @@ impl Loop<'_, '_> {
 /// order. The tentative tail is committed at the end, also when the model fails.
 pub fn run(
     streamer: &mut Streamer,
-    source: Source,
+    feed: Feed,
     clock: &mut Clock,
     pace: &Pace,
     inbox: &Inbox,
     stop: &AtomicBool,
     out: &mut dyn Output,
 ) -> Result<(), ModelError> {
-    let audio = source.audio;
+    let audio = feed.audio;
     let samples = |secs: f64| (secs.max(0.05) * SAMPLE_RATE as f64).round() as u64;
     let mut switch_at: Vec<f64> = pace.switch_at.clone();
     switch_at.sort_by(|a, b| b.total_cmp(a));
     let mut l = Loop {
         kept: audio.held_from(),
         streamer,
-        source,
+        feed,
         clock,
         out,
         seen: 0,

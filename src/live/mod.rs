@@ -1,18 +1,19 @@
-//! Live sessions: the one place where a live session runs, for the app and `livecap stream`
-//! alike. A [`Session`] owns the source, the streamer, the clock and the recorder; its settings
+//! Live captioning: the one place where captions run live, for the app and `livecap stream`
+//! alike. A [`Captioner`] owns the source, the streamer, the clock and the recorder (which keeps
+//! one on-disk session after another as the captioner is asked for new ones); its settings
 //! are merged once ([`Settings`]); front-ends are [`Sink`]s of its events, told each one after
 //! it is on disk; requests reach the engine in order on one typed channel ([`Handle`]).
 
+mod captioner;
 pub mod engine;
 pub mod requests;
-mod session;
 mod settings;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+pub use captioner::{Captioner, Ended, LiveError, Sink};
 pub use requests::{Gone, Handle, Request};
-pub use session::{Ended, LiveError, Session, Sink};
 pub use settings::{Settings, MODEL, STEP, WINDOW};
 
 /// SIGINT, SIGTERM and SIGHUP (a dropped SSH link) set `flag`, asking for a clean end with the

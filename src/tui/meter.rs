@@ -78,13 +78,13 @@ fn cells(db: f32, width: u16) -> u16 {
 }
 
 /// The meter on one line: `[bar  |  ] -23 dB CLIP`.
-pub struct Meter<'a> {
+pub struct LevelBar<'a> {
     pub state: &'a MeterState,
     pub now: Instant,
     pub theme: &'a Theme,
 }
 
-impl Widget for Meter<'_> {
+impl Widget for LevelBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.width == 0 || area.height == 0 {
             return;
@@ -179,7 +179,7 @@ mod tests {
         for width in [0u16, 1, 5, 12, 30, 80] {
             let area = Rect::new(0, 0, width, 1);
             let mut buf = Buffer::empty(area);
-            Meter {
+            LevelBar {
                 state: &s,
                 now: t0,
                 theme: &theme,
@@ -199,7 +199,7 @@ mod tests {
         }
         // Nothing to draw into a zero-sized area, and no panic.
         let mut buf = Buffer::empty(Rect::new(0, 0, 0, 0));
-        Meter {
+        LevelBar {
             state: &s,
             now: t0,
             theme: &theme,

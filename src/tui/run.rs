@@ -1,4 +1,4 @@
-//! Running the app in a terminal: a sink of the live session (see [`crate::live`]), which runs
+//! Running the app in a terminal: a sink of the captioner (see [`crate::live`]), which runs
 //! on the engine thread and tells the UI each event once it is on disk. The UI task selects over
 //! keys, engine news and a frame clock, drawing only when something changed, and asks the
 //! session for pauses, modes, new sessions and devices as requests. Jobs that touch the disk or
@@ -24,7 +24,7 @@ use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
 use crate::cli::AppArgs;
 use crate::config;
-use crate::live::{self, Handle, Request, Session, Sink};
+use crate::live::{self, Captioner, Handle, Request, Sink};
 use crate::session::log::TRANSCRIPT;
 use crate::session::{data_dir, Format, News, Store};
 use crate::stream::{ClockKind, Event};
@@ -36,7 +36,7 @@ const QUEUE: usize = 1024;
 /// What the app says when it opens without a microphone.
 pub const NO_MICROPHONE: &str =
     "no microphone: pick an input device, or quit (q) and run livecap --input FILE";
-/// The thread the live session runs on.
+/// The thread the captioner runs on.
 const ENGINE_THREAD: &str = "livecap-engine";
 
 /// The terminal shows 24-bit colour (otherwise themes are brought down to 16 colours).
@@ -101,8 +101,8 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         pcm: PcmFormat::default(),
         wait_for_default: true,
     };
-    let session = Session::open(settings, &source, ClockKind::Realtime)?;
-    let missing = session.missing_device().map(str::to_string);
+    let captioner = Captioner::open(settings, &source, ClockKind::Realtime)?;
+    let missing = captioner.missing_device().map(str::to_string);
     let data = data_dir();
     // Nothing but the app may write over the screen: messages go to a log file.
     let log_path = data.as_ref().map(|d| d.join("livecap.log"));
@@ -117,7 +117,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     app.window = window;
     app.step = step;
     app.mode = mode;
-    app.saving = session.saving();
+    app.saving = captioner.saving();
     let mut problems: Vec<String> = theme_problem.map(|e| e.to_string()).into_iter().collect();
     problems.extend(key_problems);
     if let Some(p) = problems.first() {
@@ -137,15 +137,15 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let hangup = Arc::new(AtomicBool::new(false));
     live::stop_on_signals(&hangup)?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let handle = session.handle();
-    let meter = session.meter();
+    let handle = captioner.handle();
+    let meter = captioner.meter();
     let engine = {
         let (tx, hangup) = (tx.clone(), hangup.clone());
         std::thread::Builder::new()
             .name(ENGINE_THREAD.into())
             .spawn(move || {
                 let mut to_ui = ToUi(tx);
-                let ended = session.run(&hangup, &mut to_ui);
+                let ended = captioner.run(&hangup, &mut to_ui);
                 if let Some(e) = ended.failure {
                     to_ui.send(Msg::EngineFailed(Arc::new(e)));
                 }
@@ -191,7 +191,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     Ok(true)
 }
 
-/// The app as the session's sink: every event and piece of news, once it is on disk, becomes
+/// The app as the captioner's sink: every event and piece of news, once it is on disk, becomes
 /// a message for the UI.
 struct ToUi(mpsc::Sender<Msg>);
 

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wra
 
 use super::app::{App, Focus, Phase, Popup, Row};
 use super::keymap::Action;
-use super::meter::Meter;
+use super::meter::LevelBar;
 use super::theme::Slot;
 use crate::session::export::timestamp;
 
@@ -32,7 +32,7 @@ impl Widget for &App {
         self.header(header, buf);
         let [meter, session] =
             Layout::horizontal([Constraint::Max(56), Constraint::Fill(1)]).areas(meter);
-        Meter {
+        LevelBar {
             state: &self.meter,
             now: self.now,
             theme: &self.theme,

@@ -199,7 +199,7 @@ impl livecap::live::engine::Output for Collect {
 /// taking requests from `inbox`, until the source ends or a stop is asked for; every event, in
 /// order.
 pub fn run_engine(
-    source: livecap::live::engine::Source,
+    source: livecap::live::engine::Feed,
     mode: livecap::stream::Mode,
     clock: livecap::stream::ClockKind,
     pace: &livecap::live::engine::Pace,
@@ -238,7 +238,7 @@ pub fn stream_events(
         switch_at: switch_at.to_vec(),
     };
     let (_requests, inbox) = livecap::live::requests::channel(audio.wake(), None);
-    let source = livecap::live::engine::Source {
+    let source = livecap::live::engine::Feed {
         audio: &audio,
         controls: None,
         name: "test audio",

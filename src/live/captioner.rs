@@ -1,7 +1,8 @@
-//! One live session from start to end: the source started first (a wrong device or file is
+//! Live captioning from start to end: the source started first (a wrong device or file is
 //! reported at once), the model loaded, then the engine run with every event recorded on disk
-//! before a front-end sees it; on any exit (the input's end, a signal, a request, a panic) the
-//! tentative tail is committed and the session closed, once.
+//! (one session after another, as new ones are asked for) before a front-end sees it; on any exit
+//! (the input's end, a signal, a request, a panic) the tentative tail is committed and the
+//! recording closed, once.
 
 use std::ops::ControlFlow;
 use std::panic::AssertUnwindSafe;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
-use super::engine::{self, commit_event, Output, Pace, Source};
+use super::engine::{self, commit_event, Feed, Output, Pace};
 use super::requests::{channel, Handle, Inbox};
 use super::settings::Settings;
 use crate::asr::{Model, ModelError};
@@ -29,7 +30,7 @@ pub trait Sink {
     fn news(&mut self, news: News);
 }
 
-/// How a session ended.
+/// How captioning ended.
 #[derive(Debug, Default)]
 pub struct Ended {
     /// The directory of the last session recorded.
@@ -53,8 +54,8 @@ pub enum LiveError {
     Source(Arc<AudioError>),
 }
 
-/// A live session, ready to run.
-pub struct Session {
+/// Live captioning of one input, ready to run.
+pub struct Captioner {
     settings: Settings,
     model: Model,
     audio: Arc<AudioState>,
@@ -67,9 +68,9 @@ pub struct Session {
     inbox: Inbox,
 }
 
-impl Session {
+impl Captioner {
     /// Start the source, then load the model (a device's audio is kept while it loads).
-    pub fn open(settings: Settings, source: &SourceOptions, clock: ClockKind) -> Result<Session> {
+    pub fn open(settings: Settings, source: &SourceOptions, clock: ClockKind) -> Result<Captioner> {
         use std::io::IsTerminal;
         if settings.input == Input::Stdin && std::io::stdin().is_terminal() {
             bail!("--input -: standard input is a terminal; pipe raw PCM into it, e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | livecap stream --input -");
@@ -87,7 +88,7 @@ impl Session {
         };
         let (handle, inbox) = channel(audio.wake(), Some(capture.controls()));
         let data = settings.record.as_ref().and_then(|_| data_dir());
-        Ok(Session {
+        Ok(Captioner {
             settings,
             model,
             audio,
@@ -105,7 +106,7 @@ impl Session {
         self.switch_at = times.to_vec();
     }
 
-    /// Where requests to the running session go.
+    /// Where requests to the running captioner go.
     pub fn handle(&self) -> Handle {
         self.handle.clone()
     }
@@ -115,13 +116,13 @@ impl Session {
         self.capture.meter()
     }
 
-    /// Why the session started without an input device (the system default could not be
+    /// Why captioning started without an input device (the system default could not be
     /// opened and the source was told to wait for one), if it did.
     pub fn missing_device(&self) -> Option<&str> {
         self.capture.missing_device()
     }
 
-    /// Whether the session is recorded on disk.
+    /// Whether the captions are recorded on disk.
     pub fn saving(&self) -> bool {
         self.data.is_some()
     }
@@ -129,7 +130,7 @@ impl Session {
     /// Run until the input ends, `stop` is set (a signal), a stop is requested or `sink` says
     /// so; then close the recording and the source.
     pub fn run(self, stop: &AtomicBool, sink: &mut dyn Sink) -> Ended {
-        let Session {
+        let Captioner {
             settings,
             model,
             audio,
@@ -173,14 +174,14 @@ impl Session {
             sink,
         };
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let source = Source {
+            let feed = Feed {
                 audio: &audio,
                 controls: Some(&controls),
                 name: &name,
             };
             engine::run(
                 &mut streamer,
-                source,
+                feed,
                 &mut clock,
                 &pace,
                 &inbox,
