@@ -1,6 +1,134 @@
-//! What a transcript is made of, whoever made it: where a sentence ends, and committed words
-//! joined into lines. The captions on screen, the lines `livecap stream` prints and the cues of
-//! an export are all cut here, so they end in the same places.
+//! What a transcript is made of, whoever made it: words with their times, segments, a whole
+//! transcript; how words compare; where a sentence ends, and words joined into lines. The model
+//! gives these types, the stream commits them, sessions keep and export them; the captions on
+//! screen, the lines `livecap stream` prints and the cues of an export are all cut here, so they
+//! end in the same places.
+
+use serde::Serialize;
+
+/// One word: seconds of audio, and how sure the decoder was of it (NaN where the word was not
+/// aligned but given a share of its segment's time).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Word {
+    pub text: String,
+    pub start: f64,
+    pub end: f64,
+    pub probability: f32,
+}
+
+/// A stretch of text the model gave, with its times and what it made of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    #[serde(skip)]
+    pub tokens: Vec<u32>,
+    #[serde(skip)]
+    pub avg_logprob: f32,
+    #[serde(skip)]
+    pub no_speech_prob: f32,
+    #[serde(skip)]
+    pub temperature: f32,
+    /// The words, timed by alignment (empty where no alignment was made).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+impl Segment {
+    /// A segment known only by its time and text (read back from a saved transcript).
+    pub fn from_text(start: f64, end: f64, text: &str) -> Self {
+        Self {
+            start,
+            end,
+            text: text.to_string(),
+            tokens: Vec::new(),
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            temperature: 0.0,
+            words: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub language: String,
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+}
+
+impl Transcript {
+    /// All segment texts joined with single spaces.
+    pub fn text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| s.text.trim())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// How words are compared: case and punctuation do not count.
+pub fn key(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric() || *c == '\'')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Add `w` to `out`; a word that is only punctuation belongs to the word before it.
+fn push_word(out: &mut Vec<Word>, w: Word) {
+    if key(&w.text).is_empty() {
+        if let Some(last) = out.last_mut() {
+            last.text.push_str(&w.text);
+            last.end = last.end.max(w.end);
+        }
+    } else {
+        out.push(w);
+    }
+}
+
+/// Words as captions show them: lone punctuation joined to the word before it.
+pub fn joined(words: Vec<Word>) -> Vec<Word> {
+    let mut out = Vec::with_capacity(words.len());
+    for w in words {
+        push_word(&mut out, w);
+    }
+    out
+}
+
+/// The words of segments: their aligned words where they have them; otherwise each word gets a
+/// share of its segment's time in proportion to its length.
+pub fn words(segments: &[Segment]) -> Vec<Word> {
+    let mut out: Vec<Word> = Vec::new();
+    for s in segments {
+        if !s.words.is_empty() {
+            for w in &s.words {
+                push_word(&mut out, w.clone());
+            }
+            continue;
+        }
+        let parts: Vec<&str> = s.text.split_whitespace().collect();
+        let weight = |w: &str| w.chars().count() as f64 + 1.0;
+        let total: f64 = parts.iter().map(|w| weight(w)).sum();
+        let span = (s.end - s.start).max(0.0);
+        let mut t = s.start;
+        for p in parts {
+            let d = span * weight(p) / total;
+            let w = Word {
+                text: p.to_string(),
+                start: t,
+                end: t + d,
+                probability: f32::NAN,
+            };
+            push_word(&mut out, w);
+            t += d;
+        }
+    }
+    out
+}
 
 /// Whether a word ends a sentence (where captions, printed lines and subtitles break).
 pub fn ends_sentence(word: &str) -> bool {
@@ -113,6 +241,32 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_time_is_shared_by_length_and_punctuation_joins_the_word_before() {
+        let seg = Segment::from_text(1.0, 3.0, "a bbb -");
+        let w = words(&[seg]);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[1].text, "bbb-");
+        assert!((w[0].end - 1.5).abs() < 1e-9, "{:?}", w);
+        assert!((w[1].end - 3.0).abs() < 1e-9);
+        let w = joined(vec![
+            Word {
+                text: "Yes".into(),
+                start: 0.0,
+                end: 0.4,
+                probability: 0.9,
+            },
+            Word {
+                text: "?".into(),
+                start: 0.4,
+                end: 0.5,
+                probability: 0.9,
+            },
+        ]);
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].text.as_str(), w[0].end), ("Yes?", 0.5));
+    }
 
     fn texts(lines: &[Line]) -> Vec<&str> {
         lines.iter().map(|l| l.text.as_str()).collect()

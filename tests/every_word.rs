@@ -9,10 +9,11 @@ mod common;
 use std::sync::OnceLock;
 
 use common::*;
-use livecap::asr::{transcribe, DecodeOptions, Transcript};
+use livecap::asr::{transcribe, DecodeOptions};
 use livecap::audio::load_file;
 use livecap::live::STEP;
 use livecap::stream::{Event, Mode};
+use livecap::transcript::Transcript;
 use livecap_eval::report::{covered, quantile, words_in_pauses, Report, Sentence};
 use livecap_eval::wer::{align, normalize, Edit, WerCount};
 

@@ -4,9 +4,9 @@
 //! are judged by where they lie in the audio, never by their text, so a phrase said again with
 //! its own speech under it is kept however often it recurs.
 
-use super::TimedWord;
 use crate::audio::vad::Vad;
 use crate::audio::SAMPLE_RATE;
+use crate::transcript::Word;
 
 /// A word is kept only if speech is heard within this margin (seconds) of its aligned times.
 const SPEECH_MARGIN_SECS: f64 = 0.2;
@@ -24,7 +24,7 @@ fn pos(secs: f64) -> u64 {
 
 /// The words that speech lies under, in order: not on silence, not crowded, not past the end
 /// of the audio they were heard in (`end`, seconds).
-pub fn spoken(words: Vec<TimedWord>, vad: &Vad, end: f64) -> Vec<TimedWord> {
+pub fn spoken(words: Vec<Word>, vad: &Vad, end: f64) -> Vec<Word> {
     let crowded = crowded(&words);
     words
         .into_iter()
@@ -44,7 +44,7 @@ pub fn spoken(words: Vec<TimedWord>, vad: &Vad, end: f64) -> Vec<TimedWord> {
 /// Which words lie in a run aligned into too short a span to say it, without room of their
 /// own (a word given [`CROWDED_SECS_PER_WORD`] or more is not crowded, though a run it belongs
 /// to may be: real words before a squeezed loop keep their place).
-fn crowded(words: &[TimedWord]) -> Vec<bool> {
+fn crowded(words: &[Word]) -> Vec<bool> {
     let mut out = vec![false; words.len()];
     for i in 0..words.len() {
         for j in i + 2..words.len() {
@@ -63,7 +63,7 @@ fn crowded(words: &[TimedWord]) -> Vec<bool> {
 const UNSPACED: &[&str] = &["zh", "ja", "th", "lo", "my", "yue"];
 
 /// The text of `words` in `language`.
-pub fn join(words: &[TimedWord], language: &str) -> String {
+pub fn join(words: &[Word], language: &str) -> String {
     let sep = if UNSPACED.contains(&language) {
         ""
     } else {
@@ -80,8 +80,8 @@ pub fn join(words: &[TimedWord], language: &str) -> String {
 mod tests {
     use super::*;
 
-    fn word(text: &str, start: f64, end: f64) -> TimedWord {
-        TimedWord {
+    fn word(text: &str, start: f64, end: f64) -> Word {
+        Word {
             text: text.into(),
             start,
             end,
@@ -99,7 +99,7 @@ mod tests {
         v
     }
 
-    fn texts(words: &[TimedWord]) -> Vec<&str> {
+    fn texts(words: &[Word]) -> Vec<&str> {
         words.iter().map(|w| w.text.as_str()).collect()
     }
 

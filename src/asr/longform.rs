@@ -1,14 +1,13 @@
 //! Transcription of audio of any length: 30-second windows, each advanced to the last complete
 //! segment's timestamp, previous text carried as the prompt, silent windows skipped.
 
-use serde::Serialize;
-
 use super::align::WordTiming;
 use super::chunks::{self, Chunk};
 use super::decode::{detect_language, DecodeOptions, Rng, Task, WindowDecoder, WindowResult};
 use super::mel::{HOP, N_FRAMES, SAMPLE_RATE};
 use super::{heard, Model, ModelError};
 use crate::audio::vad::Vad;
+use crate::transcript::{Segment, Transcript, Word};
 
 /// Seconds per timestamp token.
 const TIME_PRECISION: f64 = 0.02;
@@ -21,68 +20,6 @@ const INPUT_STRIDE: usize = 2;
 /// temperature that fails anyway).
 fn window_token_budget(secs: f64) -> usize {
     (12.0 + 10.0 * secs).ceil() as usize
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Segment {
-    pub start: f64,
-    pub end: f64,
-    pub text: String,
-    #[serde(skip)]
-    pub tokens: Vec<u32>,
-    #[serde(skip)]
-    pub avg_logprob: f32,
-    #[serde(skip)]
-    pub no_speech_prob: f32,
-    #[serde(skip)]
-    pub temperature: f32,
-    /// The words, timed by alignment (empty where no alignment was made).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub words: Vec<TimedWord>,
-}
-
-/// One word of a segment: seconds of audio, and how sure the decoder was of it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TimedWord {
-    pub text: String,
-    pub start: f64,
-    pub end: f64,
-    pub probability: f32,
-}
-
-impl Segment {
-    /// A segment known only by its time and text (read back from a saved transcript).
-    pub fn from_text(start: f64, end: f64, text: &str) -> Self {
-        Self {
-            start,
-            end,
-            text: text.to_string(),
-            tokens: Vec::new(),
-            avg_logprob: 0.0,
-            no_speech_prob: 0.0,
-            temperature: 0.0,
-            words: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Transcript {
-    pub language: String,
-    pub duration: f64,
-    pub segments: Vec<Segment>,
-}
-
-impl Transcript {
-    /// All segment texts joined with single spaces.
-    pub fn text(&self) -> String {
-        self.segments
-            .iter()
-            .map(|s| s.text.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 fn frames_to_secs(frames: usize) -> f64 {
@@ -369,12 +306,12 @@ pub fn attach_words(model: &Model, segments: &mut [Segment], words: &[WordTiming
     for seg in segments.iter_mut() {
         let n_text = seg.tokens.iter().filter(|&&t| t < eot).count();
         let upto = first_token + n_text;
-        let mut mine: Vec<TimedWord> = Vec::new();
+        let mut mine: Vec<Word> = Vec::new();
         while next < words.len() && words[next].first_token < upto {
             let w = &words[next];
             let text = w.text.trim();
             if !text.is_empty() {
-                mine.push(TimedWord {
+                mine.push(Word {
                     text: text.to_string(),
                     start: offset + w.start,
                     end: offset + w.end,
@@ -491,7 +428,7 @@ pub struct WindowText {
     /// begins with the forced prefix, if any.
     pub segments: Vec<Segment>,
     /// The words after the forced prefix, timed by alignment, in seconds of the stream.
-    pub words: Vec<TimedWord>,
+    pub words: Vec<Word>,
     /// Whisper judged the window to be silence.
     pub silent: bool,
     /// Average log-probability of the tokens decoded after the prefix.
@@ -567,7 +504,7 @@ pub fn transcribe_window(
         .iter()
         .filter(|w| w.first_token < prefix.tokens.len() && !w.text.trim().is_empty())
         .count();
-    let words: Vec<TimedWord> = if fresh == 0 {
+    let words: Vec<Word> = if fresh == 0 {
         Vec::new()
     } else {
         segments

@@ -22,7 +22,7 @@ pub use decode::{DecodeOptions, Task};
 
 /// The model used when none is named: small, fast, English.
 pub const DEFAULT_MODEL: &str = "tiny.en";
-pub use longform::{transcribe, Segment, TimedWord, Transcript};
+pub use longform::transcribe;
 pub use mel::MelExtractor;
 pub use model::{Whisper, WorkDone};
 pub use source::ModelSource;

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::asr::Transcript;
 use crate::cli::{decode_options, ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
 use crate::private::create_private;
 use crate::session::export::timestamp;
 use crate::session::reader::Summary;
 use crate::session::{write_transcript, Format, Store};
+use crate::transcript::Transcript;
 
 pub fn run(cmd: &SessionsCommand) -> Result<bool> {
     let Some(store) = Store::user() else {

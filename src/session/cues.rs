@@ -4,8 +4,8 @@ use std::path::Path;
 
 use super::log::{Entry, SessionError, TRANSCRIPT};
 use super::reader::read_transcript;
-use crate::asr::{Segment, Transcript};
 use crate::transcript::Lines;
+use crate::transcript::{Segment, Transcript};
 
 /// A cue ends at a sentence's end, or once it is this long (characters or seconds).
 const CUE_CHARS: usize = 84;

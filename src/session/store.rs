@@ -10,9 +10,10 @@ use super::ids::{find, list_ids};
 use super::log::{Meta, ReadBack, SessionError, TRANSCRIPT};
 use super::reader::{read_meta, read_transcript, summarize, Summary};
 use super::record::AUDIO;
-use crate::asr::{self, ComputeType, DecodeOptions, Model, ModelError, Transcript};
+use crate::asr::{self, ComputeType, DecodeOptions, Model, ModelError};
 use crate::audio::AudioError;
 use crate::private::create_private;
+use crate::transcript::Transcript;
 
 /// Why a session's audio could not be transcribed again.
 #[derive(Debug, thiserror::Error)]

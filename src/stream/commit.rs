@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::asr::Segment;
+use crate::transcript::{self, key};
 
-/// One word of a hypothesis, with times in seconds of audio since the stream began.
+/// One word of a hypothesis as the stream shows it: a [`transcript::Word`] with times in seconds
+/// of audio since the stream began, and when it was shown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Word {
     pub text: String,
@@ -38,52 +39,12 @@ impl Word {
     }
 }
 
-/// How words are compared: case and punctuation do not count.
-pub fn key(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_alphanumeric() || *c == '\'')
-        .flat_map(char::to_lowercase)
+/// The words of the model, as not yet shown.
+pub fn unshown(words: Vec<transcript::Word>) -> Vec<Word> {
+    words
+        .into_iter()
+        .map(|w| Word::new(&w.text, w.start, w.end, f64::NAN))
         .collect()
-}
-
-/// The words of timed segments: their aligned words where they have them; otherwise each word
-/// gets a share of its segment's time in proportion to its length.
-pub fn words_of(segments: &[Segment], shown_at: f64) -> Vec<Word> {
-    let mut out: Vec<Word> = Vec::new();
-    for s in segments {
-        if !s.words.is_empty() {
-            for w in &s.words {
-                if key(&w.text).is_empty() {
-                    if let Some(last) = out.last_mut() {
-                        last.text.push_str(&w.text);
-                        last.end = last.end.max(w.end);
-                    }
-                } else {
-                    out.push(Word::new(&w.text, w.start, w.end, shown_at));
-                }
-            }
-            continue;
-        }
-        let parts: Vec<&str> = s.text.split_whitespace().collect();
-        let weight = |w: &str| w.chars().count() as f64 + 1.0;
-        let total: f64 = parts.iter().map(|w| weight(w)).sum();
-        let span = (s.end - s.start).max(0.0);
-        let mut t = s.start;
-        for p in parts {
-            let d = span * weight(p) / total;
-            if key(p).is_empty() {
-                // Lone punctuation belongs to the word before it.
-                if let Some(last) = out.last_mut() {
-                    last.text.push_str(p);
-                    last.end = t + d;
-                }
-            } else {
-                out.push(Word::new(p, t, t + d, shown_at));
-            }
-            t += d;
-        }
-    }
-    out
 }
 
 /// Two hypotheses agree on a word when they place it this close (seconds).
@@ -440,25 +401,6 @@ mod tests {
         assert_eq!(c.tentative()[1].shown_at, 3.0);
         assert_eq!(text(&c.commit_all()), "three for");
         assert_eq!(c.total(), 4);
-    }
-
-    #[test]
-    fn segment_time_is_shared_by_length() {
-        let seg = Segment {
-            start: 1.0,
-            end: 3.0,
-            text: "a bbb -".into(),
-            tokens: vec![],
-            avg_logprob: 0.0,
-            no_speech_prob: 0.0,
-            temperature: 0.0,
-            words: vec![],
-        };
-        let w = words_of(&[seg], 0.0);
-        assert_eq!(w.len(), 2);
-        assert_eq!(w[1].text, "bbb-");
-        assert!((w[0].end - 1.5).abs() < 1e-9, "{:?}", w);
-        assert!((w[1].end - 3.0).abs() < 1e-9);
     }
 
     #[test]

@@ -10,13 +10,13 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Clock;
-use super::commit::{words_of, Committer, Word};
+use super::commit::{unshown, Committer, Word};
 use crate::asr::chunks::{Chunk, Chunker};
 use crate::asr::longform::{choose_language, transcribe_chunk, transcribe_window, Carry, Prefix};
-use crate::asr::{heard, DecodeOptions, Model, ModelError, Segment, WorkDone};
+use crate::asr::{heard, DecodeOptions, Model, ModelError, WorkDone};
 use crate::audio::vad::Vad;
 use crate::audio::{AudioState, SAMPLE_RATE};
-use crate::transcript::ends_sentence;
+use crate::transcript::{self, ends_sentence};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -416,7 +416,7 @@ impl<'m> Streamer<'m> {
             carry.language = Some(self.language(&samples)?);
         }
         let segments = transcribe_chunk(self.model, &samples, chunk, &self.vad, &self.opts, carry)?;
-        Ok(words_of(&segments, f64::NAN))
+        Ok(unshown(transcript::words(&segments)))
     }
 
     /// The language to decode in: as asked, or detected once, in the first speech.
@@ -527,20 +527,17 @@ impl<'m> Streamer<'m> {
         {
             return Ok(Some(Vec::new()));
         }
-        let seg = Segment {
-            words: heard::spoken(
-                w.words,
-                &self.vad,
-                offset + samples.len() as f64 / SAMPLE_RATE as f64,
-            ),
-            ..Segment::from_text(offset, offset, "")
-        };
+        let heard = heard::spoken(
+            w.words,
+            &self.vad,
+            offset + samples.len() as f64 / SAMPLE_RATE as f64,
+        );
         // Word times can come out a little early (a word of no length placed before the end of
         // the committed text): the decoder continues the committed text, so only a word well
         // inside it is taken for what it already holds.
         let words = self
             .committer
-            .strip_overlap(words_of(&[seg], f64::NAN), OVERLAP_SLACK_SECS);
+            .strip_overlap(unshown(transcript::joined(heard)), OVERLAP_SLACK_SECS);
         Ok(Some(words))
     }
 
