@@ -6,7 +6,6 @@ pub mod chunks;
 pub mod ct2;
 pub mod decode;
 pub mod heard;
-pub mod int8;
 pub mod kernels;
 pub mod longform;
 pub mod mel;

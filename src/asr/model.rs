@@ -1,8 +1,8 @@
 //! The Whisper network. The encoder's two convolutions run on candle; its layers, and the
 //! decoder, are this crate's own code over the weights (linear layers at the compute type asked
-//! for, on the kernels of `kernels` and `int8`). The decoder takes one token or one prompt at a
-//! time, with a self-attention key/value cache and cross-attention keys/values computed once per
-//! window.
+//! for, on the kernels of `kernels`, 8-bit ones in `kernels::int8`). The decoder takes one token
+//! or one prompt at a time, with a self-attention key/value cache and cross-attention
+//! keys/values computed once per window.
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use candle_nn::{Conv1d, Conv1dConfig};
 use half::f16;
 use rayon::prelude::*;
 
-use super::int8::Int8Linear;
+use super::kernels::int8::Int8Linear;
 use super::kernels::{self, Mat};
 use super::{ct2, ComputeType, ModelError};
 
