@@ -278,11 +278,6 @@ impl Int8Linear {
         (0..self.outputs).flat_map(|n| self.row(n)).collect()
     }
 
-    /// The bias added to every output (zeros where the layer has none).
-    pub fn bias(&self) -> &[f32] {
-        &self.bias
-    }
-
     pub fn inputs(&self) -> usize {
         self.inputs
     }
