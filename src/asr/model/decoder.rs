@@ -36,8 +36,8 @@ struct DecoderLayer {
 pub(super) type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
 
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
-/// self-attention cache of the tokens decoded so far. All matrices are token-major (t × d).
-/// A clone shares the audio's keys and values and copies the cache (a beam that branches).
+/// self-attention cache of the tokens decoded so far. A clone shares the audio's keys and values
+/// and copies the cache (a beam that branches).
 #[derive(Clone)]
 pub struct DecoderState {
     /// Cross-attention keys (scaled) and values in half precision, per head: the keys in blocks
@@ -45,11 +45,12 @@ pub struct DecoderState {
     /// values t × hd (heads × t × hd). They are read in full for every decoded token, front to
     /// back.
     cross: std::sync::Arc<Vec<(Vec<f16>, Vec<f16>)>>,
-    /// The same in f32, for decoding several tokens at once.
+    /// The same in f32 and token-major (t × d), for decoding several tokens at once.
     cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
     /// Audio positions (t).
     pub(super) n_audio: usize,
-    /// Self-attention keys (scaled) and values of the tokens so far, n_text_ctx × d, f16.
+    /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major
+    /// (n_text_ctx × d).
     cache: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
 }

@@ -22,7 +22,8 @@ pub use weights::Dims;
 pub(crate) use weights::Weights;
 
 /// A loaded Whisper model, on the CPU: linear layers at the compute type asked for (int8, float16
-/// or float32) and the token embedding with them; norms, positions and convolutions in f32.
+/// or float32; at float16 the encoder's stay in float32) and the token embedding with the
+/// decoder's; norms, positions and convolutions in f32.
 pub struct Whisper {
     pub dims: Dims,
     encoder: Encoder,
