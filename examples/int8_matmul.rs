@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use livecap::asr::int8::{Int8Linear, Path};
+use livecap::asr::kernels::int8::{Int8Linear, Path};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);

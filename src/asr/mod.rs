@@ -6,7 +6,6 @@ pub mod chunks;
 pub mod ct2;
 pub mod decode;
 pub mod heard;
-pub mod int8;
 pub mod kernels;
 pub mod longform;
 pub mod mel;
@@ -183,13 +182,7 @@ impl Model {
     pub fn load_as(arg: &str, compute: ComputeType) -> Result<Self, ModelError> {
         let dir = ModelSource::parse(arg)?.fetch()?;
         let mut model = Self::load_dir(&dir)?;
-        model
-            .net
-            .set_compute(compute)
-            .map_err(|e| ModelError::Malformed {
-                path: dir.clone(),
-                reason: format!("its weights cannot be brought to {compute}: {e}"),
-            })?;
+        model.net.set_compute(compute);
         Ok(model)
     }
 

@@ -1,14 +1,63 @@
 //! Matrix products with 8-bit weights: `y = x Wᵀ + b` where `W` (out × in) is kept as int8 with
 //! one scale per output channel, and each row of `x` is quantized to int8 on the fly with a scale
 //! of its own (as CTranslate2's int8 does). Products are summed exactly in int32 and scaled back
-//! once per output. The kernel is chosen at run time: AVX-512 VNNI (`vpdpbusd`, 64 products an
+//! once per output; `quantize_row` writes a row in 8 bits and `dequantize_row` scales a row of
+//! sums back. The kernel is chosen at run time: AVX-512 VNNI (`vpdpbusd`, 64 products an
 //! instruction), AVX2 (`vpmaddubsw` with the sign trick, no saturation), or a portable loop;
 //! each can be forced for tests.
 
 use half::f16;
 use rayon::prelude::*;
 
-use super::kernels;
+use super::cpu::multiversion;
+
+multiversion! {
+    /// `row` in int8 with one symmetric scale (`max |v| / 127`, never zero), returned; each value
+    /// to the nearest integer (ties to even, by the float trick that needs no library call, so
+    /// that it vectorises).
+    fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer.
+        const LANES: usize = 16;
+        // The largest magnitude, in lanes (a float fold does not vectorise).
+        let mut lanes = [0f32; LANES];
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                lanes[i] = lanes[i].max(c[i].abs());
+            }
+        }
+        let m = tail.iter().chain(&lanes).fold(0f32, |m, x| m.max(x.abs()));
+        let scale = if m > 0.0 && m.is_finite() { m / 127.0 } else { 1.0 };
+        let inv = 1.0 / scale;
+        // After adding MAGIC the integer sits in the low mantissa bits: read it from the bits
+        // (integer lanes, no saturating float-to-int conversion).
+        let magic = MAGIC.to_bits() as i32;
+        for (d, &v) in q.iter_mut().zip(row) {
+            *d = (((v * inv).clamp(-127.0, 127.0) + MAGIC).to_bits() as i32 - magic) as i8;
+        }
+        scale
+    }
+}
+
+multiversion! {
+    /// The int8 product's epilogue for one row: `out = (acc - offset × sum) × (s × scale) + bias`,
+    /// element-wise over the outputs.
+    fn dequantize_row(
+        acc: &[i32],
+        offset: i32,
+        sum: &[i32],
+        s: f32,
+        scale: &[f32],
+        bias: &[f32],
+        out: &mut [f32]
+    ) {
+        let n = out.len().min(acc.len()).min(sum.len()).min(scale.len()).min(bias.len());
+        for i in 0..n {
+            out[i] = (acc[i] - offset * sum[i]) as f32 * (s * scale[i]) + bias[i];
+        }
+    }
+}
 
 /// The code paths, fastest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +150,7 @@ macro_rules! tiles {
         }
     };
 }
+
 /// A linear layer with int8 weights, packed for the kernels in blocks of [`BLOCK`] outputs: in a
 /// block, for every 4 inputs, the 4 weights of each output side by side
 /// (`[out / BLOCK][in / 4][BLOCK][4]`), so one 32-bit broadcast of 4 inputs meets 16 (or 8)
@@ -149,7 +199,7 @@ impl Int8Linear {
         let outputs = outputs.min(w.len() / k);
         Self::packed(inputs, outputs, bias, |n, q, wide| {
             widen(&w[n * k..(n + 1) * k], wide);
-            kernels::quantize_row(wide, q)
+            quantize_row(wide, q)
         })
     }
 
@@ -228,11 +278,6 @@ impl Int8Linear {
         (0..self.outputs).flat_map(|n| self.row(n)).collect()
     }
 
-    /// The bias added to every output (zeros where the layer has none).
-    pub fn bias(&self) -> &[f32] {
-        &self.bias
-    }
-
     pub fn inputs(&self) -> usize {
         self.inputs
     }
@@ -260,7 +305,7 @@ impl Int8Linear {
         let mut both = Vec::with_capacity(2 * rows * k);
         let mut q = vec![0i8; k];
         for row in x.chunks_exact(k) {
-            let s = kernels::quantize_row(row, &mut q);
+            let s = quantize_row(row, &mut q);
             both.extend_from_slice(row);
             both.extend(row.iter().zip(&q).map(|(&v, &q)| v - q as f32 * s));
         }
@@ -291,19 +336,19 @@ impl Int8Linear {
         let stride = self.k4 * 4;
         let mut qx = vec![0i8; rows * stride];
         let mut sx = vec![0f32; rows];
-        let quantize_row = |((q, s), row): ((&mut [i8], &mut f32), &[f32])| {
-            *s = kernels::quantize_row(row, q);
+        let quantize = |((q, s), row): ((&mut [i8], &mut f32), &[f32])| {
+            *s = quantize_row(row, q);
         };
         if alone {
             qx.chunks_mut(stride)
                 .zip(sx.iter_mut())
                 .zip(x.chunks(self.inputs))
-                .for_each(quantize_row);
+                .for_each(quantize);
         } else {
             qx.par_chunks_mut(stride)
                 .zip(sx.par_iter_mut())
                 .zip(x.par_chunks(self.inputs))
-                .for_each(quantize_row);
+                .for_each(quantize);
         }
         let blocks = self.n_pad / BLOCK;
         // A few rows (a decoded token) split the outputs between threads; many rows split the
@@ -384,7 +429,7 @@ impl Int8Linear {
             .zip(acc.chunks_exact(wide))
             .enumerate()
         {
-            kernels::dequantize_row(
+            dequantize_row(
                 ar,
                 offset,
                 &self.sum[first..],
@@ -604,16 +649,12 @@ mod tests {
             let row = g.vec(n);
             let s = scale_of(&row);
             let mut q = vec![0i8; n];
-            assert_eq!(kernels::quantize_row(&row, &mut q), s);
+            assert_eq!(quantize_row(&row, &mut q), s);
             let plain: Vec<i8> = row.iter().map(|&v| quantize(v, 1.0 / s)).collect();
             assert_eq!(q, plain, "{n} values");
         }
         let mut q = [5i8; 4];
-        assert_eq!(
-            kernels::quantize_row(&[0.0; 4], &mut q),
-            1.0,
-            "zeros keep scale 1"
-        );
+        assert_eq!(quantize_row(&[0.0; 4], &mut q), 1.0, "zeros keep scale 1");
         assert_eq!(q, [0; 4]);
     }
 
