@@ -11,7 +11,7 @@ use livecap::audio::level::Level;
 use livecap::audio::state::NoticeKind;
 use livecap::session::News;
 use livecap::stream::{BreakReason, Event, Mode, Word};
-use livecap::tui::app::{App, DeviceItem, Effect, Focus, Msg, PastSession, Phase, Popup};
+use livecap::tui::app::{App, DeviceItem, Effect, Focus, JobError, Msg, PastSession, Phase, Popup};
 use livecap::tui::keymap::Keymap;
 use livecap::tui::theme::{self, Slot};
 use ratatui::backend::TestBackend;
@@ -385,6 +385,8 @@ fn export_needs_a_saved_session_and_reports_where_it_went() {
     assert_eq!(a.update(key('s')), Some(Effect::Export));
     a.update(Msg::Exported(Ok(vec![PathBuf::from("livecap-x.txt")])));
     assert!(screen_has(&draw(&a, 80, 24), "exported to livecap-x.txt"));
+    a.update(Msg::Exported(Err(std::sync::Arc::new(JobError::NoDataDir))));
+    assert!(screen_has(&draw(&a, 80, 24), "there is no data directory"));
     a.session = None;
     a.saving = false;
     assert_eq!(a.update(key('s')), None);

@@ -16,6 +16,8 @@ use super::theme::Theme;
 use crate::audio::level::Level;
 use crate::audio::state::NoticeKind;
 use crate::live::LiveError;
+use crate::session::log::SessionError;
+use crate::session::store::ExportError;
 use crate::session::News;
 use crate::stream::{BreakReason, Event, Mode};
 
@@ -119,10 +121,21 @@ pub enum Msg {
     Past(Vec<PastSession>),
     Opened {
         id: String,
-        lines: Result<Vec<String>, String>,
+        lines: Result<Vec<String>, Arc<JobError>>,
     },
     /// An export finished: the files written, or why not.
-    Exported(Result<Vec<PathBuf>, String>),
+    Exported(Result<Vec<PathBuf>, Arc<JobError>>),
+}
+
+/// Why a job on the saved sessions failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("there is no data directory")]
+    NoDataDir,
+    #[error(transparent)]
+    Open(#[from] SessionError),
+    #[error("cannot export session {id}: {source}")]
+    Export { id: String, source: ExportError },
 }
 
 /// What the runner should do.
@@ -293,7 +306,7 @@ impl App {
                     Msg::Opened { id, lines } => {
                         self.popup = Some(Popup::Transcript {
                             id,
-                            lines,
+                            lines: lines.map_err(|e| e.to_string()),
                             scroll: 0,
                         });
                         None
@@ -305,7 +318,7 @@ impl App {
                                     paths.iter().map(|p| p.display().to_string()).collect();
                                 self.say(format!("exported to {}", names.join(" and ")), false);
                             }
-                            Err(e) => self.say(e, true),
+                            Err(e) => self.say(e.to_string(), true),
                         }
                         None
                     }

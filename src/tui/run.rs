@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::app::{App, DeviceItem, Effect, Msg, PastSession};
+use super::app::{App, DeviceItem, Effect, JobError, Msg, PastSession};
 use super::keymap::Keymap;
 use super::terminal::Screen;
 use super::theme;
@@ -263,9 +263,8 @@ fn devices() -> Msg {
     )
 }
 
-fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, String> {
-    let store = store.ok_or("there is no data directory")?;
-    let back = store.open(id).map_err(|e| e.to_string())?.transcript;
+fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, JobError> {
+    let back = store.ok_or(JobError::NoDataDir)?.open(id)?.transcript;
     let mut lines: Vec<String> = back
         .entries
         .iter()
@@ -279,11 +278,14 @@ fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, String> 
 
 /// Export the session to text and SRT, in the current directory (or, if that is not
 /// writable, the session's own).
-fn export(store: Option<&Store>, id: &str) -> Result<Vec<PathBuf>, String> {
-    let store = store.ok_or("there is no data directory")?;
+fn export(store: Option<&Store>, id: &str) -> Result<Vec<PathBuf>, JobError> {
     store
+        .ok_or(JobError::NoDataDir)?
         .export_files(id, &[Format::Txt, Format::Srt], Path::new("."))
-        .map_err(|e| format!("cannot export session {id}: {e}"))
+        .map_err(|source| JobError::Export {
+            id: id.to_string(),
+            source,
+        })
 }
 
 /// Read keys and resizes on a thread of their own until the UI is gone.
@@ -393,12 +395,12 @@ fn carry_out(effect: Effect, app: &mut App, runner: &Runner) {
             if let Some(id) = app.session.clone() {
                 runner
                     .jobs
-                    .spawn(move |store| Msg::Exported(export(store, &id)));
+                    .spawn(move |store| Msg::Exported(export(store, &id).map_err(Arc::new)));
             }
         }
         Effect::OpenSession(id) => {
             runner.jobs.spawn(move |store| {
-                let lines = open_session(store, &id);
+                let lines = open_session(store, &id).map_err(Arc::new);
                 Msg::Opened { id, lines }
             });
         }
