@@ -161,11 +161,27 @@ pub enum SessionsCommand {
         /// The session's id, as `livecap sessions list` shows it.
         id: String,
     },
+    /// Print a session's committed text as it is committed, from another terminal or an SSH
+    /// login, starting with what is already there; ends when the session closes.
+    Follow(FollowArgs),
     /// Write a session's transcript as text, SRT, WebVTT or JSON.
     Export(ExportArgs),
     /// Transcribe a session's kept audio again, with full context (needs --keep-audio when it
     /// was recorded).
     Retranscribe(RetranscribeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FollowArgs {
+    /// The session's id (default: the newest one still being recorded).
+    pub id: Option<String>,
+    /// Skip what the session already holds: only what is committed from now on.
+    #[arg(long)]
+    pub from_now: bool,
+    /// `text`: the same lines as `livecap stream`; `jsonl`: one JSON object per committed
+    /// piece, with its times, mode and model, and a last one saying how the session ended.
+    #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
+    pub format: StreamFormat,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,12 +6,18 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{decode_options, ExportArgs, RetranscribeArgs, SessionsCommand, TaskArg};
+use crate::cli::{
+    decode_options, ExportArgs, FollowArgs, RetranscribeArgs, SessionsCommand, StreamFormat,
+    TaskArg,
+};
+use crate::cmd::stream::LINE_CHARS;
 use crate::private::create_private;
 use crate::session::export::timestamp;
+use crate::session::follow::Recording;
+use crate::session::log::Entry;
 use crate::session::reader::Summary;
 use crate::session::{write_transcript, Format, Store};
-use crate::transcript::Transcript;
+use crate::transcript::{Lines, Transcript};
 
 pub fn run(cmd: &SessionsCommand) -> Result<bool> {
     let Some(store) = Store::user() else {
@@ -20,6 +26,7 @@ pub fn run(cmd: &SessionsCommand) -> Result<bool> {
     match cmd {
         SessionsCommand::List => list(&store),
         SessionsCommand::Show { id } => show(&store, id),
+        SessionsCommand::Follow(a) => follow(&store, a),
         SessionsCommand::Export(a) => export(&store, a),
         SessionsCommand::Retranscribe(a) => retranscribe(&store, a),
     }
@@ -60,6 +67,74 @@ fn list(store: &Store) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// How often a followed session's files are looked at.
+const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// One line of `sessions follow --format jsonl`.
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Followed<'a> {
+    Commit(&'a Entry),
+    /// The session closed (`clean`), or its recorder was killed (not `clean`).
+    End {
+        clean: bool,
+    },
+}
+
+/// Print what session `args.id` commits, as it is committed, until it closes. Standard output
+/// gone (`| head`) ends it quietly, as for every command.
+fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
+    let mut follower = store.follow(args.id.as_deref(), args.from_now)?;
+    let mut out = io::stdout().lock();
+    let mut lines = Lines::new(LINE_CHARS, f64::INFINITY);
+    let json = |out: &mut io::StdoutLock, f: &Followed| -> io::Result<()> {
+        serde_json::to_writer(&mut *out, f)?;
+        writeln!(out)
+    };
+    let recording = loop {
+        // Asked first: once the recording is over, this read gets every line.
+        let recording = follower.recording();
+        for e in follower.read_new()? {
+            match args.format {
+                StreamFormat::Text => {
+                    // Word by word, as `livecap stream` breaks its lines.
+                    for w in e.text.split_whitespace() {
+                        lines.push(w, e.start, e.end);
+                    }
+                    for l in lines.take_finished() {
+                        writeln!(out, "{}", printable(&l.text))?;
+                    }
+                }
+                StreamFormat::Jsonl => json(&mut out, &Followed::Commit(&e))?,
+            }
+        }
+        out.flush()?;
+        if recording != Recording::Live {
+            break recording;
+        }
+        std::thread::sleep(FOLLOW_EVERY);
+    };
+    let clean = recording == Recording::Ended;
+    match args.format {
+        StreamFormat::Text => {
+            lines.close();
+            for l in lines.take_finished() {
+                writeln!(out, "{}", printable(&l.text))?;
+            }
+        }
+        StreamFormat::Jsonl => json(&mut out, &Followed::End { clean })?,
+    }
+    out.flush()?;
+    if !clean {
+        let id = follower.dir().file_name().unwrap_or_default();
+        crate::stderr::say(format!(
+            "the livecap recording session {} stopped without closing it (it was killed); every line it wrote is above",
+            id.to_string_lossy()
+        ));
+    }
+    Ok(true)
 }
 
 fn list_line(s: &Summary) -> String {

@@ -135,7 +135,7 @@ fn terminal_width() -> usize {
 }
 
 /// Longest committed line (on a terminal, at most its width) before it is broken at a word.
-const LINE_CHARS: usize = 100;
+pub(crate) const LINE_CHARS: usize = 100;
 
 /// Writes events as text or JSON Lines.
 struct EventWriter {

@@ -27,6 +27,8 @@ pub enum SessionError {
     },
     #[error("no session has the id {id:?}; `livecap sessions list` shows them")]
     NoSuchSession { id: String },
+    #[error("no session is being recorded now; give a session's id (`livecap sessions list` shows them)")]
+    NoneRecording,
 }
 
 /// One committed segment, as the transcript keeps it.
@@ -53,6 +55,10 @@ pub struct Meta {
     pub source: String,
     pub model: String,
     pub title: Option<String>,
+    /// The process recording it, while it does (to tell a session being recorded from one whose
+    /// recorder was killed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 /// A transcript as read back: its entries, and whether its last line was cut off (the process
@@ -64,7 +70,7 @@ pub struct ReadBack {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::session::cues::cues;
     use crate::session::ids::{find, id_for, list_ids, now, valid_id};
@@ -73,7 +79,8 @@ mod tests {
     use std::fs;
     use std::path::Path;
 
-    fn entry(text: &str, start: f64) -> Entry {
+    /// A committed piece said from `start`, for a second.
+    pub(crate) fn entry(text: &str, start: f64) -> Entry {
         Entry {
             text: text.into(),
             start,

@@ -3,6 +3,7 @@
 
 pub mod cues;
 pub mod export;
+pub mod follow;
 pub mod ids;
 pub mod log;
 pub mod reader;

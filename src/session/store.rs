@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::cues::load_transcript;
 use super::export::{write_transcript, Format};
+use super::follow::{newest_live, Follower};
 use super::ids::{find, list_ids};
 use super::log::{Meta, ReadBack, SessionError, TRANSCRIPT};
 use super::reader::{read_meta, read_transcript, summarize, Summary};
@@ -54,6 +55,16 @@ impl Store {
     /// The user's sessions (see [`super::data_dir`]), if there is a data directory.
     pub fn user() -> Option<Store> {
         super::data_dir().map(|d| Store::new(&d))
+    }
+
+    /// Follow session `id`, or the newest one still being recorded; with `from_now`, from what
+    /// is committed next.
+    pub fn follow(&self, id: Option<&str>, from_now: bool) -> Result<Follower, SessionError> {
+        let id = match id {
+            Some(id) => id.to_string(),
+            None => newest_live(&self.data).ok_or(SessionError::NoneRecording)?,
+        };
+        Follower::open(&find(&self.data, &id)?, from_now)
     }
 
     /// Every session, oldest first: its summary, or why it cannot be read.

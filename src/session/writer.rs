@@ -53,6 +53,7 @@ impl SessionLog {
             source: source.to_string(),
             model: model.to_string(),
             title: None,
+            pid: Some(std::process::id()),
         };
         let log = SessionLog {
             dir,
@@ -97,6 +98,7 @@ impl SessionLog {
     /// Mark the session as ended cleanly.
     pub fn finish(&mut self) -> Result<(), SessionError> {
         self.meta.ended = Some(now());
+        self.meta.pid = None;
         self.write_meta()
     }
 
