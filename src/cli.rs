@@ -260,9 +260,9 @@ pub struct LanguageArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StreamFormat {
-    /// Committed text, a line per sentence (and a live tentative line on a terminal).
+    /// Committed text, a line per sentence.
     Text,
-    /// One JSON event per line.
+    /// One JSON object per line.
     Jsonl,
 }
 
@@ -279,7 +279,8 @@ pub struct StreamArgs {
     /// or several separated by commas).
     #[arg(long, value_name = "SECONDS", value_delimiter = ',')]
     pub switch_mode_at: Vec<f64>,
-    /// Output: committed text, or JSON events.
+    /// Output: committed text, a line per sentence (on a terminal, with the tentative tail
+    /// live, dimmed, after it), or JSON events.
     #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,
     /// Sample format of raw PCM on standard input.
