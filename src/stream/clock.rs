@@ -157,7 +157,9 @@ mod tests {
         assert_eq!(v.samples, 8_000);
         assert!(!v.complete);
         assert_eq!(c.now(&audio), 0.5);
-        // A slow update: the next one sees everything that arrived meanwhile.
+        // A slow update: its result shows when it is done, the clock moves when told.
+        assert_eq!(c.after(2.0, &audio), 2.5);
+        assert_eq!(c.now(&audio), 0.5);
         c.advance(2.0);
         let v = c.wait(&audio, 16_000, &stop);
         assert_eq!(v.samples, 40_000);
@@ -177,6 +179,7 @@ mod tests {
         let mut c = Clock::new(ClockKind::Stepped);
         assert!(!c.counts_compute());
         assert_eq!(c.wait(&audio, 8_000, &stop).samples, 8_000);
+        assert_eq!(c.after(2.0, &audio), 0.5);
         c.advance(2.0);
         assert_eq!(c.now(&audio), 0.5);
         let v = c.wait(&audio, 16_000, &stop);
