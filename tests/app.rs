@@ -344,9 +344,12 @@ fn history_focus_selects_a_past_session_and_opens_it() {
     a.update(Msg::Opened {
         id: "2026-11-21T09-00-00Z".into(),
         lines: Ok(vec!["00:00:01.000  Yesterday's words.".into()]),
+        live: false,
     });
-    assert!(screen_has(&draw(&a, 80, 24), "Yesterday's words."));
-    a.update(special(KeyCode::Esc));
+    let screen = draw(&a, 80, 24);
+    assert!(screen_has(&screen, "Yesterday's words."));
+    assert!(!screen_has(&screen, "being recorded"));
+    assert_eq!(a.update(special(KeyCode::Esc)), Some(Effect::CloseSession));
     assert_eq!(a.popup, None);
     // Narrow: only the focused pane is shown.
     let narrow = draw(&a, 60, 20);
@@ -354,6 +357,60 @@ fn history_focus_selects_a_past_session_and_opens_it() {
     a.update(special(KeyCode::Tab));
     let narrow = draw(&a, 60, 20);
     assert!(screen_has(&narrow, "Captions") && !screen_has(&narrow, "History"));
+}
+
+#[test]
+fn a_session_another_livecap_records_is_shown_live_in_the_viewer() {
+    let mut a = talking();
+    let id = "2026-11-21T09-00-00Z".to_string();
+    let line = |i: usize| format!("00:00:{i:02}.000  Line {i}.");
+    a.update(Msg::Opened {
+        id: id.clone(),
+        lines: Ok((0..3).map(line).collect()),
+        live: true,
+    });
+    let screen = draw(&a, 80, 24);
+    assert!(screen_has(&screen, "live, being recorded"));
+    assert!(screen_has(&screen, "Line 2."));
+    // New lines are added as they are saved, and the viewer keeps showing the newest.
+    for i in 3..40 {
+        a.update(Msg::Followed {
+            id: id.clone(),
+            lines: Ok(vec![line(i)]),
+            ended: false,
+        });
+    }
+    let screen = draw(&a, 80, 24);
+    assert!(screen_has(&screen, "Line 39."), "{screen:#?}");
+    // Lines of a session no longer open are not added.
+    a.update(Msg::Followed {
+        id: "2026-11-20T14-30-00Z".into(),
+        lines: Ok(vec!["00:01:00.000  Elsewhere.".into()]),
+        ended: false,
+    });
+    // Scrolled back, the viewer stays where the reader is.
+    a.update(key('g'));
+    a.update(Msg::Followed {
+        id: id.clone(),
+        lines: Ok(vec![line(40)]),
+        ended: true,
+    });
+    let screen = draw(&a, 80, 24);
+    assert!(screen_has(&screen, "Line 0."));
+    assert!(!screen_has(&screen, "Line 40.") && !screen_has(&screen, "Elsewhere."));
+    assert!(!screen_has(&screen, "live, being recorded"));
+    match &a.popup {
+        Some(Popup::Transcript {
+            lines: Ok(lines),
+            live,
+            ..
+        }) => {
+            assert_eq!(lines.len(), 41);
+            assert!(!live);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(a.update(special(KeyCode::Esc)), Some(Effect::CloseSession));
 }
 
 #[test]
@@ -609,5 +666,159 @@ fn screen_devices_80x24() {
             default: false,
         },
     ]));
+    insta::assert_snapshot!(snapshot(&a, 80, 24));
+}
+
+/// The text drawn in block letters: each letter's cells read back as the 8x8 font's pixels
+/// (`cell` columns by `cell` rows of the screen per letter, as `b` drew them) and matched
+/// against the font's printable characters.
+fn read_big_text(screen: &[String], top: usize, (w, h): (usize, usize)) -> Vec<String> {
+    let (px, py) = (8 / w, 8 / h);
+    // The pixels (column, row within the cell) each block character lights.
+    let pixels = |c: char| -> Vec<(usize, usize)> {
+        let quadrants = [
+            (' ', 0b0000),
+            ('▘', 0b0001),
+            ('▝', 0b0010),
+            ('▀', 0b0011),
+            ('▖', 0b0100),
+            ('▌', 0b0101),
+            ('▞', 0b0110),
+            ('▛', 0b0111),
+            ('▗', 0b1000),
+            ('▚', 0b1001),
+            ('▐', 0b1010),
+            ('▜', 0b1011),
+            ('▄', 0b1100),
+            ('▙', 0b1101),
+            ('▟', 0b1110),
+            ('█', 0b1111),
+        ];
+        let bits = quadrants.iter().find(|q| q.0 == c).map_or(0, |q| q.1);
+        // One pixel per cell fills it; two stacked are the top and bottom halves.
+        let bits = match (px, py, c) {
+            (1, 1, '█') => return vec![(0, 0)],
+            (1, 2, '▀') => return vec![(0, 0)],
+            (1, 2, '▄') => return vec![(0, 1)],
+            (1, 2, '█') => return vec![(0, 0), (0, 1)],
+            _ => bits,
+        };
+        (0..4)
+            .filter(|b| bits & (1 << b) != 0)
+            .map(|b| (b % 2, b / 2))
+            .collect()
+    };
+    let grid: Vec<Vec<char>> = screen.iter().map(|l| l.chars().collect()).collect();
+    let mut lines = Vec::new();
+    let mut y = top;
+    while y + h <= grid.len() {
+        let mut line = String::new();
+        let letters = grid[y].len() / w;
+        for i in 0..letters {
+            let mut glyph = [0u8; 8];
+            for cy in 0..h {
+                for cx in 0..w {
+                    for (dx, dy) in pixels(grid[y + cy][i * w + cx]) {
+                        glyph[cy * py + dy] |= 1 << (cx * px + dx);
+                    }
+                }
+            }
+            let c = (' '..='~')
+                .find(|&c| font8x8::UnicodeFonts::get(&font8x8::BASIC_FONTS, c) == Some(glyph))
+                .unwrap_or('?');
+            line.push(c);
+        }
+        lines.push(line.trim_end().to_string());
+        y += h;
+    }
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+}
+
+#[test]
+fn b_shows_the_newest_captions_in_block_letters_and_again_the_panes() {
+    let mut a = talking();
+    a.update(key('b'));
+    assert!(a.big);
+    let styles = theme::choose(None, None, false).0;
+    // 80x24: quadrant letters, 20 to a line; 200x60: full-cell letters, 25 to a line. The
+    // header stays; below it, the captions read back from the letters, newest at the bottom.
+    for (width, height, cell, expected) in [
+        (
+            80,
+            24,
+            (4, 4),
+            vec![
+                "Good morning, and",
+                "welcome to the show.",
+                "Today we talk about",
+                "printing in the",
+            ],
+        ),
+        (
+            200,
+            60,
+            (8, 8),
+            vec![
+                "Good morning, and welcome",
+                "to the show.",
+                "Today we talk about",
+                "printing in the",
+            ],
+        ),
+    ] {
+        let area = Rect::new(0, 0, width, height);
+        let mut buf = Buffer::empty(area);
+        a.render(area, &mut buf);
+        let screen = rows(&buf);
+        assert!(screen[0].contains("livecap") && screen[0].contains("mode: last 5 s"));
+        assert!(!screen_has(&screen, "Good morning"), "{screen:#?}");
+        assert_eq!(
+            read_big_text(&screen, 2, cell),
+            expected,
+            "{width}x{height}"
+        );
+        // The last line is the tentative tail, dimmed; the lines above are committed.
+        let lit = |y: usize| {
+            (0..width)
+                .map(|x| &buf[(x, y as u16)])
+                .filter(|c| c.symbol() != " ")
+                .map(|c| c.fg)
+                .collect::<Vec<_>>()
+        };
+        let tail = 2 + 3 * cell.1;
+        let tail_colours: Vec<_> = (tail..tail + cell.1).flat_map(lit).collect();
+        assert!(!tail_colours.is_empty());
+        assert!(tail_colours
+            .iter()
+            .all(|&c| Some(c) == styles[Slot::Tentative].fg));
+        assert!((2..2 + cell.1)
+            .flat_map(lit)
+            .all(|c| Some(c) == styles[Slot::Caption].fg));
+        assert!(screen_has(&screen, "b big"), "{:?}", screen.last());
+    }
+    // New words appear at the bottom; the oldest line leaves the top when the screen is full.
+    for i in 0..6 {
+        a.update(commit(
+            &format!("Line number {i} is here."),
+            10.0 + 3.0 * i as f64,
+        ));
+    }
+    a.update(partial("and more"));
+    let lines = read_big_text(&draw(&a, 80, 24), 2, (4, 4));
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[4], "and more");
+    assert_eq!(lines[2..4], ["Line number 5 is", "here."]);
+    a.update(key('b'));
+    assert!(!a.big);
+    assert!(screen_has(&draw(&a, 80, 24), "Line number 5 is here."));
+}
+
+#[test]
+fn screen_big_text_80x24() {
+    let mut a = talking();
+    a.update(key('b'));
     insta::assert_snapshot!(snapshot(&a, 80, 24));
 }

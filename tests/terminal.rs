@@ -462,3 +462,109 @@ fn a_hangup_mid_sentence_leaves_subtitles_with_every_committed_word() {
         "words committed before the hangup are missing\nbefore: {before:?}\nexported: {exported:?}"
     );
 }
+
+#[test]
+fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let data = home.path().join("data");
+    // Another livecap records the first four sentences of the long recording (27 s) in real time.
+    let reading = home.path().join("reading.wav");
+    let silence = home.path().join("silence.wav");
+    assert!(common::ffmpeg(&[
+        "-i",
+        &common::long_wav().to_string_lossy(),
+        "-t",
+        "27.4",
+        &reading.to_string_lossy(),
+    ]));
+    assert!(common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-t",
+        "120",
+        &silence.to_string_lossy(),
+    ]));
+    let mut stream = common::livecap_command()
+        .env("LIVECAP_DATA_DIR", &data)
+        .arg("stream")
+        .arg("--model")
+        .arg(common::model_dir())
+        .arg("--input")
+        .arg(&reading)
+        .args(["--clock", "realtime"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("livecap stream");
+    let sessions = data.join("sessions");
+    let transcript = || -> Option<PathBuf> {
+        let dir = std::fs::read_dir(&sessions)
+            .ok()?
+            .filter_map(Result::ok)
+            .next()?;
+        Some(dir.path().join("transcript.jsonl"))
+    };
+    let t0 = Instant::now();
+    let path = loop {
+        assert!(t0.elapsed() < Duration::from_secs(60), "nothing recorded");
+        if let Some(p) = transcript().filter(|p| !saved_words(p).is_empty()) {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let first = saved_words(&path);
+
+    // The app (on silence, not saving) lists it among the past sessions; it is opened.
+    let cmd = livecap_cmd(
+        home.path(),
+        &format!(
+            "--no-save --input {} --model {}",
+            shell_quote(&silence),
+            shell_quote(&common::model_dir())
+        ),
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(30), |s| s.contains("past sessions"));
+    assert!(ok, "no past sessions listed:\n{screen}");
+    for k in ["Tab", "g", "j", "Enter"] {
+        tmux.keys(k);
+    }
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("being recorded"));
+    assert!(ok, "the session did not open live:\n{screen}");
+    // Words saved after it was opened appear in the viewer as they are saved. The viewer's
+    // text is columns 4 to 95 of rows 3 to 26 at 100x30; a line starting without a time
+    // carries on the one before.
+    let viewer_words = |s: &str| -> Vec<String> {
+        let mut text = String::new();
+        for row in s.lines().skip(3).take(24) {
+            let inner: String = row.chars().skip(4).take(92).collect();
+            let b = inner.as_bytes();
+            let after_time = (b.len() > 14 && b[2] == b':' && b[8] == b'.')
+                .then(|| inner.get(12..).and_then(|r| r.strip_prefix("  ")))
+                .flatten();
+            text.push(' ');
+            text.push_str(after_time.unwrap_or(&inner));
+        }
+        normalize(&text)
+    };
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(60), |s| {
+        viewer_words(s).len() > first.len() + 5
+    });
+    assert!(ok, "no new lines in the viewer:\n{screen}");
+    // When the recording ends, the viewer says so and holds every saved word.
+    let status = stream.wait().expect("livecap stream");
+    assert!(status.success());
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(10), |s| {
+        !s.contains("being recorded") && viewer_words(s) == saved_words(&path)
+    });
+    assert!(
+        ok,
+        "the viewer does not show the whole session:\n{screen}\n{:?}",
+        saved_words(&path)
+    );
+    tmux.keys("Escape");
+    tmux.keys("q");
+    assert_eq!(tmux.exit_status(Duration::from_secs(30)), Some(0));
+}

@@ -13,7 +13,7 @@ use crate::cli::{
 use crate::cmd::stream::LINE_CHARS;
 use crate::private::create_private;
 use crate::session::export::timestamp;
-use crate::session::follow::Recording;
+use crate::session::follow::{self, Recording};
 use crate::session::log::Entry;
 use crate::session::reader::Summary;
 use crate::session::{write_transcript, Format, Store};
@@ -69,9 +69,6 @@ fn list(store: &Store) -> Result<bool> {
     Ok(ok)
 }
 
-/// How often a followed session's files are looked at.
-const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// One line of `sessions follow --format jsonl`.
 #[derive(serde::Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -114,7 +111,7 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
         if recording != Recording::Live {
             break recording;
         }
-        std::thread::sleep(FOLLOW_EVERY);
+        std::thread::sleep(follow::EVERY);
     };
     let clean = recording == Recording::Ended;
     match args.format {

@@ -11,6 +11,9 @@ use super::ids::{list_ids, sessions_dir};
 use super::log::{Entry, SessionError, TRANSCRIPT};
 use super::reader::read_meta;
 
+/// How often a followed session's files are looked at.
+pub const EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Where a followed recording is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recording {

@@ -62,6 +62,8 @@ pub enum Popup {
         id: String,
         lines: Result<Vec<String>, String>,
         scroll: usize,
+        /// Another livecap is still recording it: its new lines are added as they are saved.
+        live: bool,
     },
 }
 
@@ -122,6 +124,14 @@ pub enum Msg {
     Opened {
         id: String,
         lines: Result<Vec<String>, Arc<JobError>>,
+        /// Another livecap is still recording it.
+        live: bool,
+    },
+    /// Lines a session open in the viewer has saved since; `ended` when its recording is over.
+    Followed {
+        id: String,
+        lines: Result<Vec<String>, Arc<JobError>>,
+        ended: bool,
     },
     /// An export finished: the files written, or why not.
     Exported(Result<Vec<PathBuf>, Arc<JobError>>),
@@ -149,6 +159,8 @@ pub enum Effect {
     NewSession,
     Export,
     OpenSession(String),
+    /// The transcript viewer closed: stop following the session in it.
+    CloseSession,
     RefreshPast,
 }
 
@@ -182,6 +194,8 @@ pub struct App {
     pub base: f64,
     pub past: Vec<PastSession>,
     pub focus: Focus,
+    /// The captions in block letters, filling the screen below the header.
+    pub big: bool,
     /// First caption line shown; `None` follows the newest.
     pub caption_top: Option<usize>,
     /// Selected history row; `None` follows the newest.
@@ -220,6 +234,7 @@ impl App {
             base: 0.0,
             past: Vec::new(),
             focus: Focus::Captions,
+            big: false,
             caption_top: None,
             history_sel: None,
             popup: None,
@@ -303,12 +318,17 @@ impl App {
                         self.history_sel = None;
                         None
                     }
-                    Msg::Opened { id, lines } => {
+                    Msg::Opened { id, lines, live } => {
                         self.popup = Some(Popup::Transcript {
                             id,
                             lines: lines.map_err(|e| e.to_string()),
                             scroll: 0,
+                            live,
                         });
+                        None
+                    }
+                    Msg::Followed { id, lines, ended } => {
+                        self.on_followed(&id, lines, ended);
                         None
                     }
                     Msg::Exported(r) => {
@@ -479,6 +499,10 @@ impl App {
                 }
                 Some(Effect::Export)
             }
+            Action::BigText => {
+                self.big = !self.big;
+                None
+            }
             Action::FocusNext => {
                 self.focus = match self.focus {
                     Focus::Captions => Focus::History,
@@ -561,7 +585,10 @@ impl App {
             }
             Popup::Transcript { lines, scroll, .. } => {
                 match a {
-                    Action::Cancel | Action::Confirm => self.popup = None,
+                    Action::Cancel | Action::Confirm => {
+                        self.popup = None;
+                        return Some(Effect::CloseSession);
+                    }
                     Action::ScrollUp
                     | Action::ScrollDown
                     | Action::PageUp
@@ -576,6 +603,38 @@ impl App {
                 }
                 None
             }
+        }
+    }
+
+    /// New lines of the session open in the viewer: added at the end, shown at once when the
+    /// viewer was showing the end.
+    fn on_followed(&mut self, id: &str, new: Result<Vec<String>, Arc<JobError>>, ended: bool) {
+        let rows = self.caption_view.get().1.max(1);
+        let Some(Popup::Transcript {
+            id: open,
+            lines: Ok(lines),
+            scroll,
+            live,
+        }) = &mut self.popup
+        else {
+            return;
+        };
+        if open != id {
+            return;
+        }
+        let at_end = *scroll + rows >= lines.len();
+        *live = !ended;
+        match new {
+            Ok(new) => lines.extend(new),
+            Err(e) => {
+                *live = false;
+                let e = e.to_string();
+                self.say(e, true);
+                return;
+            }
+        }
+        if at_end {
+            *scroll = lines.len().saturating_sub(rows);
         }
     }
 

@@ -14,6 +14,7 @@ pub enum Action {
     PickDevice,
     NewSession,
     Save,
+    BigText,
     FocusNext,
     ScrollUp,
     ScrollDown,
@@ -28,12 +29,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Pause,
         Action::SwitchMode,
         Action::PickDevice,
         Action::NewSession,
         Action::Save,
+        Action::BigText,
         Action::FocusNext,
         Action::ScrollUp,
         Action::ScrollDown,
@@ -55,6 +57,7 @@ impl Action {
             Action::PickDevice => "pick_device",
             Action::NewSession => "new_session",
             Action::Save => "save",
+            Action::BigText => "big_text",
             Action::FocusNext => "focus_next",
             Action::ScrollUp => "scroll_up",
             Action::ScrollDown => "scroll_down",
@@ -77,6 +80,7 @@ impl Action {
             Action::PickDevice => "device",
             Action::NewSession => "new",
             Action::Save => "export",
+            Action::BigText => "big",
             Action::FocusNext => "focus",
             Action::ScrollUp => "up",
             Action::ScrollDown => "down",
@@ -99,6 +103,7 @@ impl Action {
             Action::PickDevice => "input device",
             Action::NewSession => "new session",
             Action::Save => "export session",
+            Action::BigText => "big text for a room / panes",
             Action::FocusNext => "captions / history",
             Action::ScrollUp => "scroll up",
             Action::ScrollDown => "scroll down",
@@ -121,6 +126,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("d", "pick_device"),
     ("n", "new_session"),
     ("s", "save"),
+    ("b", "big_text"),
     ("tab", "focus_next"),
     ("k", "scroll_up"),
     ("up", "scroll_up"),

@@ -7,7 +7,7 @@
 use std::io::{self, IsTerminal};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,7 @@ use crate::audio::source::{Input, SourceOptions};
 use crate::cli::AppArgs;
 use crate::config;
 use crate::live::{self, Captioner, Handle, Request, Sink};
+use crate::session::follow::{self, Follower, Recording};
 use crate::session::log::TRANSCRIPT;
 use crate::session::{data_dir, Format, News, Store};
 use crate::stream::{ClockKind, Event};
@@ -157,6 +158,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let jobs = Jobs {
         tx: tx.clone(),
         store: data.as_deref().map(Store::new),
+        viewing: Arc::new(AtomicU64::new(0)),
     };
     jobs.refresh_past(None);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -217,6 +219,9 @@ impl Sink for ToUi {
 struct Jobs {
     tx: mpsc::Sender<Msg>,
     store: Option<Store>,
+    /// Counts the sessions opened in the viewer: a follower stops when another is opened or the
+    /// viewer closes.
+    viewing: Arc<AtomicU64>,
 }
 
 impl Jobs {
@@ -225,6 +230,73 @@ impl Jobs {
         tokio::task::spawn_blocking(move || {
             tx.blocking_send(f(store.as_ref())).ok();
         });
+    }
+
+    /// Open session `id` in the viewer. While another livecap records it, its new lines follow
+    /// as they are saved, until the recording ends or the viewer closes.
+    fn open(&self, id: String) {
+        let (tx, store) = (self.tx.clone(), self.store.clone());
+        let viewing = self.viewing.clone();
+        let me = viewing.fetch_add(1, Ordering::SeqCst) + 1;
+        std::thread::spawn(move || {
+            let live = store
+                .as_ref()
+                .and_then(|s| s.follow(Some(&id), false).ok())
+                .filter(|f| f.recording() == Recording::Live);
+            let Some(mut follower) = live else {
+                let lines = open_session(store.as_ref(), &id).map_err(Arc::new);
+                tx.blocking_send(Msg::Opened {
+                    id,
+                    lines,
+                    live: false,
+                })
+                .ok();
+                return;
+            };
+            let read = |f: &mut Follower| {
+                f.read_new()
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .map(|e| transcript_line(e.start, &e.text))
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(|e| Arc::new(JobError::from(e)))
+            };
+            let lines = read(&mut follower);
+            let mut failed = lines.is_err();
+            let opened = Msg::Opened {
+                id: id.clone(),
+                lines,
+                live: true,
+            };
+            if tx.blocking_send(opened).is_err() {
+                return;
+            }
+            while !failed && viewing.load(Ordering::SeqCst) == me {
+                std::thread::sleep(follow::EVERY);
+                // Asked first: once the recording is over, this read gets every line.
+                let ended = follower.recording() != Recording::Live;
+                let lines = read(&mut follower);
+                failed = lines.is_err();
+                if lines.as_ref().is_ok_and(Vec::is_empty) && !ended {
+                    continue;
+                }
+                let id = id.clone();
+                if tx
+                    .blocking_send(Msg::Followed { id, lines, ended })
+                    .is_err()
+                    || ended
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// The viewer closed.
+    fn close(&self) {
+        self.viewing.fetch_add(1, Ordering::SeqCst);
     }
 
     fn refresh_past(&self, current: Option<String>) {
@@ -398,12 +470,8 @@ fn carry_out(effect: Effect, app: &mut App, runner: &Runner) {
                     .spawn(move |store| Msg::Exported(export(store, &id).map_err(Arc::new)));
             }
         }
-        Effect::OpenSession(id) => {
-            runner.jobs.spawn(move |store| {
-                let lines = open_session(store, &id).map_err(Arc::new);
-                Msg::Opened { id, lines }
-            });
-        }
+        Effect::OpenSession(id) => runner.jobs.open(id),
+        Effect::CloseSession => runner.jobs.close(),
         Effect::RefreshPast => runner.jobs.refresh_past(app.session.clone()),
     }
 }

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
 use super::app::{App, Focus, Phase, Popup, Row};
+use super::big::BigCaptions;
 use super::keymap::Action;
 use super::meter::LevelBar;
 use super::theme::Slot;
@@ -46,9 +47,12 @@ impl Widget for &App {
             None => {}
             Some(Popup::Help) => self.help(area, buf),
             Some(Popup::Devices { items, selected }) => self.devices(area, buf, items, *selected),
-            Some(Popup::Transcript { id, lines, scroll }) => {
-                self.transcript(area, buf, id, lines, *scroll)
-            }
+            Some(Popup::Transcript {
+                id,
+                lines,
+                scroll,
+                live,
+            }) => self.transcript(area, buf, id, lines, *scroll, *live),
         }
     }
 }
@@ -184,6 +188,17 @@ impl App {
         if area.height == 0 {
             return;
         }
+        if self.big {
+            let t = &self.theme;
+            BigCaptions {
+                captions: &self.captions,
+                committed: t[Slot::Caption],
+                tentative: t[Slot::Tentative],
+                hint: self.empty_hint(),
+            }
+            .render(area, buf);
+            return;
+        }
         if area.width >= SIDE_BY_SIDE {
             let side = (area.width * 36 / 100).clamp(24, 48);
             let [captions, history] =
@@ -211,6 +226,15 @@ impl App {
             .title(Span::styled(title, border))
     }
 
+    /// What the captions show before any words.
+    fn empty_hint(&self) -> &'static str {
+        match self.phase {
+            Phase::Paused => "Paused. Press space to go on.",
+            Phase::Ended => "The input ended before any words were heard.",
+            Phase::Live => "Listening. Speak, and the words appear here.",
+        }
+    }
+
     fn caption_pane(&self, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
         let following = self.caption_top.is_none();
@@ -233,12 +257,7 @@ impl App {
             Some(_) => self.captions.wrap(width),
         };
         if lines.is_empty() {
-            let hint = match self.phase {
-                Phase::Paused => "Paused. Press space to go on.".to_string(),
-                Phase::Ended => "The input ended before any words were heard.".to_string(),
-                Phase::Live => "Listening. Speak, and the words appear here.".to_string(),
-            };
-            Paragraph::new(Span::styled(hint, t[Slot::Tentative]))
+            Paragraph::new(Span::styled(self.empty_hint(), t[Slot::Tentative]))
                 .wrap(Wrap { trim: true })
                 .render(inner, buf);
             return;
@@ -372,12 +391,20 @@ impl App {
     fn footer(&self, area: Rect, buf: &mut Buffer) {
         let t = &self.theme;
         let actions: &[Action] = match &self.popup {
+            None if self.big => &[
+                Action::BigText,
+                Action::Pause,
+                Action::SwitchMode,
+                Action::Help,
+                Action::Quit,
+            ],
             None => &[
                 Action::Pause,
                 Action::SwitchMode,
                 Action::PickDevice,
                 Action::NewSession,
                 Action::Save,
+                Action::BigText,
                 Action::FocusNext,
                 Action::Help,
                 Action::Quit,
@@ -524,6 +551,7 @@ impl App {
         id: &str,
         lines: &Result<Vec<String>, String>,
         scroll: usize,
+        live: bool,
     ) {
         let t = &self.theme;
         let text: Vec<Line> = match lines {
@@ -538,7 +566,11 @@ impl App {
         let inner = self.popup_area(
             area,
             buf,
-            &format!("Session {id}"),
+            &if live {
+                format!("Session {id} · live, being recorded")
+            } else {
+                format!("Session {id}")
+            },
             area.width.saturating_sub(6),
             area.height.saturating_sub(4),
         );
