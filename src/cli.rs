@@ -94,6 +94,12 @@ pub struct LiveArgs {
     /// accurate as float16), float16 (the model's own) or float32.
     #[arg(long, value_enum, default_value_t = ComputeType::default())]
     pub compute_type: ComputeType,
+    /// Serve the captions as a read-only web page at ADDR (this machine only by default;
+    /// `--share=0.0.0.0:8080` for phones and laptops on the same network). The link, printed
+    /// with a QR code, holds a random key: without it the server answers nothing.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = crate::share::DEFAULT_ADDR)]
+    pub share: Option<String>,
 }
 
 /// Decoding options from the command line (or the config file), validated; each mistake is
@@ -182,6 +188,12 @@ pub struct FollowArgs {
     /// piece, with its times, mode and model, and a last one saying how the session ended.
     #[arg(long, short = 'f', value_enum, default_value_t = StreamFormat::Text)]
     pub format: StreamFormat,
+    /// Serve the captions as a read-only web page at ADDR (this machine only by default;
+    /// `--share=0.0.0.0:8080` for phones and laptops on the same network). The link, printed
+    /// with a QR code, holds a random key: without it the server answers nothing.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = crate::share::DEFAULT_ADDR)]
+    pub share: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod live;
 pub mod private;
 pub mod session;
+pub mod share;
 pub mod stderr;
 pub mod stream;
 pub mod transcript;

@@ -822,3 +822,22 @@ fn screen_big_text_80x24() {
     a.update(key('b'));
     insta::assert_snapshot!(snapshot(&a, 80, 24));
 }
+
+#[test]
+fn the_shared_page_link_and_its_whole_qr_code_show_at_80x24() {
+    let mut a = talking();
+    let url = "http://192.168.100.200:65535/0123456789abcdef0123456789abcdef/";
+    let qr = livecap::share::qr_lines(url);
+    a.shared = Some((url.to_string(), qr.clone()));
+    a.popup = Some(Popup::Share);
+    let screen = draw(&a, 80, 24);
+    assert!(screen_has(&screen, url), "{screen:#?}");
+    for line in &qr {
+        assert!(screen_has(&screen, line), "QR line missing: {line}");
+    }
+    // The help says where too; Esc closes.
+    a.update(special(KeyCode::Esc));
+    assert_eq!(a.popup, None);
+    a.update(key('?'));
+    assert!(screen_has(&draw(&a, 100, 30), url));
+}

@@ -17,6 +17,7 @@ use crate::session::follow::{self, Recording};
 use crate::session::log::Entry;
 use crate::session::reader::Summary;
 use crate::session::{write_transcript, Format, Store};
+use crate::share::Share;
 use crate::transcript::{Lines, Transcript};
 
 pub fn run(cmd: &SessionsCommand) -> Result<bool> {
@@ -84,6 +85,7 @@ enum Followed<'a> {
 /// gone (`| head`) ends it quietly, as for every command.
 fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
     let mut follower = store.follow(args.id.as_deref(), args.from_now)?;
+    let share = Share::announce(args.share.as_deref())?;
     let mut out = io::stdout().lock();
     let mut lines = Lines::new(LINE_CHARS, f64::INFINITY);
     let json = |out: &mut io::StdoutLock, f: &Followed| -> io::Result<()> {
@@ -94,6 +96,9 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
         // Asked first: once the recording is over, this read gets every line.
         let recording = follower.recording();
         for e in follower.read_new()? {
+            if let Some(s) = &share {
+                s.board().commit(&e.text);
+            }
             match args.format {
                 StreamFormat::Text => {
                     // Word by word, as `livecap stream` breaks its lines.
@@ -114,6 +119,9 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
         std::thread::sleep(follow::EVERY);
     };
     let clean = recording == Recording::Ended;
+    if let Some(share) = share {
+        share.finish();
+    }
     match args.format {
         StreamFormat::Text => {
             lines.close();

@@ -14,6 +14,7 @@ use crate::audio::source::{Input, SourceOptions};
 use crate::cli::{StreamArgs, StreamFormat};
 use crate::live::{self, Captioner, LiveError, Sink};
 use crate::session::News;
+use crate::share::{Board, Share};
 use crate::stream::{ClockKind, Event};
 use crate::transcript::Lines;
 
@@ -63,15 +64,20 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     };
     let mut captioner = Captioner::open(settings, &source, clock_kind)?;
     captioner.switch_mode_at(&args.switch_mode_at);
+    let share = Share::announce(args.live.share.as_deref())?;
     let stdout = io::stdout();
     let mut printer = Printer {
         out: EventWriter::new(args.format, stdout.is_terminal()),
         w: stdout.lock(),
         write_error: None,
+        share: share.as_ref().map(|s| s.board().clone()),
     };
     let ended = captioner.run(&stop, &mut printer);
     let Printer { w, write_error, .. } = printer;
     drop(w);
+    if let Some(share) = share {
+        share.finish();
+    }
     if let Some(e) = write_error {
         if e.kind() == io::ErrorKind::BrokenPipe {
             return Ok(true);
@@ -94,12 +100,17 @@ struct Printer<W: Write> {
     w: W,
     /// Writing failed (the reader went away): the session ends, its tail on disk.
     write_error: Option<io::Error>,
+    /// The shared web page's captions, with `--share`.
+    share: Option<Arc<Board>>,
 }
 
 impl<W: Write> Sink for Printer<W> {
     fn event(&mut self, e: &Event) -> ControlFlow<()> {
         if self.write_error.is_some() {
             return ControlFlow::Break(());
+        }
+        if let Some(board) = &self.share {
+            board.event(e);
         }
         match self.out.write(&mut self.w, e) {
             Ok(()) => ControlFlow::Continue(()),

@@ -52,6 +52,8 @@ pub struct PastSession {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
     Help,
+    /// Where the captions are shared (`--share`): the link and its QR code.
+    Share,
     /// The device picker; `items` is `None` while the devices are being looked up.
     Devices {
         items: Option<Vec<DeviceItem>>,
@@ -194,6 +196,8 @@ pub struct App {
     pub base: f64,
     pub past: Vec<PastSession>,
     pub focus: Focus,
+    /// The shared caption page's link and its QR code (`--share`).
+    pub shared: Option<(String, Vec<String>)>,
     /// The captions in block letters, filling the screen below the header.
     pub big: bool,
     /// First caption line shown; `None` follows the newest.
@@ -234,6 +238,7 @@ impl App {
             base: 0.0,
             past: Vec::new(),
             focus: Focus::Captions,
+            shared: None,
             big: false,
             caption_top: None,
             history_sel: None,
@@ -543,7 +548,7 @@ impl App {
     fn act_in_popup(&mut self, a: Action) -> Option<Effect> {
         let popup = self.popup.as_mut()?;
         match popup {
-            Popup::Help => {
+            Popup::Help | Popup::Share => {
                 if matches!(a, Action::Help | Action::Cancel | Action::Confirm) {
                     self.popup = None;
                 }

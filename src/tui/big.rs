@@ -40,7 +40,11 @@ impl Fit {
         let readable = fits
             .clone()
             .find(|f| f.chars >= MIN_LINE_CHARS && f.rows >= 2);
-        readable.or_else(|| fits.clone().next_back().filter(|f| f.chars > 0 && f.rows > 0))
+        readable.or_else(|| {
+            fits.clone()
+                .next_back()
+                .filter(|f| f.chars > 0 && f.rows > 0)
+        })
     }
 
     fn cell(&self) -> (u16, u16) {

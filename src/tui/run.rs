@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::app::{App, DeviceItem, Effect, JobError, Msg, PastSession};
+use super::app::{App, DeviceItem, Effect, JobError, Msg, PastSession, Popup};
 use super::keymap::Keymap;
 use super::terminal::Screen;
 use super::theme;
@@ -28,6 +28,7 @@ use crate::live::{self, Captioner, Handle, Request, Sink};
 use crate::session::follow::{self, Follower, Recording};
 use crate::session::log::TRANSCRIPT;
 use crate::session::{data_dir, Format, News, Store};
+use crate::share::{Board, Share};
 use crate::stream::{ClockKind, Event};
 
 /// At most this many frames a second.
@@ -103,6 +104,10 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         wait_for_default: true,
     };
     let captioner = Captioner::open(settings, &source, ClockKind::Realtime)?;
+    let share = match args.live.share.as_deref() {
+        Some(addr) => Some(Share::start(addr)?),
+        None => None,
+    };
     let missing = captioner.missing_device().map(str::to_string);
     let data = data_dir();
     // Nothing but the app may write over the screen: messages go to a log file.
@@ -119,6 +124,10 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     app.step = step;
     app.mode = mode;
     app.saving = captioner.saving();
+    if let Some(s) = &share {
+        app.shared = Some((s.url.clone(), s.qr()));
+        app.popup = Some(Popup::Share);
+    }
     let mut problems: Vec<String> = theme_problem.map(|e| e.to_string()).into_iter().collect();
     problems.extend(key_problems);
     if let Some(p) = problems.first() {
@@ -142,10 +151,11 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let meter = captioner.meter();
     let engine = {
         let (tx, hangup) = (tx.clone(), hangup.clone());
+        let board = share.as_ref().map(|s| s.board().clone());
         std::thread::Builder::new()
             .name(ENGINE_THREAD.into())
             .spawn(move || {
-                let mut to_ui = ToUi(tx);
+                let mut to_ui = ToUi(tx, board);
                 let ended = captioner.run(&hangup, &mut to_ui);
                 if let Some(e) = ended.failure {
                     to_ui.send(Msg::EngineFailed(Arc::new(e)));
@@ -183,6 +193,9 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     // The engine may have ended already (the input failed): nothing to stop then.
     let _ = runner.handle.send(Request::Stop);
     let saved = engine.join().ok().flatten();
+    if let Some(share) = share {
+        share.finish();
+    }
     outcome?;
     if let Some(dir) = saved {
         say(format!(
@@ -195,7 +208,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
 
 /// The app as the captioner's sink: every event and piece of news, once it is on disk, becomes
 /// a message for the UI.
-struct ToUi(mpsc::Sender<Msg>);
+struct ToUi(mpsc::Sender<Msg>, Option<Arc<Board>>);
 
 impl ToUi {
     fn send(&self, m: Msg) {
@@ -206,6 +219,9 @@ impl ToUi {
 
 impl Sink for ToUi {
     fn event(&mut self, e: &Event) -> ControlFlow<()> {
+        if let Some(board) = &self.1 {
+            board.event(e);
+        }
         self.send(Msg::Stream(e.clone()));
         ControlFlow::Continue(())
     }

@@ -46,6 +46,7 @@ impl Widget for &App {
         match &self.popup {
             None => {}
             Some(Popup::Help) => self.help(area, buf),
+            Some(Popup::Share) => self.share(area, buf),
             Some(Popup::Devices { items, selected }) => self.devices(area, buf, items, *selected),
             Some(Popup::Transcript {
                 id,
@@ -409,7 +410,7 @@ impl App {
                 Action::Help,
                 Action::Quit,
             ],
-            Some(Popup::Help) => &[Action::Cancel, Action::Quit],
+            Some(Popup::Help | Popup::Share) => &[Action::Cancel, Action::Quit],
             Some(Popup::Devices { .. }) => &[
                 Action::ScrollDown,
                 Action::ScrollUp,
@@ -502,11 +503,45 @@ impl App {
             "Every committed line is saved as it appears.",
             t[Slot::Popup],
         )));
+        let mut w = 64;
+        if let Some((url, _)) = &self.shared {
+            lines.push(Line::from(Span::styled("Shared at:", t[Slot::Popup])));
+            lines.push(Line::from(Span::styled(url.clone(), t[Slot::FooterKey])));
+            w = w.max(url.chars().count() as u16 + 2);
+        }
         let h = lines.len() as u16 + 2;
-        let inner = self.popup_area(area, buf, "Keys", 64, h);
+        let inner = self.popup_area(area, buf, "Keys", w, h);
         Paragraph::new(lines)
             .style(t[Slot::Popup])
             .wrap(Wrap { trim: false })
+            .render(inner, buf);
+    }
+
+    /// The shared page's link and QR code, as large as the screen allows.
+    fn share(&self, area: Rect, buf: &mut Buffer) {
+        let t = &self.theme;
+        let Some((url, qr)) = &self.shared else {
+            return;
+        };
+        let mut lines: Vec<Line> = vec![
+            Line::from(Span::styled(
+                "Read the captions on another device:",
+                t[Slot::Popup],
+            )),
+            Line::from(Span::styled(url.clone(), t[Slot::FooterKey])),
+        ];
+        let qr_width = qr.first().map_or(0, |l| l.chars().count()) as u16;
+        // The code only when all of it fits: a cut code cannot be read.
+        let h = qr.len() as u16 + 2 + 2;
+        let w = qr_width.max(url.chars().count() as u16) + 2;
+        let fits = h <= area.height && w <= area.width;
+        if fits {
+            lines.extend(qr.iter().map(|l| Line::from(l.clone())));
+        }
+        let h = lines.len() as u16 + 2;
+        let inner = self.popup_area(area, buf, "Shared", w.max(40), h);
+        Paragraph::new(lines)
+            .style(t[Slot::Popup])
             .render(inner, buf);
     }
 
