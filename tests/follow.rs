@@ -83,9 +83,26 @@ fn a_follower_started_mid_way_prints_the_streams_lines_as_they_come_and_ends_wit
     }
     std::thread::sleep(Duration::from_secs(10));
     let id = newest_live(data.path()).unwrap_or_else(|| panic!("the session ended early"));
-    let mut text = follow_command(data.path(), &[])
+    // The text follower also shares what it follows as a web page; a page reader reads it all.
+    let mut text = follow_command(data.path(), &["--share"])
         .spawn()
         .unwrap_or_else(|e| panic!("running livecap sessions follow: {e}"));
+    let mut said = BufReader::new(text.stderr.take().unwrap_or_else(|| panic!("stderr"))).lines();
+    let url = said
+        .next()
+        .and_then(Result::ok)
+        .and_then(|l| {
+            Some(
+                l.split_once("the captions are shared at ")?
+                    .1
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .unwrap_or_else(|| panic!("follow --share said no address"));
+    let said = std::thread::spawn(move || said.map_while(Result::ok).collect::<Vec<_>>());
+    let page = page_events(&url, None);
+    let page = std::thread::spawn(move || read_all(page));
     let mut jsonl = follow_command(data.path(), &[&id, "--from-now", "--format", "jsonl"])
         .spawn()
         .unwrap_or_else(|e| panic!("running livecap sessions follow: {e}"));
@@ -105,6 +122,10 @@ fn a_follower_started_mid_way_prints_the_streams_lines_as_they_come_and_ends_wit
         assert!(status.success(), "follow: {status}: {err}");
         assert!(err.is_empty(), "follow said: {err}");
     }
+    let said = said.join().unwrap_or_default();
+    assert!(said.is_empty(), "follow --share said: {said:?}");
+    let page = page.join().unwrap_or_default();
+    assert!(page.contains("event: end"), "{page}");
     let printed = printed.join().unwrap_or_default();
     let followed = followed.join().unwrap_or_default();
     let followed_json = followed_json.join().unwrap_or_default();
@@ -113,6 +134,12 @@ fn a_follower_started_mid_way_prints_the_streams_lines_as_they_come_and_ends_wit
     let texts = |l: &[(f64, String)]| l.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>();
     assert!(printed.len() >= 3, "{printed:?}");
     assert_eq!(texts(&followed), texts(&printed));
+    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        words(&page_commits(&page)),
+        words(&texts(&printed).join(" ")),
+        "the shared page of the follower"
+    );
     // Those the stream printed after the follower was running, each within a second.
     let mut delays = Vec::new();
     for ((at, line), (seen, _)) in printed.iter().zip(&followed) {
@@ -145,7 +172,6 @@ fn a_follower_started_mid_way_prints_the_streams_lines_as_they_come_and_ends_wit
     assert_eq!(last["type"], "end");
     assert_eq!(last["clean"], true);
     assert!(!commits.is_empty());
-    let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     let mut tail = Vec::new();
     for c in commits {
         assert_eq!(c["type"], "commit");

@@ -421,3 +421,47 @@ pub fn check_events(events: &[livecap::stream::Event], duration: f64) {
         other => panic!("the last event must be the end: {other:?}"),
     }
 }
+
+/// A reader of the events of the caption page at `url` (`--share`), the request sent; with
+/// `last`, as a page that reconnects after the piece numbered `last`.
+pub fn page_events(url: &str, last: Option<usize>) -> std::net::TcpStream {
+    use std::io::Write;
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("{host}: {e}"));
+    let resume = last.map_or(String::new(), |n| format!("Last-Event-ID: {n}\r\n"));
+    write!(
+        s,
+        "GET /{path}events HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n{resume}\r\n"
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    s
+}
+
+/// Everything a page reader receives until the server closes, as text.
+pub fn read_all(mut s: std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The committed text in a page's events, piece after piece, joined by spaces.
+pub fn page_commits(events: &str) -> String {
+    events
+        .split("\n\n")
+        .filter(|e| e.contains("event: commit"))
+        .filter_map(|e| {
+            let data = e.lines().find_map(|l| l.strip_prefix("data: "))?;
+            let v: serde_json::Value = serde_json::from_str(data).ok()?;
+            Some(v["text"].as_str()?.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

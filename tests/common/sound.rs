@@ -5,9 +5,29 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 const PULSE_PLUGIN: &str = "libasound_module_pcm_pulse.so";
+
+/// Servers running, with their directories: stopped and removed when the test program exits,
+/// also those kept in a `static` (which is never dropped).
+static RUNNING: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
+
+extern "C" fn stop_servers_at_exit() {
+    let servers = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(|e| e.into_inner()));
+    for (pid, dir) in servers {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            continue;
+        };
+        // SAFETY: the pid is our own child's, not yet waited for (so not reused).
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
 
 pub struct SoundServer {
     dir: tempfile::TempDir,
@@ -72,6 +92,15 @@ impl SoundServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting pulseaudio: {e}"));
+        static AT_EXIT: Once = Once::new();
+        // SAFETY: registers a plain function, run once at exit.
+        AT_EXIT.call_once(|| unsafe {
+            libc::atexit(stop_servers_at_exit);
+        });
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((child.id(), dir.path().to_path_buf()));
         let server = SoundServer {
             asoundrc: dir.path().join("asoundrc"),
             dir,
@@ -167,6 +196,10 @@ impl SoundServer {
 
 impl Drop for SoundServer {
     fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|s| s.0 != self.child.id());
         self.child.kill().ok();
         self.child.wait().ok();
     }
