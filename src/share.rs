@@ -183,8 +183,14 @@ impl Share {
             .name("livecap-share".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            crate::stderr::say(format!(
+                                "the shared caption page cannot be served: {e}"
+                            ));
+                            return;
+                        }
                     };
                     let app = Router::new()
                         .route("/{token}", get(page))

@@ -399,14 +399,6 @@ fn a_hangup_mid_sentence_leaves_subtitles_with_every_committed_word() {
         ),
     );
     let tmux = Tmux::start(100, 30, &cmd);
-    let sessions = home.path().join("data/sessions");
-    let transcript = || -> Option<PathBuf> {
-        let dir = std::fs::read_dir(&sessions)
-            .ok()?
-            .filter_map(Result::ok)
-            .next()?;
-        Some(dir.path().join("transcript.jsonl"))
-    };
     // Wait for some committed words and a tentative tail after them: mid-sentence.
     let t0 = Instant::now();
     let (path, before) = loop {
@@ -414,7 +406,7 @@ fn a_hangup_mid_sentence_leaves_subtitles_with_every_committed_word() {
             t0.elapsed() < Duration::from_secs(120),
             "no words committed"
         );
-        if let Some(p) = transcript() {
+        if let Some(p) = only_transcript(home.path()) {
             let words = saved_words(&p);
             let on_screen = caption_words(&tmux.screen());
             if words.len() >= 20 && on_screen.len() > words.len() {
@@ -498,18 +490,10 @@ fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("livecap stream");
-    let sessions = data.join("sessions");
-    let transcript = || -> Option<PathBuf> {
-        let dir = std::fs::read_dir(&sessions)
-            .ok()?
-            .filter_map(Result::ok)
-            .next()?;
-        Some(dir.path().join("transcript.jsonl"))
-    };
     let t0 = Instant::now();
     let path = loop {
         assert!(t0.elapsed() < Duration::from_secs(60), "nothing recorded");
-        if let Some(p) = transcript().filter(|p| !saved_words(p).is_empty()) {
+        if let Some(p) = only_transcript(home.path()).filter(|p| !saved_words(p).is_empty()) {
             break p;
         }
         std::thread::sleep(Duration::from_millis(100));
