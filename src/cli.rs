@@ -50,7 +50,8 @@ pub struct AppArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct LiveArgs {
     /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
-    /// a file (wav, flac, mp3, ogg) played as if live, or `-` for raw PCM on standard input.
+    /// `system` (what the default output plays, from a PulseAudio or PipeWire server), a file
+    /// (wav, flac, mp3, ogg) played as if live, or `-` for raw PCM on standard input.
     /// Default: the system's default input device.
     #[arg(long, short = 'i', value_name = "SRC")]
     pub input: Option<String>,
@@ -141,8 +142,9 @@ pub enum Command {
     /// Caption live audio (a device, a file played as if live, or raw PCM on stdin) to standard
     /// output.
     Stream(StreamArgs),
-    /// List the audio input devices: index, name, default marker, channels and sample rates.
-    /// Pick one with `livecap stream --input device:NAME` (or `device:INDEX`).
+    /// List the audio input devices: index, name, default marker, channels and sample rates,
+    /// then the monitors of the sound server's outputs (system audio). Pick one with `livecap
+    /// stream --input device:NAME` (or `device:INDEX`).
     Devices(DevicesArgs),
     /// The recorded sessions: list them, show or export one, or transcribe its audio again.
     #[command(subcommand)]

@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::sound::{raw_clip, Mic, SoundServer};
+use common::sound::{raw_clip, Mic, Running, SoundServer};
 use common::*;
 use livecap::audio::device::{find_device, list_devices};
 use livecap::audio::level::{dbfs, to_db};
@@ -236,96 +234,11 @@ fn the_level_meter_reads_the_real_level() {
     assert!(loud > 0, "the meter never saw speech: {readings:?}");
 }
 
-/// `livecap stream` on a device, its JSON lines collected with when each arrived.
-struct Running {
-    child: Child,
-    started: Instant,
-    lines: Arc<Mutex<Vec<(f64, String)>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Running {
-    fn start(device: &str, server: &SoundServer) -> Running {
-        let mut child = common::livecap_command()
-            .args(["stream", "--format", "jsonl", "--input"])
-            .arg(format!("device:{device}"))
-            .arg("--model")
-            .arg(model_dir())
-            .env_remove("LIVECAP_MODEL")
-            .env("ALSA_CONFIG_PATH", server.alsa_path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("running livecap: {e}"));
-        let started = Instant::now();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let out = child.stdout.take();
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            let Some(out) = out else { return };
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(mut l) = sink.lock() {
-                    l.push((started.elapsed().as_secs_f64(), line));
-                }
-            }
-        });
-        Running {
-            child,
-            started,
-            lines,
-            reader: Some(reader),
-        }
-    }
-
-    /// Sleep until `secs` after the start; livecap must still be running.
-    fn sleep_until(&mut self, secs: f64) {
-        let due = self.started + Duration::from_secs_f64(secs);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        if let Ok(Some(status)) = self.child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = self.child.stderr.take() {
-                std::io::Read::read_to_string(&mut e, &mut err).ok();
-            }
-            panic!("livecap ended early ({status}): {err}");
-        }
-    }
-
-    /// SIGTERM, then every event in order.
-    fn stop(mut self) -> (std::process::ExitStatus, String, Vec<(f64, Event)>) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(killed, "could not signal livecap");
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            std::io::Read::read_to_string(&mut e, &mut err).ok();
-        }
-        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
-        if let Some(r) = self.reader.take() {
-            r.join().ok();
-        }
-        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
-        let events = lines
-            .iter()
-            .map(|(t, l)| {
-                (
-                    *t,
-                    serde_json::from_str::<Event>(l)
-                        .unwrap_or_else(|e| panic!("not an event ({e}): {l}")),
-                )
-            })
-            .collect();
-        (status, err, events)
-    }
-}
-
 #[test]
 fn a_stream_from_the_microphone_commits_the_played_words() {
     let s = setup();
     let _turn = model_turn();
-    let mut r = Running::start("fakemic", &s.server);
+    let mut r = Running::start("device:fakemic", &s.server);
     // The recording lasts 12.1 s from when the device gives its first audio, which can take
     // two seconds on a server that has just started.
     r.sleep_until(16.0);
@@ -342,7 +255,7 @@ fn a_stream_from_the_microphone_commits_the_played_words() {
 fn silence_and_noise_after_speech_add_no_word() {
     let s = setup();
     let _turn = model_turn();
-    let mut r = Running::start("noisymic", &s.server);
+    let mut r = Running::start("device:noisymic", &s.server);
     // 12.1 s of speech (the second sentence ends at 11.9 s), 10 s of silence, 10 s of noise,
     // and up to two seconds before the device gives its first audio.
     r.sleep_until(35.0);
@@ -374,7 +287,7 @@ fn unplugging_the_microphone_mid_sentence_loses_nothing_and_the_session_goes_on(
         plays: Some(&raw),
     }]);
     let _turn = model_turn();
-    let mut r = Running::start("lostmic", &server);
+    let mut r = Running::start("device:lostmic", &server);
     // Pulled out in the middle of the first sentence, plugged back two seconds later: it plays
     // the recording again from the start, which is over well before the end.
     r.sleep_until(7.0);

@@ -21,7 +21,7 @@ pub enum Input {
     File(PathBuf),
     /// Raw PCM on standard input (`-`).
     Stdin,
-    /// A capture device (`device:NAME`).
+    /// A capture device (`device:NAME`), or what the default output plays (`system`).
     Device(String),
 }
 
@@ -40,6 +40,8 @@ impl Input {
     pub fn parse(s: &str) -> Self {
         if s == "-" {
             Input::Stdin
+        } else if s == super::device::SYSTEM {
+            Input::Device(s.to_string())
         } else if let Some(name) = s.strip_prefix("device:") {
             Input::Device(name.to_string())
         } else {
@@ -297,6 +299,8 @@ mod tests {
             Input::Device("USB Mic".into())
         );
         assert_eq!(Input::parse("a.wav"), Input::File("a.wav".into()));
+        assert_eq!(Input::parse("system"), Input::Device("system".into()));
+        assert_eq!(Input::parse("./system"), Input::File("./system".into()));
         assert!(Input::Stdin.is_live());
         assert!(!Input::parse("a.wav").is_live());
     }

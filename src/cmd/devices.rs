@@ -10,7 +10,12 @@ pub fn run(all: bool) -> Result<bool> {
         crate::stderr::say(NO_DEVICE);
         return Ok(false);
     }
+    let mut heading = false;
     for d in &devices {
+        if d.system && !heading {
+            heading = true;
+            println!("System audio (what an output plays; --input system captures the default output's):");
+        }
         println!("{d}");
     }
     Ok(true)

@@ -340,12 +340,23 @@ fn devices() -> Msg {
     Msg::Devices(
         list.into_iter()
             .map(|d| DeviceItem {
-                label: match &d.description {
-                    Some(desc) => format!("{} ({})", d.name, desc.lines().next().unwrap_or("")),
-                    None => d.name.clone(),
+                label: match (&d.description, d.system) {
+                    (Some(desc), true) => {
+                        format!("System audio: {}", desc.lines().next().unwrap_or(""))
+                    }
+                    (Some(desc), false) => {
+                        format!("{} ({})", d.name, desc.lines().next().unwrap_or(""))
+                    }
+                    (None, true) => format!("System audio: {}", d.name),
+                    (None, false) => d.name.clone(),
                 },
-                spec: d.name,
-                default: d.is_default,
+                // The default output's monitor follows the default output.
+                spec: if d.system && d.is_default {
+                    crate::audio::device::SYSTEM.to_string()
+                } else {
+                    d.name
+                },
+                default: d.is_default && !d.system,
             })
             .collect(),
     )

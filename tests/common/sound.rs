@@ -3,9 +3,10 @@
 //! can play a raw recording (16-bit, 16 kHz, mono) from the moment it is opened, paced by the
 //! server like a real microphone, and be unplugged by unloading its sink.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 const PULSE_PLUGIN: &str = "libasound_module_pcm_pulse.so";
@@ -178,6 +179,31 @@ impl SoundServer {
         ]);
     }
 
+    /// The value for `PULSE_SERVER`: what a sound-server client connects to.
+    pub fn pulse_server(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    /// Make the sink `name` the default output (what `--input system` captures).
+    pub fn make_default_output(&self, name: &str) {
+        self.pactl(&["set-default-sink", name]);
+    }
+
+    /// Play a raw recording (16-bit, 16 kHz, mono) into the sink `name`, as an application
+    /// would: `paplay`, paced by the server, running until the recording ends.
+    pub fn play(&self, name: &str, raw: &Path) -> Child {
+        Command::new("paplay")
+            .arg(format!("--server={}", self.pulse_server()))
+            .arg(format!("--device={name}"))
+            .args(["--raw", "--format=s16le", "--rate=16000", "--channels=1"])
+            .arg(raw)
+            .env("HOME", self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("paplay: {e}"))
+    }
+
     /// Pull a microphone out: its sink goes, and whoever records from it gets an error.
     pub fn unplug(&self, name: &str) {
         let modules = self.pactl(&["list", "short", "modules"]);
@@ -191,6 +217,109 @@ impl SoundServer {
             .unwrap_or_else(|| panic!("no sink {name} to unplug in:\n{modules}"))
             .to_string();
         self.pactl(&["unload-module", &id]);
+    }
+}
+
+/// `livecap stream` on a live input of a test server, its JSON lines collected with when each
+/// arrived.
+pub struct Running {
+    child: Child,
+    started: Instant,
+    lines: Arc<Mutex<Vec<(f64, String)>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Start `livecap stream --input INPUT` (more arguments after it) with the server's devices.
+    pub fn start(input: &str, server: &SoundServer) -> Running {
+        Running::start_with(&["--input", input], server)
+    }
+
+    pub fn start_with(args: &[&str], server: &SoundServer) -> Running {
+        let mut child = super::livecap_command()
+            .args(["stream", "--format", "jsonl"])
+            .args(args)
+            .arg("--model")
+            .arg(super::model_dir())
+            .env_remove("LIVECAP_MODEL")
+            .env("ALSA_CONFIG_PATH", server.alsa_path())
+            .env("PULSE_SERVER", server.pulse_server())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running livecap: {e}"));
+        let started = Instant::now();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = child.stdout.take();
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            let Some(out) = out else { return };
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(mut l) = sink.lock() {
+                    l.push((started.elapsed().as_secs_f64(), line));
+                }
+            }
+        });
+        Running {
+            child,
+            started,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Sleep until `secs` after the start; livecap must still be running.
+    pub fn sleep_until(&mut self, secs: f64) {
+        let due = self.started + Duration::from_secs_f64(secs);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if let Ok(Some(status)) = self.child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            panic!("livecap ended early ({status}): {err}");
+        }
+    }
+
+    /// SIGTERM, then every event in order.
+    pub fn stop(
+        mut self,
+    ) -> (
+        std::process::ExitStatus,
+        String,
+        Vec<(f64, livecap::stream::Event)>,
+    ) {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(killed, "could not signal livecap");
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).ok();
+        }
+        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        if let Some(r) = self.reader.take() {
+            r.join().ok();
+        }
+        let lines = self.lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let events = lines
+            .iter()
+            .map(|(t, l)| {
+                (
+                    *t,
+                    serde_json::from_str::<livecap::stream::Event>(l)
+                        .unwrap_or_else(|e| panic!("not an event ({e}): {l}")),
+                )
+            })
+            .collect();
+        (status, err, events)
     }
 }
 

@@ -14,6 +14,7 @@ use cpal::{Device, SampleFormat, SizedSample};
 
 use super::find::find_device;
 use super::list::{probe, Probed};
+use super::system::{default_monitor_source, SYSTEM};
 use super::{device_error, label, names_of, quiet_alsa, NO_DEVICE};
 use crate::audio::level::{BlockMeter, Meter};
 use crate::audio::resample::Streaming;
@@ -60,12 +61,32 @@ pub struct CaptureStats {
 const RING_SECONDS: usize = 2;
 /// How often the capture thread drains the ring.
 const DRAIN_EVERY: Duration = Duration::from_millis(20);
+/// How often system audio checks which output is the default.
+const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 /// How often a lost device is looked for.
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// A device giving audio this many times faster than real time is not live.
 const TOO_FAST: f64 = 3.0;
 /// Overruns are reported at most this often.
 const OVERRUN_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// The chunk a sound server's record stream is asked to deliver, in milliseconds.
+const SERVER_CHUNK_MS: u32 = 50;
+
+/// Whether cpal reaches this device over the sound server's protocol (a monitor of an output).
+fn from_sound_server(device: &Device) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        device
+            .id()
+            .is_ok_and(|id| id.host() == cpal::HostId::PulseAudio)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = device;
+        false
+    }
+}
 
 /// Set once by the error callback.
 #[derive(Debug, Default)]
@@ -184,7 +205,11 @@ fn open(spec: &str, stats: &Arc<CaptureStats>) -> Result<Open, AudioError> {
         }
     })?;
     let format = supported.sample_format();
-    let config: cpal::StreamConfig = supported.into();
+    let mut config: cpal::StreamConfig = supported.into();
+    if from_sound_server(&device) {
+        // The server's own default for a record stream delivers in chunks of up to 2 s.
+        config.buffer_size = cpal::BufferSize::Fixed(config.sample_rate / 1000 * SERVER_CHUNK_MS);
+    }
     let rate = config.sample_rate;
     let resampler = Streaming::new(rate, SAMPLE_RATE)?;
     let (tx, ring) = rtrb::RingBuffer::new(rate as usize * RING_SECONDS);
@@ -424,8 +449,19 @@ impl Capturing {
         let mut overruns_told = 0u64;
         let mut overrun_told_at: Option<Instant> = None;
         let mut error = None;
+        let mut output_checked = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
-            match self.requests.try_recv() {
+            // System audio follows the default output: when another becomes the default (a
+            // headset plugged in), capture moves to what it plays.
+            let follow = (wanted == SYSTEM && output_checked.elapsed() >= FOLLOW_EVERY)
+                .then(|| {
+                    output_checked = Instant::now();
+                    let now = default_monitor_source()?;
+                    let open = current.as_ref()?;
+                    (now != open.id).then(|| Control::Switch(SYSTEM.into()))
+                })
+                .flatten();
+            match follow.map_or_else(|| self.requests.try_recv(), Ok) {
                 Ok(Control::Switch(spec)) => match open(&spec, &self.stats) {
                     Ok(next) => {
                         let gap_from = Instant::now();

@@ -5,7 +5,8 @@ use cpal::traits::HostTrait;
 use cpal::Device;
 
 use super::list::{probe, Probed};
-use super::{device_error, label, quiet, NO_DEVICE};
+use super::system::{default_monitor, SYSTEM};
+use super::{device_error, input_host, label, quiet, NO_DEVICE};
 use crate::audio::AudioError;
 
 /// Edit distance between two strings, by characters.
@@ -60,12 +61,18 @@ fn close_matches(spec: &str, names: &[Vec<String>]) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, n)| n).collect()
 }
 
-/// The input device `spec` names: empty or `default` for the system default, a number for the
-/// n-th device, else an exact name or a unique part of one (case does not matter).
+/// The input device `spec` names: empty or `default` for the system default, `system` for what
+/// the default output plays, a number for the n-th device, else an exact name or a unique part
+/// of one (case does not matter).
 pub fn find_device(spec: &str) -> Result<Device, AudioError> {
+    if spec == SYSTEM {
+        return default_monitor()
+            .map(|(_, device)| device)
+            .map_err(|why| device_error(spec, why));
+    }
     if spec.is_empty() || spec == "default" {
         let _quiet = quiet();
-        return cpal::default_host()
+        return input_host()
             .default_input_device()
             .ok_or_else(|| device_error(spec, NO_DEVICE));
     }

@@ -3,13 +3,16 @@
 use cpal::traits::{DeviceTrait, HostTrait};
 use cpal::Device;
 
-use super::{names_of, quiet};
+use super::system::monitor_devices;
+use super::{input_host, names_of, quiet};
 
 /// A device and what it offers for capture.
 pub(super) struct Probed {
     pub device: Device,
     pub names: Vec<String>,
     pub configs: Result<Vec<cpal::SupportedStreamConfigRange>, String>,
+    /// A monitor of an output (system audio), and whether it is the default output's.
+    pub system: Option<bool>,
 }
 
 impl Probed {
@@ -18,23 +21,37 @@ impl Probed {
     }
 }
 
-/// Every input device the system names, with its capture formats (or why they cannot be read).
+/// Every input device the system names, with its capture formats (or why they cannot be read),
+/// then the sound server's monitors of its outputs (system audio), if there is a server.
 pub(super) fn probe() -> Vec<Probed> {
     let _quiet = quiet();
-    cpal::default_host()
+    let configs = |device: &Device| {
+        device
+            .supported_input_configs()
+            .map(|c| c.collect())
+            .map_err(|e| e.to_string())
+    };
+    let mut probed: Vec<Probed> = input_host()
         .input_devices()
         .map(|it| it.collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .map(|device| Probed {
             names: names_of(&device),
-            configs: device
-                .supported_input_configs()
-                .map(|c| c.collect())
-                .map_err(|e| e.to_string()),
+            configs: configs(&device),
             device,
+            system: None,
         })
-        .collect()
+        .collect();
+    for (monitor, device) in monitor_devices().unwrap_or_default() {
+        probed.push(Probed {
+            names: vec![monitor.description, monitor.source],
+            configs: configs(&device),
+            device,
+            system: Some(monitor.of_default_output),
+        });
+    }
+    probed
 }
 
 /// One line of `livecap devices`.
@@ -47,6 +64,8 @@ pub struct DeviceInfo {
     /// The system's longer description, when there is one.
     pub description: Option<String>,
     pub is_default: bool,
+    /// A monitor of an output (system audio), not a microphone.
+    pub system: bool,
     /// Channel counts it offers for capture.
     pub channels: Vec<(u32, u32)>,
     /// Sample-rate ranges it offers for capture, in Hz.
@@ -56,13 +75,11 @@ pub struct DeviceInfo {
 }
 
 /// Input devices: those that can capture, numbered as `device:INDEX` counts them, then (with
-/// `all`) those that cannot, unnumbered.
+/// `all`) those that cannot, unnumbered; the monitors of outputs (system audio) come last.
 pub fn list_devices(all: bool) -> Vec<DeviceInfo> {
     let default_names = {
         let _quiet = quiet();
-        cpal::default_host()
-            .default_input_device()
-            .map(|d| names_of(&d))
+        input_host().default_input_device().map(|d| names_of(&d))
     };
     let mut usable = 0;
     let mut out = Vec::new();
@@ -76,9 +93,13 @@ pub fn list_devices(all: bool) -> Vec<DeviceInfo> {
             index: None,
             name,
             description,
-            is_default: default_names
-                .as_ref()
-                .is_some_and(|d| d.last() == p.names.last()),
+            is_default: match p.system {
+                Some(of_default_output) => of_default_output,
+                None => default_names
+                    .as_ref()
+                    .is_some_and(|d| d.last() == p.names.last()),
+            },
+            system: p.system.is_some(),
             channels: Vec::new(),
             rates: Vec::new(),
             unavailable: None,
@@ -128,7 +149,11 @@ impl std::fmt::Display for DeviceInfo {
             None => write!(f, "  -  {}", self.name)?,
         }
         if self.is_default {
-            write!(f, "  [default]")?;
+            if self.system {
+                write!(f, "  [--input system]")?;
+            } else {
+                write!(f, "  [default]")?;
+            }
         }
         match &self.unavailable {
             Some(why) => write!(f, "  unavailable: {why}")?,

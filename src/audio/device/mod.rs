@@ -7,10 +7,12 @@
 mod capture;
 mod find;
 mod list;
+mod system;
 
 pub use capture::{CaptureStats, DeviceCapture, Switcher};
 pub use find::find_device;
 pub use list::{list_devices, DeviceInfo};
+pub use system::SYSTEM;
 
 use cpal::traits::DeviceTrait;
 use cpal::Device;
@@ -27,6 +29,17 @@ pub(super) fn device_error(device: &str, reason: impl std::fmt::Display) -> Audi
 /// What to say when there is nothing to capture from.
 pub const NO_DEVICE: &str =
     "this machine has no audio input device; use --input FILE, or --input - for raw PCM on standard input";
+
+/// Where microphones and other inputs are found: ALSA on Linux (which reaches a sound server
+/// through its plugins), the platform's default elsewhere. Monitors of outputs come from the
+/// sound server itself (see [`system`]).
+fn input_host() -> cpal::Host {
+    #[cfg(target_os = "linux")]
+    if let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) {
+        return host;
+    }
+    cpal::default_host()
+}
 
 /// What a device is called: its description, and the system's identifier for it (for ALSA, the
 /// PCM name, such as `default` or `hw:1,0`) if that is different.

@@ -1,0 +1,255 @@
+//! System audio: what the computer plays, captured from the default output's monitor on a
+//! private PulseAudio server, as on a desktop where a call or a talk plays through the speakers.
+//! Listing, a stream's words against `transcribe` of the same recording, the output lost and
+//! back, and a machine with no sound server.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+use common::sound::{raw_clip, Running, SoundServer};
+use common::*;
+use livecap::audio::state::NoticeKind;
+use livecap::stream::Event;
+use livecap_eval::wer::WerCount;
+
+/// The recording the computer plays: the first four sentences of the long reading.
+const CLIP_SECONDS: f64 = 27.6;
+
+struct Setup {
+    server: SoundServer,
+    dir: tempfile::TempDir,
+    /// The clip as raw 16-bit 16 kHz mono (what `paplay` plays), and as WAV (what `transcribe`
+    /// reads).
+    raw: PathBuf,
+    wav: PathBuf,
+    reference: String,
+}
+
+/// One server: two outputs, `speakers` (the default) and `headphones`.
+fn setup() -> &'static Setup {
+    static SETUP: OnceLock<Setup> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let raw = dir.path().join("clip.raw");
+        raw_clip(&long_wav(), 0.0, CLIP_SECONDS, &raw);
+        let wav = dir.path().join("clip.wav");
+        assert!(
+            ffmpeg(&[
+                "-f",
+                "s16le",
+                "-ar",
+                "16000",
+                "-ac",
+                "1",
+                "-i",
+                raw.to_str().unwrap_or_default(),
+                wav.to_str().unwrap_or_default(),
+            ]),
+            "ffmpeg could not write {}",
+            wav.display()
+        );
+        let server = SoundServer::start(&[]);
+        server.plug("speakers");
+        server.plug("headphones");
+        server.make_default_output("speakers");
+        let reference = long_sentences()
+            .iter()
+            .filter(|s| s.end <= CLIP_SECONDS)
+            .map(|s| s.text.clone())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Setup {
+            server,
+            dir,
+            raw,
+            wav,
+            reference,
+        }
+    })
+}
+
+fn with_server(s: &Setup, args: &[&str]) -> std::process::Output {
+    livecap_env(
+        args,
+        &[
+            ("PULSE_SERVER", &s.server.pulse_server()),
+            ("ALSA_CONFIG_PATH", &s.server.alsa_path()),
+        ],
+    )
+}
+
+#[test]
+fn the_outputs_monitors_are_listed_under_their_own_heading() {
+    let s = setup();
+    let out = with_server(s, &["devices"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let heading = lines
+        .iter()
+        .position(|l| l.starts_with("System audio"))
+        .unwrap_or_else(|| panic!("no system audio heading:\n{text}"));
+    let monitors = &lines[heading + 1..];
+    let speakers = monitors
+        .iter()
+        .find(|l| l.contains("speakers.monitor"))
+        .unwrap_or_else(|| panic!("the default output's monitor is not listed:\n{text}"));
+    assert!(
+        speakers.contains("[--input system]"),
+        "the default output's monitor is not marked:\n{text}"
+    );
+    let headphones = monitors
+        .iter()
+        .find(|l| l.contains("headphones.monitor"))
+        .unwrap_or_else(|| panic!("the other output's monitor is not listed:\n{text}"));
+    assert!(!headphones.contains("[--input system]"));
+    // Numbered on from the microphones, so an index selects them like any device.
+    let index = |l: &str| {
+        l.split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let mics = lines[..heading].iter().filter_map(|l| index(l)).count();
+    let first = monitors.first().and_then(|l| index(l));
+    assert_eq!(first, Some(mics), "monitors numbered from {mics}:\n{text}");
+    // No microphone line is under the heading.
+    assert!(monitors.iter().all(|l| l.contains(".monitor")), "{text}");
+}
+
+/// Tests that run the model in real time take turns, so that none of them starves the other of
+/// the two cores and falls behind.
+fn model_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn a_stream_of_system_audio_commits_what_the_computer_played() {
+    let s = setup();
+    let _turn = model_turn();
+    let mut r = Running::start("system", &s.server);
+    // The model loads and capture starts; then a player plays the recording through the
+    // default output, as a call or a video would.
+    r.sleep_until(3.0);
+    let mut player = s.server.play("speakers", &s.raw);
+    player.wait().ok();
+    r.sleep_until(r.elapsed() + 4.0);
+    let (status, err, events) = r.stop();
+    assert!(status.success(), "{status:?}: {err}");
+    let played = commits(events.iter().map(|(_, e)| e));
+    let transcribed = stdout(&with_server(
+        s,
+        &[
+            "transcribe",
+            "--model",
+            &model_dir().to_string_lossy(),
+            &s.wav.to_string_lossy(),
+        ],
+    ));
+    let live = WerCount::of(&s.reference, &played).rate();
+    let file = WerCount::of(&s.reference, &transcribed).rate();
+    eprintln!(
+        "system audio: {played}\nWER {:.1}%\ntranscribe: {transcribed}\nWER {:.1}%",
+        100.0 * live,
+        100.0 * file
+    );
+    assert!(
+        live <= file + 0.02,
+        "system audio WER {:.1}% against {:.1}% for transcribe of the same recording",
+        100.0 * live,
+        100.0 * file
+    );
+    assert!(matches!(events.last(), Some((_, Event::End { .. }))));
+}
+
+#[test]
+fn the_output_lost_and_back_and_a_new_default_output_are_followed() {
+    let s = setup();
+    let sentences = long_sentences();
+    let (first, third) = (&sentences[0], &sentences[2]);
+    let first_raw = s.dir.path().join("first.raw");
+    raw_clip(&long_wav(), 0.0, first.end + 0.1, &first_raw);
+    let third_raw = s.dir.path().join("third.raw");
+    raw_clip(
+        &long_wav(),
+        third.start - 0.1,
+        third.end - third.start + 0.2,
+        &third_raw,
+    );
+    // A server of its own with one output: when it goes, there is no other to capture.
+    let server = SoundServer::start(&[]);
+    server.plug("speakers");
+    server.make_default_output("speakers");
+    let _turn = model_turn();
+    let mut r = Running::start("system", &server);
+    r.sleep_until(3.0);
+    server.unplug("speakers");
+    r.sleep_until(5.5);
+    server.plug("speakers");
+    server.make_default_output("speakers");
+    r.sleep_until(8.0);
+    server.play("speakers", &first_raw).wait().ok();
+    r.sleep_until(r.elapsed() + 3.0);
+    // A headset is plugged in and becomes the default output: capture follows it.
+    server.plug("headset");
+    server.make_default_output("headset");
+    r.sleep_until(r.elapsed() + 4.0);
+    server.play("headset", &third_raw).wait().ok();
+    r.sleep_until(r.elapsed() + 4.0);
+    let (status, err, events) = r.stop();
+    assert!(status.success(), "{status:?}: {err}");
+    let device_event = |want: NoticeKind, name: &str| {
+        events.iter().position(|(_, e)| {
+            matches!(e, Event::Device { kind, device, .. } if *kind == want && device.contains(name))
+        })
+    };
+    let lost = device_event(NoticeKind::Lost, "speakers.monitor")
+        .unwrap_or_else(|| panic!("no lost event: {events:?}"));
+    let back = device_event(NoticeKind::Back, "speakers.monitor")
+        .unwrap_or_else(|| panic!("no back event: {events:?}"));
+    let moved = device_event(NoticeKind::Switched, "headset.monitor")
+        .unwrap_or_else(|| panic!("capture did not follow the new default output: {events:?}"));
+    assert!(lost < back && back < moved);
+    for (heard, said, what) in [
+        (
+            commits(events[back..moved].iter().map(|(_, e)| e)),
+            &first.text,
+            "after the output came back",
+        ),
+        (
+            commits(events[moved..].iter().map(|(_, e)| e)),
+            &third.text,
+            "from the new default output",
+        ),
+    ] {
+        let wer = WerCount::of(said, &heard).rate();
+        eprintln!("{what}: {heard}\nWER {:.1}%", 100.0 * wer);
+        assert!(wer <= 0.15, "{what}, WER {:.1}%: {heard}", 100.0 * wer);
+    }
+    assert!(matches!(events.last(), Some((_, Event::End { .. }))));
+}
+
+#[test]
+fn without_a_sound_server_system_audio_says_what_to_run_in_one_sentence() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let nowhere = format!("unix:{}", dir.path().join("no-server").display());
+    let runtime = dir.path().to_string_lossy().into_owned();
+    let out = livecap_env(
+        &["stream", "--input", "system", "--no-save"],
+        &[("PULSE_SERVER", &nowhere), ("XDG_RUNTIME_DIR", &runtime)],
+    );
+    assert_clear_failure(&out, "system");
+    let err = stderr(&out);
+    assert!(
+        err.contains("PulseAudio or PipeWire") && err.contains("--input FILE"),
+        "{err}"
+    );
+    // The list of devices has no system audio then, and says nothing of it.
+    let out = livecap_env(
+        &["devices", "--all"],
+        &[("PULSE_SERVER", &nowhere), ("XDG_RUNTIME_DIR", &runtime)],
+    );
+    assert!(!stdout(&out).contains("System audio"), "{}", stdout(&out));
+}
