@@ -177,6 +177,18 @@ pub enum SessionsCommand {
     /// Transcribe a session's kept audio again, with full context (needs --keep-audio when it
     /// was recorded).
     Retranscribe(RetranscribeArgs),
+    /// Play a session's kept audio through the default output, from the start or from a
+    /// line's time (needs --keep-audio when it was recorded). Ctrl-C stops.
+    Play(PlayArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PlayArgs {
+    /// The session's id, as `livecap sessions list` shows it.
+    pub id: String,
+    /// Where to start, in seconds from the session's start (the times `sessions show` gives).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    pub from: f64,
 }
 
 #[derive(Debug, Clone, Args)]

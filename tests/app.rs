@@ -11,7 +11,9 @@ use livecap::audio::level::Level;
 use livecap::audio::state::NoticeKind;
 use livecap::session::News;
 use livecap::stream::{BreakReason, Event, Mode, Word};
-use livecap::tui::app::{App, DeviceItem, Effect, Focus, JobError, Msg, PastSession, Phase, Popup};
+use livecap::tui::app::{
+    App, DeviceItem, Effect, Focus, JobError, Msg, PastSession, Phase, PlayNews, Popup,
+};
 use livecap::tui::keymap::Keymap;
 use livecap::tui::theme::{self, Slot};
 use ratatui::backend::TestBackend;
@@ -411,6 +413,62 @@ fn a_session_another_livecap_records_is_shown_live_in_the_viewer() {
         other => panic!("{other:?}"),
     }
     assert_eq!(a.update(special(KeyCode::Esc)), Some(Effect::CloseSession));
+}
+
+#[test]
+fn a_line_of_a_past_session_is_played_from_its_time_and_stopped() {
+    let mut a = talking();
+    let id = "2026-11-21T09-00-00Z".to_string();
+    let lines: Vec<String> = (0..30)
+        .map(|i| livecap::tui::view::transcript_line(i as f64 * 4.5 + 0.25, &format!("Line {i}.")))
+        .collect();
+    a.update(Msg::Opened {
+        id: id.clone(),
+        lines: Ok(lines),
+        live: false,
+    });
+    // The top line is the one played: its own time.
+    assert_eq!(
+        a.update(key('p')),
+        Some(Effect::Play {
+            id: id.clone(),
+            from: 0.25
+        })
+    );
+    a.update(Msg::Played(PlayNews::Failed(format!(
+        "session {id} has no kept audio; record with --keep-audio to be able to hear it again"
+    ))));
+    assert!(screen_has(&draw(&a, 100, 30), "no kept audio"));
+    a.update(key('j'));
+    a.update(key('j'));
+    let play_third_line = |a: &mut App| {
+        assert_eq!(
+            a.update(key('p')),
+            Some(Effect::Play {
+                id: id.clone(),
+                from: 9.25
+            })
+        );
+        a.update(Msg::Played(PlayNews::Started {
+            from: 9.25,
+            device: "default".into(),
+        }));
+    };
+    play_third_line(&mut a);
+    let screen = draw(&a, 100, 30);
+    assert!(
+        screen_has(&screen, "playing from 00:00:09.250"),
+        "{screen:#?}"
+    );
+    // `p` again stops it; so does closing the viewer.
+    assert_eq!(a.update(key('p')), Some(Effect::StopPlaying));
+    assert!(!screen_has(&draw(&a, 100, 30), "playing from"));
+    play_third_line(&mut a);
+    a.update(Msg::Played(PlayNews::Ended));
+    assert!(!screen_has(&draw(&a, 100, 30), "playing from"));
+    assert_eq!(a.update(special(KeyCode::Esc)), Some(Effect::CloseSession));
+    // Outside the viewer, `p` does nothing.
+    assert_eq!(a.update(key('p')), None);
 }
 
 #[test]

@@ -253,3 +253,123 @@ fn without_a_sound_server_system_audio_says_what_to_run_in_one_sentence() {
     );
     assert!(!stdout(&out).contains("System audio"), "{}", stdout(&out));
 }
+
+/// Record a session of a short recording on the stepped clock into `data`; its id.
+fn record_session(data: &std::path::Path, keep_audio: bool) -> String {
+    let clip = dev_set()
+        .into_iter()
+        .map(|(wav, _)| wav)
+        .find(|w| w.to_string_lossy().contains("LJ050-0131"))
+        .unwrap_or_else(|| panic!("the dev recording LJ050-0131 is missing"));
+    let data_dir = data.to_string_lossy().into_owned();
+    let model = model_dir().to_string_lossy().into_owned();
+    let mut args = vec![
+        "stream",
+        "--input",
+        clip.to_str().unwrap_or_default(),
+        "--clock",
+        "stepped",
+        "--model",
+        &model,
+    ];
+    if keep_audio {
+        args.push("--keep-audio");
+    }
+    let out = livecap_env(&args, &[("LIVECAP_DATA_DIR", &data_dir)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = livecap_env(&["sessions", "list"], &[("LIVECAP_DATA_DIR", &data_dir)]);
+    stdout(&list)
+        .lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no session recorded: {}", stdout(&list)))
+        .to_string()
+}
+
+#[test]
+fn a_sessions_kept_audio_is_heard_again_from_a_lines_time() {
+    let s = setup();
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let id = record_session(data.path(), true);
+    let kept = livecap::audio::load_file(&data.path().join("sessions").join(&id).join("audio.wav"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .samples;
+    const FROM: f64 = 2.0;
+    let expected = &kept[(FROM * 16_000.0) as usize..];
+
+    let heard_path = s.dir.path().join("heard.raw");
+    let mut recorder = s.server.record("speakers.monitor", &heard_path);
+    let data_dir = data.path().to_string_lossy().into_owned();
+    let out = livecap_env(
+        &["sessions", "play", &id, "--from", &FROM.to_string()],
+        &[
+            ("LIVECAP_DATA_DIR", &data_dir),
+            ("PULSE_SERVER", &s.server.pulse_server()),
+            ("ALSA_CONFIG_PATH", &s.server.alsa_path()),
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    recorder.kill().ok();
+    recorder.wait().ok();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let heard: Vec<f32> = std::fs::read(&heard_path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
+        .collect();
+
+    // Where the kept audio from 2 s on begins in what the output played: found by the half
+    // second from 1.5 s on (a new stream's first moments on a null sink's monitor are mixed
+    // as the server rewinds, so they are not compared).
+    let (probe_at, probe_len) = (24_000, 8_000);
+    let probe = &expected[probe_at..probe_at + probe_len];
+    let start = (0..heard.len().saturating_sub(probe_len))
+        .find(|&i| {
+            heard[i..i + probe_len]
+                .iter()
+                .zip(probe)
+                .all(|(a, b)| (a - b).abs() <= 1.5 / 32_768.0)
+        })
+        .map(|i| i as isize - probe_at as isize)
+        .unwrap_or_else(|| panic!("the kept audio from {FROM} s was not played"));
+    assert!(
+        start >= 16_000,
+        "the recording began only {start} samples before the audio"
+    );
+    let start = start as usize;
+    // Nothing was played before it: the audio began at the line's time, not earlier.
+    let before = heard[start - 16_000..start]
+        .iter()
+        .fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(
+        before < 0.002,
+        "something was played before {FROM} s: peak {before}"
+    );
+    // From its first second on, to its end, every sample is the kept audio's.
+    assert!(
+        heard.len() >= start + expected.len(),
+        "the playback stopped {} samples before the end",
+        start + expected.len() - heard.len()
+    );
+    let worst = (16_000..expected.len())
+        .map(|i| (heard[start + i] - expected[i]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst <= 1.5 / 32_768.0,
+        "played samples differ from the kept audio by up to {worst}"
+    );
+
+    // A session without kept audio, and a time past the end: one sentence each.
+    let plain = record_session(data.path(), false);
+    let out = livecap_env(
+        &["sessions", "play", &plain],
+        &[("LIVECAP_DATA_DIR", &data_dir)],
+    );
+    assert_clear_failure(&out, &plain);
+    assert!(stderr(&out).contains("--keep-audio"), "{}", stderr(&out));
+    let out = livecap_env(
+        &["sessions", "play", &id, "--from", "600"],
+        &[("LIVECAP_DATA_DIR", &data_dir)],
+    );
+    assert_clear_failure(&out, "--from 600");
+}

@@ -455,20 +455,9 @@ fn a_hangup_mid_sentence_leaves_subtitles_with_every_committed_word() {
     );
 }
 
-#[test]
-fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let data = home.path().join("data");
-    // Another livecap records the first four sentences of the long recording (27 s) in real time.
-    let reading = home.path().join("reading.wav");
-    let silence = home.path().join("silence.wav");
-    assert!(common::ffmpeg(&[
-        "-i",
-        &common::long_wav().to_string_lossy(),
-        "-t",
-        "27.4",
-        &reading.to_string_lossy(),
-    ]));
+/// Two minutes of silence to give the app as its input, in `dir`.
+fn silence_wav(dir: &Path) -> PathBuf {
+    let silence = dir.join("silence.wav");
     assert!(common::ffmpeg(&[
         "-f",
         "lavfi",
@@ -477,6 +466,42 @@ fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
         "-t",
         "120",
         &silence.to_string_lossy(),
+    ]));
+    silence
+}
+
+/// The app on silence, not saving (`env` set before it), with the newest past session opened
+/// in the viewer.
+fn app_viewing_the_past_session(home: &Path, env: &str) -> Tmux {
+    let cmd = livecap_cmd(
+        home,
+        &format!(
+            "--no-save --input {} --model {}",
+            shell_quote(&silence_wav(home)),
+            shell_quote(&common::model_dir())
+        ),
+    );
+    let tmux = Tmux::start(100, 30, &format!("{env} {cmd}"));
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(30), |s| s.contains("past sessions"));
+    assert!(ok, "no past sessions listed:\n{screen}");
+    for k in ["Tab", "g", "j", "Enter"] {
+        tmux.keys(k);
+    }
+    tmux
+}
+
+#[test]
+fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let data = home.path().join("data");
+    // Another livecap records the first four sentences of the long recording (27 s) in real time.
+    let reading = home.path().join("reading.wav");
+    assert!(common::ffmpeg(&[
+        "-i",
+        &common::long_wav().to_string_lossy(),
+        "-t",
+        "27.4",
+        &reading.to_string_lossy(),
     ]));
     let mut stream = common::livecap_command()
         .env("LIVECAP_DATA_DIR", &data)
@@ -500,21 +525,8 @@ fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
     };
     let first = saved_words(&path);
 
-    // The app (on silence, not saving) lists it among the past sessions; it is opened.
-    let cmd = livecap_cmd(
-        home.path(),
-        &format!(
-            "--no-save --input {} --model {}",
-            shell_quote(&silence),
-            shell_quote(&common::model_dir())
-        ),
-    );
-    let tmux = Tmux::start(100, 30, &cmd);
-    let (ok, screen) = tmux.wait_for(Duration::from_secs(30), |s| s.contains("past sessions"));
-    assert!(ok, "no past sessions listed:\n{screen}");
-    for k in ["Tab", "g", "j", "Enter"] {
-        tmux.keys(k);
-    }
+    // The app lists it among the past sessions; it is opened.
+    let tmux = app_viewing_the_past_session(home.path(), "");
     let (ok, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("being recorded"));
     assert!(ok, "the session did not open live:\n{screen}");
     // Words saved after it was opened appear in the viewer as they are saved. The viewer's
@@ -551,4 +563,76 @@ fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
     tmux.keys("Escape");
     tmux.keys("q");
     assert_eq!(tmux.exit_status(Duration::from_secs(30)), Some(0));
+}
+
+#[test]
+fn a_line_of_a_past_session_is_heard_again_from_the_viewer() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let data = home.path().join("data");
+    // A session kept with its audio: a dev recording, captioned on the stepped clock.
+    let clip = common::dev_set()
+        .into_iter()
+        .map(|(wav, _)| wav)
+        .find(|w| w.to_string_lossy().contains("LJ050-0131"))
+        .expect("the dev recording LJ050-0131");
+    let recorded = common::livecap_command()
+        .env("LIVECAP_DATA_DIR", &data)
+        .arg("stream")
+        .arg("--model")
+        .arg(common::model_dir())
+        .arg("--input")
+        .arg(&clip)
+        .args(["--clock", "stepped", "--keep-audio"])
+        .output()
+        .expect("livecap stream");
+    assert!(recorded.status.success(), "{}", common::stderr(&recorded));
+    let transcript = only_transcript(home.path()).expect("a session");
+    let kept = livecap::audio::load_file(&transcript.with_file_name("audio.wav"))
+        .expect("kept audio")
+        .samples;
+
+    // The app, on a machine whose default output is a sink whose sound is recorded.
+    let server = common::sound::SoundServer::start(&[]);
+    server.plug("speakers");
+    server.make_default_output("speakers");
+    let heard_path = home.path().join("heard.raw");
+    let mut recorder = server.record("speakers.monitor", &heard_path);
+    let tmux = app_viewing_the_past_session(
+        home.path(),
+        &format!(
+            "PULSE_SERVER={} ALSA_CONFIG_PATH={}",
+            server.pulse_server(),
+            server.alsa_path()
+        ),
+    );
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("Session 20"));
+    assert!(ok, "the session did not open:\n{screen}");
+    tmux.keys("p");
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(10), |s| s.contains("playing from"));
+    assert!(ok, "p did not play the top line:\n{screen}");
+    // It plays to its end (8 s), and the viewer says so.
+    let (ok, screen) = tmux.wait_for(Duration::from_secs(30), |s| !s.contains("playing from"));
+    assert!(ok, "the playing did not end:\n{screen}");
+    std::thread::sleep(Duration::from_millis(300));
+    recorder.kill().ok();
+    recorder.wait().ok();
+    tmux.keys("Escape");
+    tmux.keys("q");
+    assert_eq!(tmux.exit_status(Duration::from_secs(30)), Some(0));
+
+    // What the output played holds the kept audio (from its first line's time, which is
+    // within the first second), sample for sample.
+    let heard: Vec<f32> = std::fs::read(&heard_path)
+        .expect("recorded")
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
+        .collect();
+    let probe = &kept[32_000..40_000];
+    let found = (0..heard.len().saturating_sub(probe.len())).any(|i| {
+        heard[i..i + probe.len()]
+            .iter()
+            .zip(probe)
+            .all(|(a, b)| (a - b).abs() <= 1.5 / 32_768.0)
+    });
+    assert!(found, "the session's audio was not played");
 }

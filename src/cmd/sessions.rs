@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{
-    decode_options, ExportArgs, FollowArgs, RetranscribeArgs, SessionsCommand, StreamFormat,
-    TaskArg,
+    decode_options, ExportArgs, FollowArgs, PlayArgs, RetranscribeArgs, SessionsCommand,
+    StreamFormat, TaskArg,
 };
 use crate::cmd::stream::LINE_CHARS;
 use crate::private::create_private;
@@ -30,6 +30,7 @@ pub fn run(cmd: &SessionsCommand) -> Result<bool> {
         SessionsCommand::Follow(a) => follow(&store, a),
         SessionsCommand::Export(a) => export(&store, a),
         SessionsCommand::Retranscribe(a) => retranscribe(&store, a),
+        SessionsCommand::Play(a) => play(&store, a),
     }
 }
 
@@ -228,6 +229,46 @@ fn write_out(t: &Transcript, name: &str, format: Format, output: Option<&Path>) 
 fn export(store: &Store, a: &ExportArgs) -> Result<bool> {
     let t = store.transcript(&a.id)?;
     write_out(&t, &a.id, a.format, a.output.as_deref())?;
+    Ok(true)
+}
+
+/// How often `sessions play` looks whether the audio is over or a signal came.
+const PLAY_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+fn play(store: &Store, a: &PlayArgs) -> Result<bool> {
+    let opened = store.open(&a.id)?;
+    let Some(path) = opened.audio else {
+        bail!(
+            "session {} has no kept audio; record with --keep-audio to be able to hear it again",
+            a.id
+        );
+    };
+    let audio = crate::audio::load_file(&path)?;
+    let length = audio.samples.len() as f64 / crate::audio::SAMPLE_RATE as f64;
+    if !a.from.is_finite() || a.from < 0.0 || a.from >= length {
+        bail!(
+            "--from {}: session {}'s audio lasts {} ({length:.1} s)",
+            a.from,
+            a.id,
+            duration(length)
+        );
+    }
+    let first = (a.from * crate::audio::SAMPLE_RATE as f64) as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::live::stop_on_signals(&stop)?;
+    let playing = crate::audio::device::Playback::start(&audio.samples[first..])?;
+    crate::stderr::say(format!(
+        "playing session {} from {} through {} (Ctrl-C stops)",
+        a.id,
+        timestamp(a.from, '.'),
+        playing.device
+    ));
+    while !playing.done() && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(PLAY_LOOK_EVERY);
+    }
+    if let Some(why) = playing.failure() {
+        bail!("the default output stopped playing: {why}");
+    }
     Ok(true)
 }
 

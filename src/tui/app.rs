@@ -137,6 +137,19 @@ pub enum Msg {
     },
     /// An export finished: the files written, or why not.
     Exported(Result<Vec<PathBuf>, Arc<JobError>>),
+    /// News of a session's audio played again.
+    Played(PlayNews),
+}
+
+/// How playing a session's audio again goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayNews {
+    /// It plays, from this time (seconds) through this device.
+    Started { from: f64, device: String },
+    /// It played to its end.
+    Ended,
+    /// It could not play, or stopped: why.
+    Failed(String),
 }
 
 /// Why a job on the saved sessions failed.
@@ -161,8 +174,14 @@ pub enum Effect {
     NewSession,
     Export,
     OpenSession(String),
-    /// The transcript viewer closed: stop following the session in it.
+    /// The transcript viewer closed: stop following the session in it (and playing it).
     CloseSession,
+    /// Play session `id`'s kept audio from `from` seconds.
+    Play {
+        id: String,
+        from: f64,
+    },
+    StopPlaying,
     RefreshPast,
 }
 
@@ -200,6 +219,8 @@ pub struct App {
     pub shared: Option<(String, Vec<String>)>,
     /// The captions in block letters, filling the screen below the header.
     pub big: bool,
+    /// A past session's audio is playing: from when (as the viewer shows times).
+    pub playing: Option<String>,
     /// First caption line shown; `None` follows the newest.
     pub caption_top: Option<usize>,
     /// Selected history row; `None` follows the newest.
@@ -240,6 +261,7 @@ impl App {
             focus: Focus::Captions,
             shared: None,
             big: false,
+            playing: None,
             caption_top: None,
             history_sel: None,
             popup: None,
@@ -334,6 +356,24 @@ impl App {
                     }
                     Msg::Followed { id, lines, ended } => {
                         self.on_followed(&id, lines, ended);
+                        None
+                    }
+                    Msg::Played(news) => {
+                        match news {
+                            PlayNews::Started { from, device } => {
+                                let from = crate::session::export::timestamp(from, '.');
+                                self.say(
+                                    format!("the session's audio plays through {device}"),
+                                    false,
+                                );
+                                self.playing = Some(from);
+                            }
+                            PlayNews::Ended => self.playing = None,
+                            PlayNews::Failed(why) => {
+                                self.playing = None;
+                                self.say(why, true);
+                            }
+                        }
                         None
                     }
                     Msg::Exported(r) => {
@@ -588,11 +628,29 @@ impl App {
                     _ => None,
                 }
             }
-            Popup::Transcript { lines, scroll, .. } => {
+            Popup::Transcript {
+                id, lines, scroll, ..
+            } => {
                 match a {
                     Action::Cancel | Action::Confirm => {
                         self.popup = None;
+                        self.playing = None;
                         return Some(Effect::CloseSession);
+                    }
+                    Action::Play if self.playing.is_some() => {
+                        self.playing = None;
+                        return Some(Effect::StopPlaying);
+                    }
+                    Action::Play => {
+                        let from = lines
+                            .as_ref()
+                            .ok()
+                            .and_then(|l| l.get(*scroll))
+                            .and_then(|l| super::view::line_start(l));
+                        return from.map(|from| Effect::Play {
+                            id: id.clone(),
+                            from,
+                        });
                     }
                     Action::ScrollUp
                     | Action::ScrollDown

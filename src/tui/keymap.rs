@@ -15,6 +15,7 @@ pub enum Action {
     NewSession,
     Save,
     BigText,
+    Play,
     FocusNext,
     ScrollUp,
     ScrollDown,
@@ -29,13 +30,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::Pause,
         Action::SwitchMode,
         Action::PickDevice,
         Action::NewSession,
         Action::Save,
         Action::BigText,
+        Action::Play,
         Action::FocusNext,
         Action::ScrollUp,
         Action::ScrollDown,
@@ -58,6 +60,7 @@ impl Action {
             Action::NewSession => "new_session",
             Action::Save => "save",
             Action::BigText => "big_text",
+            Action::Play => "play",
             Action::FocusNext => "focus_next",
             Action::ScrollUp => "scroll_up",
             Action::ScrollDown => "scroll_down",
@@ -81,6 +84,7 @@ impl Action {
             Action::NewSession => "new",
             Action::Save => "export",
             Action::BigText => "big",
+            Action::Play => "play/stop",
             Action::FocusNext => "focus",
             Action::ScrollUp => "up",
             Action::ScrollDown => "down",
@@ -104,6 +108,7 @@ impl Action {
             Action::NewSession => "new session",
             Action::Save => "export session",
             Action::BigText => "big text for a room / panes",
+            Action::Play => "past session: play from top line / stop",
             Action::FocusNext => "captions / history",
             Action::ScrollUp => "scroll up",
             Action::ScrollDown => "scroll down",
@@ -127,6 +132,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("n", "new_session"),
     ("s", "save"),
     ("b", "big_text"),
+    ("p", "play"),
     ("tab", "focus_next"),
     ("k", "scroll_up"),
     ("up", "scroll_up"),

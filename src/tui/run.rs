@@ -8,17 +8,18 @@ use std::io::{self, IsTerminal};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::app::{App, DeviceItem, Effect, JobError, Msg, PastSession, Popup};
+use super::app::{App, DeviceItem, Effect, JobError, Msg, PastSession, PlayNews, Popup};
 use super::keymap::Keymap;
 use super::terminal::Screen;
 use super::theme;
 use super::view::transcript_line;
+use crate::audio::device::Playback;
 use crate::audio::level::Meter;
 use crate::audio::pcm::PcmFormat;
 use crate::audio::source::{Input, SourceOptions};
@@ -169,6 +170,8 @@ pub fn run(args: &AppArgs) -> Result<bool> {
         tx: tx.clone(),
         store: data.as_deref().map(Store::new),
         viewing: Arc::new(AtomicU64::new(0)),
+        playing: Arc::default(),
+        plays: Arc::default(),
     };
     jobs.refresh_past(None);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -238,6 +241,9 @@ struct Jobs {
     /// Counts the sessions opened in the viewer: a follower stops when another is opened or the
     /// viewer closes.
     viewing: Arc<AtomicU64>,
+    /// A session's audio playing again, numbered (a later play or a stop replaces it).
+    playing: Arc<Mutex<Option<(u64, Playback)>>>,
+    plays: Arc<AtomicU64>,
 }
 
 impl Jobs {
@@ -313,6 +319,66 @@ impl Jobs {
     /// The viewer closed.
     fn close(&self) {
         self.viewing.fetch_add(1, Ordering::SeqCst);
+        self.stop_playing();
+    }
+
+    /// Play session `id`'s kept audio from `from` seconds, in place of whatever plays.
+    fn play(&self, id: String, from: f64) {
+        self.stop_playing();
+        let me = self.plays.fetch_add(1, Ordering::SeqCst) + 1;
+        let (tx, store) = (self.tx.clone(), self.store.clone());
+        let (playing, plays) = (self.playing.clone(), self.plays.clone());
+        std::thread::spawn(move || {
+            let started = kept_audio(store.as_ref(), &id, from)
+                .and_then(|samples| Playback::start(&samples).map_err(|e| e.to_string()));
+            let news = match started {
+                Ok(p) => {
+                    let news = PlayNews::Started {
+                        from,
+                        device: p.device.clone(),
+                    };
+                    let mut slot = playing.lock().unwrap_or_else(|e| e.into_inner());
+                    // A stop or another play came while this one was starting.
+                    if plays.load(Ordering::SeqCst) != me {
+                        return;
+                    }
+                    *slot = Some((me, p));
+                    news
+                }
+                Err(why) => PlayNews::Failed(why),
+            };
+            if tx.blocking_send(Msg::Played(news)).is_err() {
+                return;
+            }
+            // Till it ends, or another play or a stop takes its place.
+            loop {
+                std::thread::sleep(PLAY_LOOK_EVERY);
+                let mut slot = playing.lock().unwrap_or_else(|e| e.into_inner());
+                let Some((n, p)) = slot.as_ref() else { return };
+                if *n != me {
+                    return;
+                }
+                if p.done() {
+                    let news = p.failure().map_or(PlayNews::Ended, PlayNews::Failed);
+                    slot.take();
+                    drop(slot);
+                    tx.blocking_send(Msg::Played(news)).ok();
+                    return;
+                }
+            }
+        });
+    }
+
+    fn stop_playing(&self) {
+        self.plays.fetch_add(1, Ordering::SeqCst);
+        let old = self
+            .playing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((_, p)) = old {
+            p.stop();
+        }
     }
 
     fn refresh_past(&self, current: Option<String>) {
@@ -360,6 +426,25 @@ fn devices() -> Msg {
             })
             .collect(),
     )
+}
+
+/// How often a playing session's audio is looked at (whether it ended).
+const PLAY_LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// Session `id`'s kept audio from `from` seconds on, or why there is none.
+fn kept_audio(store: Option<&Store>, id: &str, from: f64) -> Result<Vec<f32>, String> {
+    let opened = store
+        .ok_or_else(|| JobError::NoDataDir.to_string())?
+        .open(id)
+        .map_err(|e| e.to_string())?;
+    let path = opened.audio.ok_or_else(|| {
+        format!(
+            "session {id} has no kept audio; record with --keep-audio to be able to hear it again"
+        )
+    })?;
+    let audio = crate::audio::load_file(&path).map_err(|e| e.to_string())?;
+    let first = (from.max(0.0) * crate::audio::SAMPLE_RATE as f64) as usize;
+    Ok(audio.samples.get(first..).unwrap_or_default().to_vec())
 }
 
 fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, JobError> {
@@ -499,6 +584,8 @@ fn carry_out(effect: Effect, app: &mut App, runner: &Runner) {
         }
         Effect::OpenSession(id) => runner.jobs.open(id),
         Effect::CloseSession => runner.jobs.close(),
+        Effect::Play { id, from } => runner.jobs.play(id, from),
+        Effect::StopPlaying => runner.jobs.stop_playing(),
         Effect::RefreshPast => runner.jobs.refresh_past(app.session.clone()),
     }
 }

@@ -420,6 +420,7 @@ impl App {
             Some(Popup::Transcript { .. }) => &[
                 Action::ScrollDown,
                 Action::ScrollUp,
+                Action::Play,
                 Action::PageDown,
                 Action::Cancel,
             ],
@@ -493,7 +494,6 @@ impl App {
                 Span::styled(a.describe(), t[Slot::Popup]),
             ]));
         }
-        lines.push(Line::from(""));
         lines.push(Line::from(vec![
             Span::styled("Captions: ", t[Slot::Popup]),
             Span::styled("steady text is final; ", t[Slot::Caption]),
@@ -591,20 +591,29 @@ impl App {
         let t = &self.theme;
         let text: Vec<Line> = match lines {
             Ok(l) if l.is_empty() => vec![Line::from("This session has no words.")],
+            // The top line is the one `p` plays from.
             Ok(l) => l
                 .iter()
+                .enumerate()
                 .skip(scroll)
-                .map(|s| Line::from(Span::styled(s.clone(), t[Slot::Popup])))
+                .map(|(i, s)| {
+                    let slot = if i == scroll {
+                        Slot::Selected
+                    } else {
+                        Slot::Popup
+                    };
+                    Line::from(Span::styled(s.clone(), t[slot]))
+                })
                 .collect(),
             Err(e) => vec![Line::from(Span::styled(e.clone(), t[Slot::StatusError]))],
         };
         let inner = self.popup_area(
             area,
             buf,
-            &if live {
-                format!("Session {id} · live, being recorded")
-            } else {
-                format!("Session {id}")
+            &match (&self.playing, live) {
+                (Some(from), _) => format!("Session {id} · playing from {from} (p stops)"),
+                (None, true) => format!("Session {id} · live, being recorded"),
+                (None, false) => format!("Session {id}"),
             },
             area.width.saturating_sub(6),
             area.height.saturating_sub(4),
@@ -619,4 +628,33 @@ impl App {
 /// A transcript line as the viewer shows it.
 pub fn transcript_line(start: f64, text: &str) -> String {
     format!("{}  {}", timestamp(start, '.'), text.trim())
+}
+
+/// When a line [`transcript_line`] made starts, in seconds (none for a line it did not make).
+pub fn line_start(line: &str) -> Option<f64> {
+    let stamp = line.split("  ").next()?;
+    let (hms, ms) = stamp.split_once('.')?;
+    let mut secs = 0u64;
+    for part in hms.split(':') {
+        secs = secs * 60 + part.parse::<u64>().ok()?;
+    }
+    Some(secs as f64 + ms.parse::<u64>().ok()? as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    #[test]
+    fn a_lines_start_reads_back_as_it_was_written() {
+        for t in [0.0, 0.25, 59.999, 3_600.5, 86_399.0] {
+            let line = transcript_line(t, "  Some words.  ");
+            let back = line_start(&line).unwrap_or(f64::NAN);
+            assert!((back - t).abs() < 0.0005, "{t} -> {line} -> {back}");
+        }
+        assert_eq!(
+            line_start("(the last line was cut off when livecap was stopped)"),
+            None
+        );
+    }
 }

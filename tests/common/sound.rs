@@ -204,6 +204,28 @@ impl SoundServer {
             .unwrap_or_else(|e| panic!("paplay: {e}"))
     }
 
+    /// Record what the source `name` gives (a sink's monitor, `<sink>.monitor`) into `out` as
+    /// raw 16-bit 16 kHz mono, until the returned process is killed; returns once recording
+    /// has begun.
+    pub fn record(&self, name: &str, out: &Path) -> Child {
+        let file = std::fs::File::create(out).unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new("parec")
+            .arg(format!("--server={}", self.pulse_server()))
+            .arg(format!("--device={name}"))
+            .args(["--raw", "--format=s16le", "--rate=16000", "--channels=1"])
+            .env("HOME", self.dir.path())
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("parec: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(out).map_or(0, |m| m.len()) < 3_200 {
+            assert!(Instant::now() < deadline, "parec recorded nothing in 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
     /// Pull a microphone out: its sink goes, and whoever records from it gets an error.
     pub fn unplug(&self, name: &str) {
         let modules = self.pactl(&["list", "short", "modules"]);

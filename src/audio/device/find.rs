@@ -6,7 +6,7 @@ use cpal::Device;
 
 use super::list::{probe, Probed};
 use super::system::{default_monitor, SYSTEM};
-use super::{device_error, input_host, label, quiet, NO_DEVICE};
+use super::{device_error, host, label, quiet, NO_DEVICE};
 use crate::audio::AudioError;
 
 /// Edit distance between two strings, by characters.
@@ -72,7 +72,7 @@ pub fn find_device(spec: &str) -> Result<Device, AudioError> {
     }
     if spec.is_empty() || spec == "default" {
         let _quiet = quiet();
-        return input_host()
+        return host()
             .default_input_device()
             .ok_or_else(|| device_error(spec, NO_DEVICE));
     }

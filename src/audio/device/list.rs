@@ -4,7 +4,7 @@ use cpal::traits::{DeviceTrait, HostTrait};
 use cpal::Device;
 
 use super::system::monitor_devices;
-use super::{input_host, names_of, quiet};
+use super::{host, names_of, quiet};
 
 /// A device and what it offers for capture.
 pub(super) struct Probed {
@@ -31,7 +31,7 @@ pub(super) fn probe() -> Vec<Probed> {
             .map(|c| c.collect())
             .map_err(|e| e.to_string())
     };
-    let mut probed: Vec<Probed> = input_host()
+    let mut probed: Vec<Probed> = host()
         .input_devices()
         .map(|it| it.collect::<Vec<_>>())
         .unwrap_or_default()
@@ -79,7 +79,7 @@ pub struct DeviceInfo {
 pub fn list_devices(all: bool) -> Vec<DeviceInfo> {
     let default_names = {
         let _quiet = quiet();
-        input_host().default_input_device().map(|d| names_of(&d))
+        host().default_input_device().map(|d| names_of(&d))
     };
     let mut usable = 0;
     let mut out = Vec::new();

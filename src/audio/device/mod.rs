@@ -7,11 +7,13 @@
 mod capture;
 mod find;
 mod list;
+mod play;
 mod system;
 
 pub use capture::{CaptureStats, DeviceCapture, Switcher};
 pub use find::find_device;
 pub use list::{list_devices, DeviceInfo};
+pub use play::Playback;
 pub use system::SYSTEM;
 
 use cpal::traits::DeviceTrait;
@@ -30,10 +32,10 @@ pub(super) fn device_error(device: &str, reason: impl std::fmt::Display) -> Audi
 pub const NO_DEVICE: &str =
     "this machine has no audio input device; use --input FILE, or --input - for raw PCM on standard input";
 
-/// Where microphones and other inputs are found: ALSA on Linux (which reaches a sound server
-/// through its plugins), the platform's default elsewhere. Monitors of outputs come from the
+/// Where microphones, other inputs and the output are found: ALSA on Linux (which reaches a
+/// sound server through its plugins), the platform's default elsewhere. Monitors of outputs come from the
 /// sound server itself (see [`system`]).
-fn input_host() -> cpal::Host {
+fn host() -> cpal::Host {
     #[cfg(target_os = "linux")]
     if let Ok(host) = cpal::host_from_id(cpal::HostId::Alsa) {
         return host;
