@@ -51,10 +51,16 @@ pub struct AppArgs {
 pub struct LiveArgs {
     /// Audio source: `device:NAME` (a capture device: exact name, unique part of one, or index),
     /// `system` (what the default output plays, from a PulseAudio or PipeWire server), a file
-    /// (wav, flac, mp3, ogg) played as if live, or `-` for raw PCM on standard input.
-    /// Default: the system's default input device.
+    /// (wav, flac, mp3, ogg) played as if live, or `-` for raw PCM on standard input; or two of
+    /// them joined by `+` (`mic+system`, `mic` being the default microphone), captioned apart in
+    /// one session, each line under its input's label. Default: the system's default input
+    /// device.
     #[arg(long, short = 'i', value_name = "SRC")]
     pub input: Option<String>,
+    /// The labels of two inputs (`--input A+B`), in order: default "You" for a microphone or a
+    /// file and "Them" for system audio (`labels` in the config file).
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub labels: Vec<String>,
     /// Model: a short name (tiny.en, base.en, small.en, medium.en, tiny, base, small, medium,
     /// large-v3), a Hugging Face repo id (openai/whisper-tiny.en), or a local directory in
     /// Hugging Face or CTranslate2 (faster-whisper) layout. Default: tiny.en.
@@ -386,7 +392,20 @@ impl LiveArgs {
         let language = flags.language.as_deref().or(cfg.language.as_deref());
         // The live modes prompt the decoder with the committed text (and the vocabulary).
         let decode = decode_options(language, flags.task, None, vocabulary, flags.beam_size)?;
-        let input = Input::parse(flags.input.as_deref().unwrap_or("device:"));
+        let (input, second) = Input::parse_inputs(flags.input.as_deref().unwrap_or("device:"));
+        let labels = if flags.labels.is_empty() {
+            cfg.labels.clone()
+        } else {
+            flags.labels.clone()
+        };
+        if let Err(what) = crate::config::check_labels(&labels) {
+            bail!("--labels {}: {what}", labels.join(","));
+        }
+        let labels = match (&labels[..], &second) {
+            ([a, b], _) => [a.trim().to_string(), b.trim().to_string()],
+            (_, Some(b)) if input.is_system() && !b.is_system() => ["Them".into(), "You".into()],
+            _ => ["You".into(), "Them".into()],
+        };
         let model = flags
             .model
             .clone()
@@ -394,7 +413,10 @@ impl LiveArgs {
             .unwrap_or_else(|| MODEL.into());
         let mode = flags.mode.or(cfg.mode).unwrap_or(Mode::Window);
         let record = (!flags.save.no_save).then(|| RecordOptions {
-            source: input.to_string(),
+            source: match &second {
+                Some(b) => format!("{input}+{b}"),
+                None => input.to_string(),
+            },
             model: model.clone(),
             mode,
             title: flags.save.title.clone(),
@@ -402,6 +424,8 @@ impl LiveArgs {
         });
         Ok(Settings {
             input,
+            second,
+            labels,
             model,
             compute: flags.compute_type,
             mode,

@@ -22,6 +22,8 @@ struct ConfigFile {
     #[serde(default)]
     vocabulary: Vec<String>,
     #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
     keys: BTreeMap<String, String>,
 }
 
@@ -37,6 +39,8 @@ pub struct Config {
     pub theme: Option<String>,
     /// Words and names to spell as given.
     pub vocabulary: Vec<String>,
+    /// The labels of two inputs captioned apart (`--input A+B`), in order.
+    pub labels: Vec<String>,
     /// `"key" = "action"` lines over the default keymap.
     pub keys: BTreeMap<String, String>,
 }
@@ -114,6 +118,9 @@ pub fn parse(text: &str) -> Result<Config, String> {
     if let Some(s) = f.step {
         stream::check_step(s).map_err(|what| format!("step = {s}: {what}"))?;
     }
+    if let Err(what) = check_labels(&f.labels) {
+        return Err(format!("labels = {:?}: {what}", f.labels));
+    }
     Ok(Config {
         model: f.model,
         mode: f.mode,
@@ -122,8 +129,26 @@ pub fn parse(text: &str) -> Result<Config, String> {
         language: f.language,
         theme: f.theme,
         vocabulary: f.vocabulary,
+        labels: f.labels,
         keys: f.keys,
     })
+}
+
+/// Whether labels for two inputs can be used: none (the defaults), or two different short
+/// names.
+pub fn check_labels(labels: &[String]) -> Result<(), &'static str> {
+    match labels {
+        [] => Ok(()),
+        [a, b] if a.trim().is_empty() || b.trim().is_empty() => Err("a label is empty"),
+        [a, b] if a.trim() == b.trim() => Err("the two labels are the same"),
+        [a, b]
+            if a.chars().chain(b.chars()).any(char::is_control) || a.len() > 32 || b.len() > 32 =>
+        {
+            Err("a label must be a short name on one line")
+        }
+        [_, _] => Ok(()),
+        _ => Err("give two labels, one per input, such as You,Them"),
+    }
 }
 
 #[cfg(test)]

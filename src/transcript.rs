@@ -33,6 +33,9 @@ pub struct Segment {
     /// The words, timed by alignment (empty where no alignment was made).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub words: Vec<Word>,
+    /// Who said it, when a session captioned two inputs apart ("You", "Them").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
 }
 
 impl Segment {
@@ -47,6 +50,7 @@ impl Segment {
             no_speech_prob: 0.0,
             temperature: 0.0,
             words: Vec::new(),
+            speaker: None,
         }
     }
 }

@@ -373,6 +373,7 @@ fn split_window(model: &Model, result: &WindowResult, time_offset: f64, size: us
         no_speech_prob: result.no_speech_prob,
         temperature: result.temperature,
         words: Vec::new(),
+        speaker: None,
     };
     let window_end = time_offset + frames_to_secs(size);
     let mut segments = Vec::new();

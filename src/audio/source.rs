@@ -49,6 +49,29 @@ impl Input {
         }
     }
 
+    /// One input, or two to caption apart (`A+B`, such as `mic+system`): `mic` names the default
+    /// microphone. A name with `+` that is an existing file is that file.
+    pub fn parse_inputs(s: &str) -> (Input, Option<Input>) {
+        let one = |s: &str| {
+            if s == "mic" {
+                Input::Device(String::new())
+            } else {
+                Input::parse(s)
+            }
+        };
+        match s.split_once('+') {
+            Some((a, b)) if !a.is_empty() && !b.is_empty() && !std::path::Path::new(s).exists() => {
+                (one(a), Some(one(b)))
+            }
+            _ => (one(s), None),
+        }
+    }
+
+    /// Whether this is what the computer plays (so "Them" on a call), not a microphone or file.
+    pub fn is_system(&self) -> bool {
+        matches!(self, Input::Device(d) if d == super::device::SYSTEM || d.ends_with(".monitor"))
+    }
+
     /// Whether audio arrives at its own pace (so a realtime clock is the natural one).
     pub fn is_live(&self) -> bool {
         !matches!(self, Input::File(_))
@@ -300,6 +323,27 @@ mod tests {
         );
         assert_eq!(Input::parse("a.wav"), Input::File("a.wav".into()));
         assert_eq!(Input::parse("system"), Input::Device("system".into()));
+        assert_eq!(
+            Input::parse_inputs("mic+system"),
+            (
+                Input::Device(String::new()),
+                Some(Input::Device("system".into()))
+            )
+        );
+        assert_eq!(
+            Input::parse_inputs("a.wav+device:USB"),
+            (
+                Input::File("a.wav".into()),
+                Some(Input::Device("USB".into()))
+            )
+        );
+        assert_eq!(
+            Input::parse_inputs("a.wav"),
+            (Input::File("a.wav".into()), None)
+        );
+        assert_eq!(Input::parse_inputs("+x"), (Input::File("+x".into()), None));
+        assert!(Input::Device("system".into()).is_system());
+        assert!(!Input::Device(String::new()).is_system());
         assert_eq!(Input::parse("./system"), Input::File("./system".into()));
         assert!(Input::Stdin.is_live());
         assert!(!Input::parse("a.wav").is_live());

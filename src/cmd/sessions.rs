@@ -189,9 +189,13 @@ fn show(store: &Store, id: &str) -> Result<bool> {
     }
     writeln!(out)?;
     for e in &back.entries {
+        let who = e
+            .source
+            .as_deref()
+            .map_or_else(String::new, |s| format!("{}: ", printable(s)));
         writeln!(
             out,
-            "[{} --> {}]  {}",
+            "[{} --> {}]  {who}{}",
             timestamp(e.start, '.'),
             timestamp(e.end, '.'),
             printable(e.text.trim())

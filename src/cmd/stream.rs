@@ -68,6 +68,7 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
     let stdout = io::stdout();
     let mut printer = Printer {
         out: EventWriter::new(args.format, stdout.is_terminal()),
+        second: None,
         w: stdout.lock(),
         write_error: None,
         share: share.as_ref().map(|s| s.board().clone()),
@@ -97,6 +98,8 @@ pub fn run(args: &StreamArgs) -> Result<bool> {
 /// Standard output as the captioner's sink; recording news goes to standard error.
 struct Printer<W: Write> {
     out: EventWriter,
+    /// The second input's, when two are captioned apart.
+    second: Option<EventWriter>,
     w: W,
     /// Writing failed (the reader went away): the session ends, its tail on disk.
     write_error: Option<io::Error>,
@@ -121,9 +124,42 @@ impl<W: Write> Sink for Printer<W> {
         }
     }
 
+    fn labelled(&mut self, lane: usize, label: &str, e: &Event) -> ControlFlow<()> {
+        if self.write_error.is_some() {
+            return ControlFlow::Break(());
+        }
+        // The shared page shows the first input's captions.
+        if let (Some(board), 0) = (&self.share, lane) {
+            board.event(e);
+        }
+        let writer = if lane == 0 {
+            &mut self.out
+        } else {
+            let (format, tty) = (self.out.format, self.out.tty);
+            self.second
+                .get_or_insert_with(|| EventWriter::new(format, tty))
+        };
+        writer.label.get_or_insert_with(|| label.to_string());
+        match writer.write(&mut self.w, e) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(err) => {
+                self.write_error = Some(err);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
     fn news(&mut self, news: News) {
         tell(news);
     }
+}
+
+/// An event as a JSON line, with the label of the input it came from.
+#[derive(serde::Serialize)]
+struct FromSource<'a> {
+    #[serde(flatten)]
+    event: &'a Event,
+    source: &'a str,
 }
 
 /// Say news of the recording on standard error.
@@ -156,6 +192,8 @@ struct EventWriter {
     lines: Lines,
     /// The tentative tail last shown (terminal only).
     tentative: String,
+    /// The input's label, with two inputs: each line starts with it (`You: …`).
+    label: Option<String>,
 }
 
 impl EventWriter {
@@ -165,13 +203,26 @@ impl EventWriter {
             tty,
             lines: Lines::new(LINE_CHARS, f64::INFINITY),
             tentative: String::new(),
+            label: None,
         }
+    }
+
+    /// What starts each of this input's lines.
+    fn prefix(&self) -> String {
+        self.label
+            .as_ref()
+            .map_or_else(String::new, |l| format!("{l}: "))
     }
 
     fn write(&mut self, w: &mut impl Write, e: &Event) -> io::Result<()> {
         match self.format {
             StreamFormat::Jsonl => {
-                serde_json::to_writer(&mut *w, e)?;
+                match &self.label {
+                    Some(source) => {
+                        serde_json::to_writer(&mut *w, &FromSource { event: e, source })?
+                    }
+                    None => serde_json::to_writer(&mut *w, e)?,
+                }
                 w.write_all(b"\n")?;
                 w.flush()
             }
@@ -217,7 +268,7 @@ impl EventWriter {
     fn print_finished(&mut self, w: &mut impl Write) -> io::Result<()> {
         for line in self.lines.take_finished() {
             self.clear_live(w)?;
-            writeln!(w, "{}", line.text)?;
+            writeln!(w, "{}{}", self.prefix(), line.text)?;
         }
         Ok(())
     }
@@ -241,7 +292,7 @@ impl EventWriter {
         } else {
             " "
         };
-        let committed: Vec<char> = line.chars().collect();
+        let committed: Vec<char> = format!("{}{line}", self.prefix()).chars().collect();
         let tentative: Vec<char> = format!("{sep}{}", self.tentative).chars().collect();
         // Keep the end of the line in view.
         // Room for the terminal to echo "^C" without wrapping the line.

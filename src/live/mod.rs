@@ -5,6 +5,7 @@
 //! it is on disk; requests reach the engine in order on one typed channel ([`Handle`]).
 
 mod captioner;
+mod echo;
 pub mod engine;
 pub mod requests;
 mod settings;

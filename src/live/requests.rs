@@ -51,9 +51,10 @@ impl Shared {
     }
 }
 
-/// The sending side: cheap to clone, usable from any thread.
+/// The sending side: cheap to clone, usable from any thread. With two inputs captioned apart,
+/// it reaches both engines (a device switch only the first's).
 #[derive(Debug, Clone)]
-pub struct Handle(Arc<Shared>);
+pub struct Handle(Arc<Shared>, Option<Arc<Shared>>);
 
 /// The engine's side.
 #[derive(Debug)]
@@ -68,7 +69,7 @@ pub fn channel(wake: Arc<Wake>, source: Option<Controls>) -> (Handle, Inbox) {
         wake,
         source,
     });
-    (Handle(shared.clone()), Inbox(shared))
+    (Handle(shared.clone(), None), Inbox(shared))
 }
 
 /// The session has ended; the request was not carried out.
@@ -77,24 +78,40 @@ pub fn channel(wake: Arc<Wake>, source: Option<Controls>) -> (Handle, Inbox) {
 pub struct Gone(pub Request);
 
 impl Handle {
+    /// One handle for this engine and `other`'s (the second input's).
+    pub fn with(self, other: Handle) -> Handle {
+        Handle(self.0, Some(other.0))
+    }
+
     /// Queue `request` after those sent before it, without waiting.
     pub fn send(&self, request: Request) -> Result<(), Gone> {
-        let mut q = self.0.lock();
-        if q.closed {
-            return Err(Gone(request));
-        }
-        if let Some(source) = &self.0.source {
-            match request {
-                Request::Pause => source.set_paused(true),
-                Request::Resume => source.set_paused(false),
-                _ => {}
+        if let Some(second) = &self.1 {
+            if !matches!(request, Request::SwitchDevice(_)) {
+                // Refused only when both engines are gone.
+                let first = deliver(&self.0, request.clone());
+                return deliver(second, request).or(first);
             }
         }
-        q.waiting.push_back((request, Instant::now()));
-        drop(q);
-        self.0.wake.ring();
-        Ok(())
+        deliver(&self.0, request)
     }
+}
+
+fn deliver(to: &Shared, request: Request) -> Result<(), Gone> {
+    let mut q = to.lock();
+    if q.closed {
+        return Err(Gone(request));
+    }
+    if let Some(source) = &to.source {
+        match request {
+            Request::Pause => source.set_paused(true),
+            Request::Resume => source.set_paused(false),
+            _ => {}
+        }
+    }
+    q.waiting.push_back((request, Instant::now()));
+    drop(q);
+    to.wake.ring();
+    Ok(())
 }
 
 impl Inbox {

@@ -21,6 +21,10 @@ pub const STEP: f64 = 1.0;
 pub struct Settings {
     /// Where the audio comes from (no `--input`: the system's default input device).
     pub input: Input,
+    /// A second input captioned apart in the same session (`--input A+B`), and the labels of
+    /// the two ("You" and "Them" by default: system audio is "Them").
+    pub second: Option<Input>,
+    pub labels: [String; 2],
     pub model: String,
     pub compute: ComputeType,
     pub mode: Mode,

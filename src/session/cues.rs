@@ -23,13 +23,27 @@ pub fn load_transcript(dir: &Path) -> Result<Transcript, SessionError> {
     })
 }
 
+/// The cues of each input apart (a session of two inputs keeps which said what), then all of
+/// them in order of time, each with its speaker.
 pub(super) fn cues(entries: &[Entry]) -> Vec<Segment> {
-    let mut cues = Lines::new(CUE_CHARS, CUE_SECS);
+    let mut speakers: Vec<Option<&str>> = Vec::new();
     for e in entries {
-        cues.push(&e.text, e.start.max(0.0), e.end);
+        if !speakers.contains(&e.source.as_deref()) {
+            speakers.push(e.source.as_deref());
+        }
     }
-    cues.into_lines()
-        .iter()
-        .map(|c| Segment::from_text(c.start, c.end, &c.text))
-        .collect()
+    let mut all: Vec<Segment> = Vec::new();
+    for speaker in speakers {
+        let mut cues = Lines::new(CUE_CHARS, CUE_SECS);
+        for e in entries.iter().filter(|e| e.source.as_deref() == speaker) {
+            cues.push(&e.text, e.start.max(0.0), e.end);
+        }
+        all.extend(cues.into_lines().iter().map(|c| Segment {
+            speaker: speaker.map(str::to_string),
+            ..Segment::from_text(c.start, c.end, &c.text)
+        }));
+    }
+    // Stable: one speaker's cues keep their order.
+    all.sort_by(|a, b| a.start.total_cmp(&b.start));
+    all
 }

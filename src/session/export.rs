@@ -61,6 +61,8 @@ struct JsonTranscript<'a> {
 struct JsonSegment<'a> {
     start: f64,
     end: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speaker: Option<&'a str>,
     text: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     words: Vec<JsonWord<'a>>,
@@ -89,7 +91,10 @@ pub fn write_transcript(
     match format {
         Format::Txt => {
             for s in cues {
-                writeln!(w, "{}", s.text.trim())?;
+                match &s.speaker {
+                    Some(who) => writeln!(w, "{who}: {}", s.text.trim())?,
+                    None => writeln!(w, "{}", s.text.trim())?,
+                }
             }
         }
         Format::Srt => {
@@ -100,7 +105,10 @@ pub fn write_transcript(
                     i + 1,
                     timestamp(s.start, ','),
                     timestamp(s.end, ','),
-                    cue_text(s)
+                    match &s.speaker {
+                        Some(who) => format!("{who}: {}", cue_text(s)),
+                        None => cue_text(s),
+                    }
                 )?;
             }
         }
@@ -112,7 +120,11 @@ pub fn write_transcript(
                     "{} --> {}\n{}\n",
                     timestamp(s.start, '.'),
                     timestamp(s.end, '.'),
-                    cue_text(s)
+                    match &s.speaker {
+                        // A voice span names who speaks (`<` and `>` cannot be in the name).
+                        Some(who) => format!("<v {}>{}", who.replace(['<', '>'], ""), cue_text(s)),
+                        None => cue_text(s),
+                    }
                 )?;
             }
         }
@@ -126,6 +138,7 @@ pub fn write_transcript(
                     .map(|s| JsonSegment {
                         start: round3(s.start),
                         end: round3(s.end),
+                        speaker: s.speaker.as_deref(),
                         text: s.text.trim(),
                         words: s
                             .words
@@ -161,7 +174,42 @@ mod tests {
             no_speech_prob: 0.0,
             temperature: 0.0,
             words: vec![],
+            speaker: None,
         }
+    }
+
+    #[test]
+    fn two_speakers_keep_their_labels_in_every_format() {
+        let t = Transcript {
+            language: "en".into(),
+            duration: 4.0,
+            segments: vec![
+                Segment {
+                    speaker: Some("You".into()),
+                    ..seg(0.0, 2.0, "Can you hear me?")
+                },
+                Segment {
+                    speaker: Some("Them".into()),
+                    ..seg(1.5, 4.0, "Yes, loud and clear.")
+                },
+            ],
+        };
+        let out = |format| {
+            let mut b = Vec::new();
+            write_transcript(&mut b, &t, "call", format).expect("written");
+            String::from_utf8(b).expect("utf-8")
+        };
+        assert_eq!(
+            out(Format::Txt),
+            "You: Can you hear me?\nThem: Yes, loud and clear.\n"
+        );
+        assert!(
+            out(Format::Srt).contains("00:00:01,500 --> 00:00:04,000\nThem: Yes, loud and clear.")
+        );
+        assert!(out(Format::Vtt).contains("00:00:00.000 --> 00:00:02.000\n<v You>Can you hear me?"));
+        let json: serde_json::Value = serde_json::from_str(&out(Format::Json)).expect("json");
+        assert_eq!(json["segments"][1]["speaker"], "Them");
+        assert_eq!(json["segments"][0]["text"], "Can you hear me?");
     }
 
     fn render(format: Format) -> String {

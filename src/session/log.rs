@@ -42,6 +42,9 @@ pub struct Entry {
     pub wall: f64,
     pub mode: String,
     pub model: String,
+    /// Which input said it, when a session captions two apart ("You", "Them").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What a session was.
@@ -88,7 +91,33 @@ pub(crate) mod tests {
             wall: 1_700_000_000.0 + start,
             mode: "window".into(),
             model: "tiny.en".into(),
+            source: None,
         }
+    }
+
+    #[test]
+    fn two_inputs_are_cued_apart_and_in_order_of_time() {
+        let said = |text: &str, start: f64, who: &str| Entry {
+            source: Some(who.into()),
+            ..entry(text, start)
+        };
+        let cues = cues(&[
+            said("Can you", 0.0, "You"),
+            said("Yes,", 0.5, "Them"),
+            said("hear me?", 1.0, "You"),
+            said("I can.", 1.5, "Them"),
+        ]);
+        let got: Vec<(Option<&str>, &str)> = cues
+            .iter()
+            .map(|c| (c.speaker.as_deref(), c.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("You"), "Can you hear me?"),
+                (Some("Them"), "Yes, I can.")
+            ]
+        );
     }
 
     #[test]

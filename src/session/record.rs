@@ -135,7 +135,17 @@ impl Recorder {
     /// Take one stream event: a commit is written (and synced) before this returns; a break
     /// for a new session closes this session and opens the next.
     pub fn on_event(&mut self, e: &Event) -> Option<News> {
+        self.on_event_from(None, e)
+    }
+
+    /// [`Recorder::on_event`] for one of two inputs captioned apart: its commits are kept under
+    /// its label, and only the first input's breaks open a new session.
+    pub fn on_event_from(&mut self, source: Option<(usize, &str)>, e: &Event) -> Option<News> {
         match e {
+            Event::Break {
+                reason: BreakReason::NewSession,
+                ..
+            } if source.is_some_and(|(lane, _)| lane != 0) => None,
             Event::Commit {
                 text, start, end, ..
             } => {
@@ -146,6 +156,7 @@ impl Recorder {
                     wall: now(),
                     mode: self.opts.mode.name().to_string(),
                     model: self.opts.model.clone(),
+                    source: source.map(|(_, label)| label.to_string()),
                 };
                 self.write(&entry)
             }

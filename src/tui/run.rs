@@ -76,6 +76,12 @@ fn model_label(spec: &str) -> String {
 pub fn run(args: &AppArgs) -> Result<bool> {
     let cfg = config::load(args.live.config.as_deref())?;
     let settings = args.live.settings(&cfg)?;
+    if settings.second.is_some() {
+        let given = args.live.input.as_deref().unwrap_or_default();
+        bail!(
+            "--input {given}: the app captions one input for now; `livecap stream --input {given}` captions the two apart, each line under its label"
+        );
+    }
     if !io::stdout().is_terminal() {
         bail!("standard output is not a terminal; for pipes and scripts use `livecap stream`");
     }
@@ -280,7 +286,7 @@ impl Jobs {
                     .map(|entries| {
                         entries
                             .iter()
-                            .map(|e| transcript_line(e.start, &e.text))
+                            .map(|e| transcript_line(e.start, &labelled(e)))
                             .collect::<Vec<_>>()
                     })
                     .map_err(|e| Arc::new(JobError::from(e)))
@@ -428,6 +434,14 @@ fn devices() -> Msg {
     )
 }
 
+/// A saved piece's text, after its input's label when the session captioned two apart.
+fn labelled(e: &crate::session::log::Entry) -> String {
+    match &e.source {
+        Some(who) => format!("{who}: {}", e.text.trim()),
+        None => e.text.clone(),
+    }
+}
+
 /// How often a playing session's audio is looked at (whether it ended).
 const PLAY_LOOK_EVERY: Duration = Duration::from_millis(100);
 
@@ -452,7 +466,7 @@ fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, JobError
     let mut lines: Vec<String> = back
         .entries
         .iter()
-        .map(|e| transcript_line(e.start, &e.text))
+        .map(|e| transcript_line(e.start, &labelled(e)))
         .collect();
     if back.torn {
         lines.push("(the last line was cut off when livecap was stopped)".into());

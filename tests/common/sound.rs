@@ -291,6 +291,11 @@ impl Running {
         }
     }
 
+    /// The JSON lines so far, with when each arrived.
+    pub fn lines(&self) -> Vec<(f64, String)> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     /// Seconds since the start.
     pub fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()

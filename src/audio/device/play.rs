@@ -126,11 +126,16 @@ mod imp {
             let rate = hw
                 .set_rate_near(SAMPLE_RATE, ValueOr::Nearest)
                 .map_err(cannot)?;
+            // Half a second queued: a busy machine does not starve the device mid-sentence.
+            hw.set_buffer_time_near(BUFFER_US, ValueOr::Nearest).ok();
             pcm.hw_params(&hw).map_err(cannot)?;
             (rate, channels)
         };
         Ok((pcm, rate, channels, "default".into()))
     }
+
+    /// The device's buffer, in microseconds.
+    const BUFFER_US: u32 = 500_000;
 
     /// Blocks of this many milliseconds are written at a time (so a stop is heard at once).
     const BLOCK_MS: usize = 100;
