@@ -472,6 +472,51 @@ fn a_line_of_a_past_session_is_played_from_its_time_and_stopped() {
 }
 
 #[test]
+fn two_inputs_are_shown_apart_each_sentence_after_its_label_in_order_of_time() {
+    let mut a = app();
+    let said = |lane: usize, label: &str, text: &str, at: f64| match commit(text, at) {
+        Msg::Stream(event) => Msg::Labelled {
+            lane,
+            label: label.into(),
+            event,
+        },
+        other => other,
+    };
+    a.update(said(0, "You", "Can you hear me?", 1.0));
+    a.update(said(1, "Them", "Yes, loud and clear.", 2.5));
+    a.update(said(0, "You", "Good, let us start.", 5.0));
+    a.update(Msg::Labelled {
+        lane: 1,
+        label: "Them".into(),
+        event: Event::Partial {
+            text: "The first item".into(),
+            start: 7.0,
+            end: 8.0,
+            emitted_at: 8.2,
+        },
+    });
+    let screen = draw(&a, 100, 30);
+    let row = |text: &str| {
+        screen
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text} not on the screen: {screen:#?}"))
+    };
+    let (you, them, you_again, tentative) = (
+        row("You: Can you hear me?"),
+        row("Them: Yes, loud and clear."),
+        row("You: Good, let us start."),
+        row("Them: The first item"),
+    );
+    assert!(
+        you < them && them < you_again && you_again < tentative,
+        "{screen:#?}"
+    );
+    // Words are counted once, without the labels.
+    assert_eq!(a.captions.words(), 12);
+}
+
+#[test]
 fn a_new_session_clears_the_captions_when_the_engine_breaks() {
     let mut a = talking();
     assert_eq!(a.update(key('n')), Some(Effect::NewSession));

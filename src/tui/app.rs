@@ -118,6 +118,12 @@ pub enum Msg {
         level: Level,
     },
     Stream(Event),
+    /// An event of one of two inputs captioned apart, with its label.
+    Labelled {
+        lane: usize,
+        label: String,
+        event: Event,
+    },
     Session(News),
     /// The engine stopped with an error.
     EngineFailed(Arc<LiveError>),
@@ -221,6 +227,10 @@ pub struct App {
     pub big: bool,
     /// A past session's audio is playing: from when (as the viewer shows times).
     pub playing: Option<String>,
+    /// With two inputs captioned apart: each one's label and captions (the shown captions are
+    /// both, merged), and which was heard last.
+    pub lanes: Option<Box<[(String, Captions); 2]>>,
+    newest_lane: usize,
     /// First caption line shown; `None` follows the newest.
     pub caption_top: Option<usize>,
     /// Selected history row; `None` follows the newest.
@@ -262,6 +272,8 @@ impl App {
             shared: None,
             big: false,
             playing: None,
+            lanes: None,
+            newest_lane: 0,
             caption_top: None,
             history_sel: None,
             popup: None,
@@ -327,6 +339,7 @@ impl App {
                     Msg::Key(k) => self.keymap.action(&k).and_then(|a| self.act(a)),
                     Msg::Resize | Msg::Tick { .. } => None,
                     Msg::Stream(e) => self.on_stream(e),
+                    Msg::Labelled { lane, label, event } => self.on_labelled(lane, label, event),
                     Msg::Session(n) => self.on_session(n),
                     Msg::EngineFailed(e) => {
                         self.phase = Phase::Ended;
@@ -412,6 +425,67 @@ impl App {
                 self.dirty = true;
             }
         }
+    }
+
+    /// An event of one of two inputs: its words go to its own captions (shown merged, each
+    /// sentence after its label); the first input's other events steer the session as one
+    /// input's do, the second's only say their news.
+    fn on_labelled(&mut self, lane: usize, label: String, e: Event) -> Option<Effect> {
+        let lane = lane.min(1);
+        let lanes = self.lanes.get_or_insert_with(|| {
+            Box::new([("".into(), Captions::new()), ("".into(), Captions::new())])
+        });
+        lanes[lane].0 = label;
+        let captions = &mut lanes[lane].1;
+        let words_changed = match &e {
+            Event::Commit { words, .. } => {
+                let base = self.base;
+                captions.commit(
+                    words
+                        .iter()
+                        .map(|w| (w.text.as_str(), w.start - base, w.end - base)),
+                );
+                true
+            }
+            Event::Partial { text, .. } => {
+                captions.set_tentative(text);
+                true
+            }
+            Event::Break { .. }
+            | Event::Device {
+                kind: NoticeKind::Lost,
+                ..
+            } => {
+                captions.close();
+                false
+            }
+            _ => false,
+        };
+        if words_changed {
+            self.newest_lane = lane;
+        }
+        let effect = match (&e, lane) {
+            (Event::Commit { .. } | Event::Partial { .. }, _) => None,
+            (_, 0) => self.on_stream(e),
+            (Event::Device { kind, message, .. }, _) => {
+                let error = matches!(kind, NoticeKind::Lost | NoticeKind::Refused);
+                self.say(message.clone(), error);
+                None
+            }
+            _ => None,
+        };
+        if let Some(lanes) = &self.lanes {
+            if effect == Some(Effect::RefreshPast) {
+                // A new session: both inputs start afresh.
+                self.lanes = None;
+            } else {
+                self.captions = Captions::merged(
+                    [(&lanes[0].0, &lanes[0].1), (&lanes[1].0, &lanes[1].1)],
+                    self.newest_lane,
+                );
+            }
+        }
+        effect
     }
 
     fn on_stream(&mut self, e: Event) -> Option<Effect> {

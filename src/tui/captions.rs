@@ -47,6 +47,33 @@ impl Captions {
         self.sentences.lines()
     }
 
+    /// Two inputs' captions as one: every sentence on a line of its own after its input's
+    /// label, in order of time, and the tentative tail of `newest` (the input heard last) after
+    /// its label at the end.
+    pub fn merged(lanes: [(&str, &Captions); 2], newest: usize) -> Captions {
+        let mut sentences: Vec<(f64, &str, &Line)> = lanes
+            .iter()
+            .flat_map(|(label, c)| c.sentences().iter().map(move |l| (l.start, *label, l)))
+            .collect();
+        sentences.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut out = Captions::new();
+        for (_, label, line) in sentences {
+            out.sentences
+                .push(&format!("{label}:"), line.start, line.start);
+            for word in line.text.split_whitespace() {
+                out.sentences.push(word, line.start, line.end);
+            }
+            out.sentences.close();
+        }
+        out.words = lanes.iter().map(|(_, c)| c.words).sum();
+        if let Some((label, c)) = lanes.get(newest) {
+            if !c.tentative.is_empty() {
+                out.tentative = format!("{label}: {}", c.tentative);
+            }
+        }
+        out
+    }
+
     /// Committed words so far.
     pub fn words(&self) -> usize {
         self.words

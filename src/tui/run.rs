@@ -76,12 +76,6 @@ fn model_label(spec: &str) -> String {
 pub fn run(args: &AppArgs) -> Result<bool> {
     let cfg = config::load(args.live.config.as_deref())?;
     let settings = args.live.settings(&cfg)?;
-    if settings.second.is_some() {
-        let given = args.live.input.as_deref().unwrap_or_default();
-        bail!(
-            "--input {given}: the app captions one input for now; `livecap stream --input {given}` captions the two apart, each line under its label"
-        );
-    }
     if !io::stdout().is_terminal() {
         bail!("standard output is not a terminal; for pipes and scripts use `livecap stream`");
     }
@@ -232,6 +226,19 @@ impl Sink for ToUi {
             board.event(e);
         }
         self.send(Msg::Stream(e.clone()));
+        ControlFlow::Continue(())
+    }
+
+    fn labelled(&mut self, lane: usize, label: &str, e: &Event) -> ControlFlow<()> {
+        // The shared page shows the first input's captions.
+        if let (Some(board), 0) = (&self.1, lane) {
+            board.event(e);
+        }
+        self.send(Msg::Labelled {
+            lane,
+            label: label.to_string(),
+            event: e.clone(),
+        });
         ControlFlow::Continue(())
     }
 
