@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::sound::{raw_clip, Mic, Running, SoundServer};
+use common::sound::{model_turn, raw_clip, Mic, Running, SoundServer};
 use common::*;
 use livecap::audio::device::{find_device, list_devices};
 use livecap::audio::level::{dbfs, to_db};
@@ -91,13 +91,6 @@ fn setup() -> &'static Setup {
             first_sentence: sentences[0].text.clone(),
         }
     })
-}
-
-/// Tests that run the model in real time take turns, so that none of them starves the others
-/// of the two cores and falls behind.
-fn model_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Start capturing from the test microphone `device` into a fresh audio state.

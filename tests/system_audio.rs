@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use common::sound::{raw_clip, Running, SoundServer};
+use common::sound::{model_turn, raw_clip, Running, SoundServer};
 use common::*;
 use livecap::audio::state::NoticeKind;
 use livecap::stream::Event;
@@ -122,13 +122,6 @@ fn the_outputs_monitors_are_listed_under_their_own_heading() {
     assert_eq!(first, Some(mics), "monitors numbered from {mics}:\n{text}");
     // No microphone line is under the heading.
     assert!(monitors.iter().all(|l| l.contains(".monitor")), "{text}");
-}
-
-/// Tests that run the model in real time take turns, so that none of them starves the other of
-/// the two cores and falls behind.
-fn model_turn() -> std::sync::MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]

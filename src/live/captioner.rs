@@ -91,8 +91,7 @@ impl Captioner {
         }
         let audio = Arc::new(AudioState::new());
         let capture = Capture::start(&settings.input, source, audio.clone())?;
-        let model = Model::load_as(&settings.model, settings.compute)
-            .and_then(|m| m.check_options(&settings.decode).map(|_| m));
+        // Both inputs start before the model loads, so their timelines begin together.
         let second = match &settings.second {
             Some(input) => {
                 let audio = Arc::new(AudioState::new());
@@ -106,6 +105,8 @@ impl Captioner {
             }
             None => None,
         };
+        let model = Model::load_as(&settings.model, settings.compute)
+            .and_then(|m| m.check_options(&settings.decode).map(|_| m));
         let model = match model {
             Ok(m) => m,
             Err(e) => {
@@ -210,12 +211,7 @@ impl Captioner {
                 switch_at: &switch_at,
             };
             let failure = pair.run([&first, &second], &mut recorder, stop, sink);
-            let saved = recorder
-                .as_ref()
-                .and_then(|r| r.dir().map(std::path::Path::to_path_buf));
-            if let Some(Err(e)) = recorder.map(Recorder::finish) {
-                sink.news(News::Failed(e.to_string()));
-            }
+            let saved = close_recording(recorder, sink);
             drop((first.inbox, second.inbox));
             first.capture.join();
             second.capture.join();
@@ -242,49 +238,69 @@ impl Captioner {
             recorder: &mut recorder,
             sink,
         };
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let feed = Feed {
-                audio: &audio,
-                controls: Some(&controls),
-                name: &name,
-            };
-            engine::run(
-                &mut streamer,
-                feed,
-                &mut clock,
-                &pace,
-                &inbox,
-                stop,
-                &mut out,
-            )
-        }));
-        let failure = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(LiveError::Model(e)),
-            Err(_) => {
-                // Keep the words that were shown, if the streamer can still give them.
-                let at = clock.now(&audio);
-                let tail = std::panic::catch_unwind(AssertUnwindSafe(|| streamer.finish()));
-                if let Some(e) = tail.ok().and_then(|words| commit_event(&words, at)) {
-                    let _ = out.event(&e);
-                }
-                Some(LiveError::Internal)
-            }
+        let feed = Feed {
+            audio: &audio,
+            controls: Some(&controls),
+            name: &name,
         };
+        let failure = run_caught(
+            &mut streamer,
+            feed,
+            &mut clock,
+            &pace,
+            &inbox,
+            stop,
+            &mut out,
+        );
         // Requests sent from now on are refused.
         drop(inbox);
-        let saved = recorder
-            .as_ref()
-            .and_then(|r| r.dir().map(std::path::Path::to_path_buf));
-        if let Some(Err(e)) = recorder.map(Recorder::finish) {
-            sink.news(News::Failed(e.to_string()));
-        }
+        let saved = close_recording(recorder, sink);
         capture.join();
         Ended {
             saved,
             failure: failure.or_else(|| audio.error().map(LiveError::Source)),
         }
     }
+}
+
+/// Run the engine (see [`engine::run`]); why it stopped before the input's end, if it did. A
+/// panic still commits the words that were shown, if the streamer can give them.
+fn run_caught(
+    streamer: &mut Streamer,
+    feed: Feed,
+    clock: &mut Clock,
+    pace: &Pace,
+    inbox: &Inbox,
+    stop: &AtomicBool,
+    out: &mut dyn Output,
+) -> Option<LiveError> {
+    let audio = feed.audio;
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        engine::run(streamer, feed, clock, pace, inbox, stop, out)
+    }));
+    match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(LiveError::Model(e)),
+        Err(_) => {
+            let at = clock.now(audio);
+            let tail = std::panic::catch_unwind(AssertUnwindSafe(|| streamer.finish()));
+            if let Some(e) = tail.ok().and_then(|words| commit_event(&words, at)) {
+                let _ = out.event(&e);
+            }
+            Some(LiveError::Internal)
+        }
+    }
+}
+
+/// Close the session on disk (telling `sink` if that fails); its directory.
+fn close_recording(recorder: Option<Recorder>, sink: &mut dyn Sink) -> Option<PathBuf> {
+    let saved = recorder
+        .as_ref()
+        .and_then(|r| r.dir().map(std::path::Path::to_path_buf));
+    if let Some(Err(e)) = recorder.map(Recorder::finish) {
+        sink.news(News::Failed(e.to_string()));
+    }
+    saved
 }
 
 /// Two inputs captioned apart: an engine for each on a thread of its own (each with its own
@@ -375,7 +391,7 @@ impl Pair<'_> {
                             out.event(lane, &e);
                         }
                     }
-                    FromLane::Audio(samples) => out.audio(lane, &samples),
+                    FromLane::Audio(samples) => out.audio(&samples),
                     FromLane::Done(f) => {
                         failure = failure.or(f);
                         done += 1;
@@ -411,34 +427,20 @@ impl Pair<'_> {
             switch_at: self.switch_at.to_vec(),
         };
         let mut out = ToPair { lane, tx };
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let feed = Feed {
-                audio: &on.audio,
-                controls: Some(controls),
-                name,
-            };
-            engine::run(
-                &mut streamer,
-                feed,
-                &mut clock,
-                &pace,
-                &on.inbox,
-                ending,
-                &mut out,
-            )
-        }));
-        match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(LiveError::Model(e)),
-            Err(_) => {
-                let at = clock.now(&on.audio);
-                let tail = std::panic::catch_unwind(AssertUnwindSafe(|| streamer.finish()));
-                if let Some(e) = tail.ok().and_then(|words| commit_event(&words, at)) {
-                    let _ = out.event(&e);
-                }
-                Some(LiveError::Internal)
-            }
-        }
+        let feed = Feed {
+            audio: &on.audio,
+            controls: Some(controls),
+            name,
+        };
+        run_caught(
+            &mut streamer,
+            feed,
+            &mut clock,
+            &pace,
+            &on.inbox,
+            ending,
+            &mut out,
+        )
     }
 }
 
@@ -467,11 +469,8 @@ impl Joined<'_> {
         }
     }
 
-    /// The first input's audio is kept (with `--keep-audio`).
-    fn audio(&mut self, lane: usize, samples: &[f32]) {
-        if lane != 0 {
-            return;
-        }
+    /// The first input's audio, kept (with `--keep-audio`).
+    fn audio(&mut self, samples: &[f32]) {
         if let Some(news) = self.recorder.as_mut().and_then(|r| r.on_audio(samples)) {
             self.sink.news(news);
         }
@@ -492,10 +491,13 @@ impl Output for ToPair<'_> {
         }
     }
 
+    /// Only the first input's audio is kept, so only it is sent.
     fn audio(&mut self, samples: &[f32]) {
-        self.tx
-            .send((self.lane, FromLane::Audio(samples.to_vec())))
-            .ok();
+        if self.lane == 0 {
+            self.tx
+                .send((self.lane, FromLane::Audio(samples.to_vec())))
+                .ok();
+        }
     }
 }
 

@@ -30,6 +30,13 @@ extern "C" fn stop_servers_at_exit() {
     }
 }
 
+/// Tests of one test program that run the model in real time take turns, so that none of them
+/// starves another of the two cores and falls behind.
+pub fn model_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct SoundServer {
     dir: tempfile::TempDir,
     child: Child,
