@@ -3,7 +3,7 @@
 //! its own writes the audio in short blocks, looking between them whether to stop, and waits at
 //! the end until the device has played the last of it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,8 +17,6 @@ const OUTPUT: &str = "default output";
 pub struct Playback {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-    /// Device frames per second.
-    rate: u32,
     /// The device, as messages name it.
     pub device: String,
 }
@@ -26,8 +24,6 @@ pub struct Playback {
 #[derive(Default)]
 struct Shared {
     stop: AtomicBool,
-    /// Frames handed to the device.
-    played: AtomicUsize,
     done: AtomicBool,
     failed: Mutex<Option<String>>,
 }
@@ -57,7 +53,6 @@ impl Playback {
         Ok(Playback {
             shared,
             thread: Some(thread),
-            rate,
             device: name,
         })
     }
@@ -65,11 +60,6 @@ impl Playback {
     /// Whether the audio has been played to its end (or playing failed).
     pub fn done(&self) -> bool {
         self.shared.done.load(Ordering::Acquire)
-    }
-
-    /// Seconds handed to the device so far.
-    pub fn position(&self) -> f64 {
-        self.shared.played.load(Ordering::Relaxed) as f64 / self.rate as f64
     }
 
     /// Why the device stopped playing, if it did.
@@ -172,7 +162,6 @@ mod imp {
                         .map_err(|e| format!("the device stopped ({e})"))?,
                 }
             }
-            shared.played.fetch_add(chunk.len(), Ordering::Relaxed);
         }
         // Wait until the device has played the last of it.
         pcm.drain().map_err(|e| e.to_string())
