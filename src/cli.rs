@@ -195,6 +195,10 @@ pub struct PlayArgs {
     /// Where to start, in seconds from the session's start (the times `sessions show` gives).
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
     pub from: f64,
+    /// Of a session that captioned two inputs apart, play only this one's audio (its label, as
+    /// `sessions show` prints it). Default: both, mixed, as the call sounded.
+    #[arg(long, value_name = "LABEL")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -421,6 +425,7 @@ impl LiveArgs {
             mode,
             title: flags.save.title.clone(),
             keep_audio: flags.save.keep_audio,
+            labels: second.as_ref().map(|_| labels.clone()),
         });
         Ok(Settings {
             input,

@@ -60,6 +60,11 @@ struct Captions {
     pieces: Vec<Piece>,
     tentative: String,
     ended: bool,
+    /// With two inputs captioned apart: which one the last piece is from, which one's tail is
+    /// shown, and which have ended.
+    speaker: Option<usize>,
+    tentative_from: Option<usize>,
+    lanes_ended: [bool; 2],
 }
 
 /// The captions shared with the page's readers.
@@ -130,6 +135,83 @@ impl Board {
         c.tentative.clear();
         drop(c);
         self.changed();
+    }
+
+    /// An event of one of two inputs captioned apart: a line is one input's, beginning with its
+    /// label; the tail shown is the input's that spoke last; the captions end when both have.
+    pub fn labelled(&self, lane: usize, label: &str, e: &Event) {
+        let lane = lane.min(1);
+        match e {
+            Event::Commit { text, .. } => {
+                let text = text.trim();
+                if text.is_empty() {
+                    return;
+                }
+                let mut c = self.lock();
+                let same = c.speaker == Some(lane);
+                let fresh = match c.pieces.last_mut() {
+                    Some(p) if same => p.close,
+                    Some(p) => {
+                        // The other input's line ends where this one's words come in.
+                        p.close = true;
+                        true
+                    }
+                    None => true,
+                };
+                let text = if fresh {
+                    format!("{label}: {text}")
+                } else {
+                    text.to_string()
+                };
+                c.speaker = Some(lane);
+                let close = text.split_whitespace().last().is_some_and(ends_sentence);
+                c.pieces.push(Piece { text, close });
+                if c.tentative_from == Some(lane) {
+                    c.tentative.clear();
+                }
+                drop(c);
+                self.changed();
+            }
+            Event::Partial { text, .. } => {
+                let mut c = self.lock();
+                let text = text.trim();
+                if text.is_empty() && c.tentative_from != Some(lane) {
+                    return;
+                }
+                c.tentative = if text.is_empty() {
+                    String::new()
+                } else {
+                    format!("{label}: {text}")
+                };
+                c.tentative_from = Some(lane);
+                drop(c);
+                self.changed();
+            }
+            Event::Break { .. } => {
+                let mut c = self.lock();
+                if c.tentative_from == Some(lane) {
+                    c.tentative.clear();
+                }
+                let speaker = c.speaker;
+                if let (Some(p), Some(s)) = (c.pieces.last_mut(), speaker) {
+                    if s == lane {
+                        p.close = true;
+                    }
+                }
+                drop(c);
+                self.changed();
+            }
+            Event::End { .. } => {
+                let mut c = self.lock();
+                c.lanes_ended[lane] = true;
+                let both = c.lanes_ended.iter().all(|e| *e);
+                drop(c);
+                if both {
+                    self.end();
+                }
+            }
+            _ => {}
+        }
     }
 
     /// A stream event, as the page shows it.
@@ -479,6 +561,63 @@ mod tests {
             e.starts_with("--share my-laptop:80: give an address"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn two_inputs_lines_begin_with_their_label_and_end_when_both_end() {
+        use crate::stream::Word;
+        let board = Board::new();
+        let commit = |text: &str| Event::Commit {
+            text: text.into(),
+            start: 0.0,
+            end: 1.0,
+            emitted_at: 1.0,
+            words: vec![Word::new(text, 0.0, 1.0, 1.0)],
+        };
+        let partial = |text: &str| Event::Partial {
+            text: text.into(),
+            start: 0.0,
+            end: 1.0,
+            emitted_at: 1.0,
+        };
+        let end = Event::End {
+            duration: 1.0,
+            updates: 1,
+            compute: 0.1,
+            words: 1,
+            mode: crate::stream::Mode::Window,
+            emitted_at: 1.0,
+        };
+        board.labelled(0, "You", &commit("Can you"));
+        board.labelled(1, "Them", &partial("Yes"));
+        assert_eq!(board.lock().tentative, "Them: Yes");
+        // The other input's empty tail leaves this one's shown.
+        board.labelled(0, "You", &partial(""));
+        assert_eq!(board.lock().tentative, "Them: Yes");
+        board.labelled(0, "You", &commit("hear me?"));
+        board.labelled(1, "Them", &commit("Yes, I"));
+        board.labelled(0, "You", &commit("Good."));
+        board.labelled(1, "Them", &commit("can."));
+        let lines: Vec<(String, bool)> = board
+            .lock()
+            .pieces
+            .iter()
+            .map(|p| (p.text.clone(), p.close))
+            .collect();
+        let want = [
+            ("You: Can you", false),
+            ("hear me?", true),
+            ("Them: Yes, I", true),
+            ("You: Good.", true),
+            ("Them: can.", true),
+        ];
+        let want: Vec<(String, bool)> = want.iter().map(|(t, c)| (t.to_string(), *c)).collect();
+        assert_eq!(lines, want);
+        assert_eq!(board.lock().tentative, "", "Them's tail is committed");
+        board.labelled(0, "You", &end);
+        assert!(!board.lock().ended, "Them is still heard");
+        board.labelled(1, "Them", &end);
+        assert!(board.lock().ended);
     }
 
     #[test]

@@ -514,6 +514,88 @@ fn two_inputs_are_shown_apart_each_sentence_after_its_label_in_order_of_time() {
     );
     // Words are counted once, without the labels.
     assert_eq!(a.captions.words(), 12);
+
+    // Labels are drawn in their own colour, apart from the words they introduce.
+    let area = Rect::new(0, 0, 100, 30);
+    let mut buf = Buffer::empty(area);
+    a.render(area, &mut buf);
+    let styles = theme::choose(None, None, false).0;
+    let at = |text: &str, offset: usize| {
+        let y = row(text);
+        let x = screen[y]
+            .chars()
+            .collect::<String>()
+            .find(text)
+            .expect("column");
+        // Columns count characters; the screen rows are built from one-cell symbols.
+        let x = screen[y][..x].chars().count() + offset;
+        buf[(x as u16, y as u16)].fg
+    };
+    let label = styles[Slot::Label].fg.expect("colour");
+    assert_eq!(at("Them: Yes", 0), label);
+    assert_eq!(
+        at("Them: Yes", 6),
+        styles[Slot::Caption].fg.expect("colour")
+    );
+    assert_eq!(at("Them: The first", 0), label);
+    assert_eq!(
+        at("Them: The first", 6),
+        styles[Slot::Tentative].fg.expect("colour")
+    );
+}
+
+#[test]
+fn two_inputs_are_each_metered_and_either_falling_behind_is_said() {
+    let mut a = app();
+    a.two_inputs(["You".into(), "Them".into()]);
+    let loud = Level {
+        rms_db: -6.0,
+        peak_db: -3.0,
+        clipped: false,
+        clipped_blocks: 0,
+        blocks: 10,
+    };
+    let now = a.now + Duration::from_secs(1);
+    a.update(Msg::Tick {
+        now,
+        level: Level::default(),
+        second: Some(loud),
+    });
+    let screen = draw(&a, 100, 30);
+    let meters = &screen[1];
+    let (you, them) = (
+        meters.find("You [").unwrap_or_else(|| panic!("{meters}")),
+        meters.find("Them [").unwrap_or_else(|| panic!("{meters}")),
+    );
+    assert!(you < them, "{meters}");
+    // Only the second input is loud: its bar is filled, the first's is empty.
+    let bar = |from: usize| -> usize {
+        meters[from..]
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .matches('█')
+            .count()
+    };
+    assert_eq!(bar(you), 0, "{meters}");
+    assert!(bar(them) > 10, "{meters}");
+    assert!(meters.contains("peak  -3 dB"), "{meters}");
+
+    // The second input falls behind: the header says which.
+    a.update(Msg::Labelled {
+        lane: 1,
+        label: "Them".into(),
+        event: Event::Lag {
+            behind: 3.5,
+            compute: 2.0,
+            coalesced: 4,
+            emitted_at: 12.0,
+        },
+    });
+    let header = &draw(&a, 120, 30)[0];
+    assert!(header.contains("Them lag 3.5 s"), "{header}");
+    assert!(!header.contains("You lag"), "{header}");
+    assert!(header.contains("input: "), "{header}");
 }
 
 #[test]
@@ -568,6 +650,7 @@ fn trouble_shows_on_the_status_line_and_captions_go_on() {
     a.update(Msg::Tick {
         now: later,
         level: Level::default(),
+        second: None,
     });
     assert!(a.status.is_some());
     a.update(special(KeyCode::Esc));
@@ -576,6 +659,7 @@ fn trouble_shows_on_the_status_line_and_captions_go_on() {
     a.update(Msg::Tick {
         now: later + Duration::from_secs(9),
         level: Level::default(),
+        second: None,
     });
     assert!(a.status.is_none());
     a.update(Msg::Stream(Event::End {
@@ -604,12 +688,14 @@ fn ticks_redraw_only_when_the_meter_visibly_moves() {
     a.update(Msg::Tick {
         now: t + Duration::from_millis(120),
         level: loud,
+        second: None,
     });
     assert!(a.dirty);
     a.dirty = false;
     a.update(Msg::Tick {
         now: t + Duration::from_millis(150),
         level: loud,
+        second: None,
     });
     assert!(!a.dirty, "nothing changed");
     let screen = draw(&a, 80, 24);
@@ -622,11 +708,13 @@ fn ticks_redraw_only_when_the_meter_visibly_moves() {
     a.update(Msg::Tick {
         now: t + Duration::from_millis(180),
         level: quieter,
+        second: None,
     });
     assert!(!a.dirty, "meter redrawn too soon");
     a.update(Msg::Tick {
         now: t + Duration::from_millis(230),
         level: quieter,
+        second: None,
     });
     assert!(a.dirty);
     a.dirty = false;
@@ -637,6 +725,7 @@ fn ticks_redraw_only_when_the_meter_visibly_moves() {
             clipped_blocks: 1,
             ..quieter
         },
+        second: None,
     });
     assert!(a.dirty);
     assert!(screen_has(&draw(&a, 80, 24), "CLIP"));

@@ -94,7 +94,7 @@ fn two_recordings_are_captioned_apart_each_under_its_label() {
     let data = dir.path().join("data");
     let [(a, a_ref), (b, b_ref)] = recordings(dir.path());
     let pair = format!("{}+{}", a.display(), b.display());
-    let events = stream(&pair, &data, &["--labels", "Reader,Guest"]);
+    let events = stream(&pair, &data, &["--labels", "Reader,Guest", "--keep-audio"]);
     let (reader, guest) = (
         committed_by(&events, Some("Reader")),
         committed_by(&events, Some("Guest")),
@@ -162,6 +162,18 @@ fn two_recordings_are_captioned_apart_each_under_its_label() {
         WerCount::of(&b_ref, &lines_of("Guest", &show)).rate() <= 0.25,
         "{show}"
     );
+    // A reader following the session gets each input's lines after its label.
+    let followed = stdout(&livecap_env(&["sessions", "follow", &id], &env));
+    assert_eq!(
+        normalize_words(&lines_of("Reader", &followed)),
+        normalize_words(&reader),
+        "{followed}"
+    );
+    assert_eq!(
+        normalize_words(&lines_of("Guest", &followed)),
+        normalize_words(&guest),
+        "{followed}"
+    );
     let srt = stdout(&livecap_env(
         &["sessions", "export", &id, "-f", "srt"],
         &env,
@@ -196,6 +208,49 @@ fn two_recordings_are_captioned_apart_each_under_its_label() {
         .filter_map(|s| s["speaker"].as_str())
         .collect();
     assert!(speakers.contains(&"Reader") && speakers.contains(&"Guest"));
+
+    // Each input's audio is kept apart, whole, and said in `show`.
+    let session = data.join("sessions").join(&id);
+    for (file, input) in [("audio.wav", &a), ("audio.2.wav", &b)] {
+        let kept = samples(&session.join(file));
+        let heard = samples(input);
+        assert_eq!(
+            kept.len(),
+            heard.len(),
+            "{file}: all of {}",
+            input.display()
+        );
+        let worst = kept
+            .iter()
+            .zip(&heard)
+            .map(|(k, h)| (k - h).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1.5 / 32_768.0, "{file} differs by {worst}");
+    }
+    assert!(show.contains("audio.2.wav (Guest)"), "{show}");
+    // A label the session does not have: one sentence naming the ones it has.
+    let out = livecap_env(&["sessions", "play", &id, "--source", "Host"], &env);
+    assert_clear_failure(&out, "\"Host\"; it kept Reader, Guest");
+
+    // Transcribed again, each input apart, under its label.
+    let again = stdout(&livecap_env(
+        &["sessions", "retranscribe", &id, "-f", "srt"],
+        &env,
+    ));
+    for (label, reference) in [("Reader", &a_ref), ("Guest", &b_ref)] {
+        let wer = WerCount::of(reference, &lines_of(label, &again)).rate();
+        assert!(
+            wer <= 0.15,
+            "{label} transcribed again: WER {:.1}%\n{again}",
+            100.0 * wer
+        );
+    }
+}
+
+fn samples(path: &Path) -> Vec<f32> {
+    livecap::audio::load_file(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .samples
 }
 
 fn normalize_words(text: &str) -> Vec<String> {

@@ -88,7 +88,8 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
     let mut follower = store.follow(args.id.as_deref(), args.from_now)?;
     let share = Share::announce(args.share.as_deref())?;
     let mut out = io::stdout().lock();
-    let mut lines = Lines::new(LINE_CHARS, f64::INFINITY);
+    // Lines are cut per input: a session of two inputs prints each one's after its label.
+    let mut lines: Vec<(Option<String>, Lines)> = Vec::new();
     let json = |out: &mut io::StdoutLock, f: &Followed| -> io::Result<()> {
         serde_json::to_writer(&mut *out, f)?;
         writeln!(out)
@@ -102,13 +103,19 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
             }
             match args.format {
                 StreamFormat::Text => {
+                    let at = match lines.iter().position(|(who, _)| *who == e.source) {
+                        Some(at) => at,
+                        None => {
+                            lines.push((e.source.clone(), Lines::new(LINE_CHARS, f64::INFINITY)));
+                            lines.len() - 1
+                        }
+                    };
+                    let (who, grouper) = &mut lines[at];
                     // Word by word, as `livecap stream` breaks its lines.
                     for w in e.text.split_whitespace() {
-                        lines.push(w, e.start, e.end);
+                        grouper.push(w, e.start, e.end);
                     }
-                    for l in lines.take_finished() {
-                        writeln!(out, "{}", printable(&l.text))?;
-                    }
+                    print_lines(&mut out, who.as_deref(), grouper.take_finished())?;
                 }
                 StreamFormat::Jsonl => json(&mut out, &Followed::Commit(&e))?,
             }
@@ -125,9 +132,9 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
     }
     match args.format {
         StreamFormat::Text => {
-            lines.close();
-            for l in lines.take_finished() {
-                writeln!(out, "{}", printable(&l.text))?;
+            for (who, grouper) in &mut lines {
+                grouper.close();
+                print_lines(&mut out, who.as_deref(), grouper.take_finished())?;
             }
         }
         StreamFormat::Jsonl => json(&mut out, &Followed::End { clean })?,
@@ -141,6 +148,21 @@ fn follow(store: &Store, args: &FollowArgs) -> Result<bool> {
         ));
     }
     Ok(true)
+}
+
+/// Finished lines, each after its input's label when the session captioned two apart.
+fn print_lines(
+    out: &mut impl Write,
+    who: Option<&str>,
+    lines: Vec<crate::transcript::Line>,
+) -> io::Result<()> {
+    for l in lines {
+        match who {
+            Some(who) => writeln!(out, "{}: {}", printable(who), printable(&l.text))?,
+            None => writeln!(out, "{}", printable(&l.text))?,
+        }
+    }
+    Ok(())
 }
 
 fn list_line(s: &Summary) -> String {
@@ -184,8 +206,16 @@ fn show(store: &Store, id: &str) -> Result<bool> {
         .map(|e| e.text.split_whitespace().count())
         .sum();
     writeln!(out, "words    {words}")?;
-    if let Some(audio) = &opened.audio {
-        writeln!(out, "audio    {}", audio.display())?;
+    for kept in &opened.audio {
+        match &kept.label {
+            Some(label) => writeln!(
+                out,
+                "audio    {} ({})",
+                kept.path.display(),
+                printable(label)
+            )?,
+            None => writeln!(out, "audio    {}", kept.path.display())?,
+        }
     }
     writeln!(out)?;
     for e in &back.entries {
@@ -241,14 +271,13 @@ const PLAY_LOOK_EVERY: std::time::Duration = std::time::Duration::from_millis(50
 
 fn play(store: &Store, a: &PlayArgs) -> Result<bool> {
     let opened = store.open(&a.id)?;
-    let Some(path) = opened.audio else {
+    let Some(samples) = opened.kept_samples(a.source.as_deref())? else {
         bail!(
             "session {} has no kept audio; record with --keep-audio to be able to hear it again",
             a.id
         );
     };
-    let audio = crate::audio::load_file(&path)?;
-    let length = audio.samples.len() as f64 / crate::audio::SAMPLE_RATE as f64;
+    let length = samples.len() as f64 / crate::audio::SAMPLE_RATE as f64;
     if !a.from.is_finite() || a.from < 0.0 || a.from >= length {
         bail!(
             "--from {}: session {}'s audio lasts {} ({length:.1} s)",
@@ -260,7 +289,7 @@ fn play(store: &Store, a: &PlayArgs) -> Result<bool> {
     let first = (a.from * crate::audio::SAMPLE_RATE as f64) as usize;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     crate::live::stop_on_signals(&stop)?;
-    let playing = crate::audio::device::Playback::start(&audio.samples[first..])?;
+    let playing = crate::audio::device::Playback::start(samples.get(first..).unwrap_or_default())?;
     crate::stderr::say(format!(
         "playing session {} from {} through {} (Ctrl-C stops)",
         a.id,

@@ -128,9 +128,8 @@ impl<W: Write> Sink for Printer<W> {
         if self.write_error.is_some() {
             return ControlFlow::Break(());
         }
-        // The shared page shows the first input's captions.
-        if let (Some(board), 0) = (&self.share, lane) {
-            board.event(e);
+        if let Some(board) = &self.share {
+            board.labelled(lane, label, e);
         }
         let writer = if lane == 0 {
             &mut self.out

@@ -157,6 +157,11 @@ impl Captioner {
         self.capture.meter()
     }
 
+    /// The second input's level, when two are captioned apart.
+    pub fn second_meter(&self) -> Option<Arc<Meter>> {
+        self.second.as_ref().map(|l| l.capture.meter())
+    }
+
     /// Why captioning started without an input device (the system default could not be
     /// opened and the source was told to wait for one), if it did.
     pub fn missing_device(&self) -> Option<&str> {
@@ -391,7 +396,7 @@ impl Pair<'_> {
                             out.event(lane, &e);
                         }
                     }
-                    FromLane::Audio(samples) => out.audio(&samples),
+                    FromLane::Audio(samples) => out.audio(lane, &samples),
                     FromLane::Done(f) => {
                         failure = failure.or(f);
                         done += 1;
@@ -426,7 +431,8 @@ impl Pair<'_> {
             step: s.step,
             switch_at: self.switch_at.to_vec(),
         };
-        let mut out = ToPair { lane, tx };
+        let keep = s.record.as_ref().is_some_and(|r| r.keep_audio);
+        let mut out = ToPair { lane, keep, tx };
         let feed = Feed {
             audio: &on.audio,
             controls: Some(controls),
@@ -469,9 +475,13 @@ impl Joined<'_> {
         }
     }
 
-    /// The first input's audio, kept (with `--keep-audio`).
-    fn audio(&mut self, samples: &[f32]) {
-        if let Some(news) = self.recorder.as_mut().and_then(|r| r.on_audio(samples)) {
+    /// An input's audio, kept (with `--keep-audio`).
+    fn audio(&mut self, lane: usize, samples: &[f32]) {
+        if let Some(news) = self
+            .recorder
+            .as_mut()
+            .and_then(|r| r.on_audio_from(lane, samples))
+        {
             self.sink.news(news);
         }
     }
@@ -480,6 +490,8 @@ impl Joined<'_> {
 /// An engine of a pair's output: everything to the pair's thread.
 struct ToPair<'a> {
     lane: usize,
+    /// The audio is kept, so it is sent.
+    keep: bool,
     tx: &'a std::sync::mpsc::Sender<(usize, FromLane)>,
 }
 
@@ -491,9 +503,8 @@ impl Output for ToPair<'_> {
         }
     }
 
-    /// Only the first input's audio is kept, so only it is sent.
     fn audio(&mut self, samples: &[f32]) {
-        if self.lane == 0 {
+        if self.keep {
             self.tx
                 .send((self.lane, FromLane::Audio(samples.to_vec())))
                 .ok();

@@ -58,6 +58,10 @@ pub struct Meta {
     pub source: String,
     pub model: String,
     pub title: Option<String>,
+    /// The two inputs' labels when a session captioned two apart, in the order of their kept
+    /// audio files (`audio.wav`, `audio.2.wav`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// The process recording it, while it does (to tell a session being recorded from one whose
     /// recorder was killed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

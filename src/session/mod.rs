@@ -14,4 +14,4 @@ pub mod writer;
 
 pub use export::{write_transcript, Format};
 pub use record::{data_dir, News, RecordOptions, Recorder};
-pub use store::Store;
+pub use store::{Kept, KeptAudioError, Store};

@@ -11,8 +11,16 @@ use super::writer::SessionLog;
 use crate::audio::SAMPLE_RATE;
 use crate::stream::{BreakReason, Event, Mode};
 
-/// The recorded audio's file in a session directory.
+/// The recorded audio's file in a session directory (the first input's, when there are two).
 pub const AUDIO: &str = "audio.wav";
+
+/// The file keeping input `lane`'s audio: `audio.wav`, then `audio.2.wav`.
+pub fn audio_file(lane: usize) -> String {
+    match lane {
+        0 => AUDIO.to_string(),
+        n => format!("audio.{}.wav", n + 1),
+    }
+}
 
 /// What a recording is of, and what to keep.
 #[derive(Debug, Clone)]
@@ -22,8 +30,10 @@ pub struct RecordOptions {
     pub model: String,
     pub mode: Mode,
     pub title: Option<String>,
-    /// Keep the audio as WAV beside the transcript.
+    /// Keep the audio as WAV beside the transcript (each input's, when there are two).
     pub keep_audio: bool,
+    /// The two inputs' labels, when the stream captions two apart.
+    pub labels: Option<[String; 2]>,
 }
 
 /// What happened to the recording, for whoever shows it.
@@ -42,7 +52,8 @@ pub struct Recorder {
     data_dir: PathBuf,
     opts: RecordOptions,
     log: Option<SessionLog>,
-    wav: Option<WavWriter>,
+    /// Each input's kept audio.
+    wavs: Vec<WavWriter>,
     /// Stream seconds at which the current session began (its entries count from there).
     base: f64,
     failing: bool,
@@ -57,7 +68,7 @@ impl Recorder {
             data_dir: data_dir.to_path_buf(),
             opts,
             log: None,
-            wav: None,
+            wavs: Vec::new(),
             base: 0.0,
             failing: false,
             audio_failing: false,
@@ -72,6 +83,9 @@ impl Recorder {
                 if let Some(t) = &self.opts.title {
                     log.set_title(t)?;
                 }
+                if let Some(labels) = &self.opts.labels {
+                    log.set_labels(labels)?;
+                }
                 Ok(log)
             });
         match created {
@@ -80,17 +94,21 @@ impl Recorder {
                     id: log.id().to_string(),
                     dir: log.dir().to_path_buf(),
                 };
+                let inputs = if self.opts.labels.is_some() { 2 } else { 1 };
                 if self.opts.keep_audio {
-                    let path = log.dir().join(AUDIO);
-                    match WavWriter::create(&path, SAMPLE_RATE) {
-                        Ok(w) => self.wav = Some(w),
-                        Err(e) => {
-                            self.audio_failing = true;
-                            self.log = Some(log);
-                            return News::Failed(format!(
-                                "cannot keep the audio in {}: {e}",
-                                path.display()
-                            ));
+                    for lane in 0..inputs {
+                        let path = log.dir().join(audio_file(lane));
+                        match WavWriter::create(&path, SAMPLE_RATE) {
+                            Ok(w) => self.wavs.push(w),
+                            Err(e) => {
+                                self.wavs.clear();
+                                self.audio_failing = true;
+                                self.log = Some(log);
+                                return News::Failed(format!(
+                                    "cannot keep the audio in {}: {e}",
+                                    path.display()
+                                ));
+                            }
                         }
                     }
                 }
@@ -107,7 +125,12 @@ impl Recorder {
 
     /// Keep audio as it is heard (with `keep_audio`), in stream order.
     pub fn on_audio(&mut self, samples: &[f32]) -> Option<News> {
-        let w = self.wav.as_mut()?;
+        self.on_audio_from(0, samples)
+    }
+
+    /// [`Recorder::on_audio`] for input `lane` of two captioned apart.
+    pub fn on_audio_from(&mut self, lane: usize, samples: &[f32]) -> Option<News> {
+        let w = self.wavs.get_mut(lane)?;
         match w.append(samples) {
             Ok(()) if self.audio_failing => {
                 self.audio_failing = false;
@@ -202,7 +225,7 @@ impl Recorder {
     }
 
     fn close(&mut self) -> Result<(), SessionError> {
-        self.wav = None;
+        self.wavs.clear();
         match self.log.take() {
             Some(mut log) => log.finish(),
             None => Ok(()),
@@ -242,6 +265,7 @@ mod tests {
             mode: Mode::Window,
             title: Some("a/../../title\n".into()),
             keep_audio,
+            labels: None,
         }
     }
 

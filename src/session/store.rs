@@ -10,7 +10,7 @@ use super::follow::{newest_live, Follower};
 use super::ids::{find, list_ids};
 use super::log::{Meta, ReadBack, SessionError, TRANSCRIPT};
 use super::reader::{read_meta, read_transcript, summarize, Summary};
-use super::record::AUDIO;
+use super::record::audio_file;
 use crate::asr::{self, ComputeType, DecodeOptions, Model, ModelError};
 use crate::audio::AudioError;
 use crate::private::create_private;
@@ -29,14 +29,95 @@ pub enum RetranscribeError {
     Model(#[from] ModelError),
 }
 
+/// Why a session's kept audio could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum KeptAudioError {
+    #[error("session {id} captioned one input, not two apart: play it without --source")]
+    OneInput { id: String },
+    #[error("session {id} kept no audio from {label:?}; it kept {kept}")]
+    NoSource {
+        id: String,
+        label: String,
+        kept: String,
+    },
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+}
+
+/// One input's kept audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    /// The input's label, when the session captioned two apart.
+    pub label: Option<String>,
+    pub path: PathBuf,
+}
+
 /// A session, opened: where it is, what it was, and what it says.
 #[derive(Debug, Clone)]
 pub struct Opened {
     pub dir: PathBuf,
     pub meta: Option<Meta>,
     pub transcript: ReadBack,
-    /// The kept audio, if there is any.
-    pub audio: Option<PathBuf>,
+    /// The kept audio, if there is any: each input's, in input order.
+    pub audio: Vec<Kept>,
+}
+
+impl Opened {
+    fn id(&self) -> String {
+        self.dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The kept audio: input `source`'s (by its label), or every input's mixed as the call
+    /// sounded; `None` when none was kept.
+    pub fn kept_samples(&self, source: Option<&str>) -> Result<Option<Vec<f32>>, KeptAudioError> {
+        if self.audio.is_empty() {
+            return Ok(None);
+        }
+        let chosen: Vec<&Kept> = match source {
+            None => self.audio.iter().collect(),
+            Some(want) => {
+                let want_key = want.trim().to_lowercase();
+                let found: Vec<&Kept> = self
+                    .audio
+                    .iter()
+                    .filter(|k| {
+                        k.label.as_ref().map(|l| l.to_lowercase()) == Some(want_key.clone())
+                    })
+                    .collect();
+                let kept: Vec<&str> = self
+                    .audio
+                    .iter()
+                    .filter_map(|k| k.label.as_deref())
+                    .collect();
+                if kept.is_empty() {
+                    return Err(KeptAudioError::OneInput { id: self.id() });
+                }
+                if found.is_empty() {
+                    return Err(KeptAudioError::NoSource {
+                        id: self.id(),
+                        label: want.to_string(),
+                        kept: kept.join(", "),
+                    });
+                }
+                found
+            }
+        };
+        let mut mixed: Vec<f32> = Vec::new();
+        for k in chosen {
+            let samples = crate::audio::load_file(&k.path)?.samples;
+            if mixed.len() < samples.len() {
+                mixed.resize(samples.len(), 0.0);
+            }
+            for (m, s) in mixed.iter_mut().zip(&samples) {
+                *m = (*m + s).clamp(-1.0, 1.0);
+            }
+        }
+        Ok(Some(mixed))
+    }
 }
 
 /// The sessions under one data directory.
@@ -88,9 +169,22 @@ impl Store {
     pub fn open(&self, id: &str) -> Result<Opened, SessionError> {
         let dir = find(&self.data, id)?;
         let transcript = read_transcript(&dir.join(TRANSCRIPT))?;
-        let audio = Some(dir.join(AUDIO)).filter(|p| p.is_file());
+        let meta = read_meta(&dir);
+        let labels: Vec<Option<String>> = match meta.as_ref().map(|m| m.labels.as_slice()) {
+            Some(labels) if !labels.is_empty() => labels.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        };
+        let audio = labels
+            .into_iter()
+            .enumerate()
+            .map(|(lane, label)| Kept {
+                label,
+                path: dir.join(audio_file(lane)),
+            })
+            .filter(|k| k.path.is_file())
+            .collect();
         Ok(Opened {
-            meta: read_meta(&dir),
+            meta,
             transcript,
             audio,
             dir,
@@ -138,9 +232,9 @@ impl Store {
         opts: &DecodeOptions,
     ) -> Result<Transcript, RetranscribeError> {
         let opened = self.open(id)?;
-        let Some(audio_path) = opened.audio else {
+        if opened.audio.is_empty() {
             return Err(RetranscribeError::NoAudio { id: id.to_string() });
-        };
+        }
         let spec = match model {
             Some(m) => m.to_string(),
             None => opened
@@ -148,10 +242,27 @@ impl Store {
                 .map(|m| m.model)
                 .unwrap_or_else(|| asr::DEFAULT_MODEL.into()),
         };
-        let audio = crate::audio::load_file(&audio_path)?;
         let model = Model::load_as(&spec, compute)?;
         model.check_options(opts)?;
-        Ok(asr::transcribe(&model, &audio.samples, opts, &mut |_| {})?)
+        // Each input on its own, as it was captioned; two inputs' segments in order of time.
+        let mut whole: Option<Transcript> = None;
+        for kept in &opened.audio {
+            let audio = crate::audio::load_file(&kept.path)?;
+            let mut t = asr::transcribe(&model, &audio.samples, opts, &mut |_| {})?;
+            for s in &mut t.segments {
+                s.speaker.clone_from(&kept.label);
+            }
+            whole = Some(match whole {
+                None => t,
+                Some(mut w) => {
+                    w.duration = w.duration.max(t.duration);
+                    w.segments.extend(t.segments);
+                    w.segments.sort_by(|a, b| a.start.total_cmp(&b.start));
+                    w
+                }
+            });
+        }
+        whole.ok_or(RetranscribeError::NoAudio { id: id.to_string() })
     }
 }
 
@@ -162,4 +273,95 @@ pub enum ExportError {
     Session(#[from] SessionError),
     #[error("cannot write the export: {0}")]
     Write(io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::record::{RecordOptions, Recorder};
+    use crate::session::News;
+    use crate::stream::Mode;
+
+    /// A session of two inputs whose kept audio is `a` and `b`; its id.
+    fn two_inputs(data: &Path, a: &[f32], b: &[f32]) -> String {
+        let opts = RecordOptions {
+            source: "mic+system".into(),
+            model: "tiny.en".into(),
+            mode: Mode::Window,
+            title: None,
+            keep_audio: true,
+            labels: Some(["You".into(), "Them".into()]),
+        };
+        let (mut r, news) = Recorder::start(data, opts);
+        let News::Started { id, .. } = news else {
+            panic!("no session: {news:?}");
+        };
+        assert_eq!(r.on_audio_from(0, a), None);
+        assert_eq!(r.on_audio_from(1, b), None);
+        r.finish().expect("finish");
+        id
+    }
+
+    #[test]
+    fn two_inputs_audio_is_kept_apart_and_heard_mixed_or_one_by_its_label() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (vec![0.25f32; 1_600], vec![-0.5f32; 3_200]);
+        let id = two_inputs(dir.path(), &a, &b);
+        let store = Store::new(dir.path());
+        let opened = store.open(&id).expect("open");
+        let labels: Vec<Option<&str>> = opened.audio.iter().map(|k| k.label.as_deref()).collect();
+        assert_eq!(labels, [Some("You"), Some("Them")]);
+        let near = |got: &[f32], want: &[f32]| {
+            got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-4)
+        };
+        let them = opened
+            .kept_samples(Some("them"))
+            .expect("them")
+            .expect("kept");
+        assert!(near(&them, &b), "Them's audio, asked in any case");
+        let you = opened
+            .kept_samples(Some("You"))
+            .expect("you")
+            .expect("kept");
+        assert!(near(&you, &a));
+        // Both, as the call sounded: summed where both are, the longer one's after.
+        let mixed = opened.kept_samples(None).expect("both").expect("kept");
+        let mut want = vec![-0.25f32; 1_600];
+        want.extend(vec![-0.5f32; 1_600]);
+        assert!(near(&mixed, &want));
+        let err = opened
+            .kept_samples(Some("Guest"))
+            .expect_err("no such input");
+        assert_eq!(
+            err.to_string(),
+            format!("session {id} kept no audio from \"Guest\"; it kept You, Them")
+        );
+    }
+
+    #[test]
+    fn one_inputs_audio_has_no_labels_to_pick() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = RecordOptions {
+            source: "clip.wav".into(),
+            model: "tiny.en".into(),
+            mode: Mode::Window,
+            title: None,
+            keep_audio: true,
+            labels: None,
+        };
+        let (mut r, news) = Recorder::start(dir.path(), opts);
+        let News::Started { id, .. } = news else {
+            panic!("no session: {news:?}");
+        };
+        r.on_audio(&[0.1; 800]);
+        r.finish().expect("finish");
+        let opened = Store::new(dir.path()).open(&id).expect("open");
+        assert_eq!(opened.audio.len(), 1);
+        assert_eq!(
+            opened.kept_samples(None).expect("kept").map(|s| s.len()),
+            Some(800)
+        );
+        let err = opened.kept_samples(Some("You")).expect_err("one input");
+        assert!(err.to_string().contains("without --source"), "{err}");
+    }
 }

@@ -53,6 +53,7 @@ impl SessionLog {
             source: source.to_string(),
             model: model.to_string(),
             title: None,
+            labels: Vec::new(),
             pid: Some(std::process::id()),
         };
         let log = SessionLog {
@@ -92,6 +93,12 @@ impl SessionLog {
     /// Give the session a title (any text: it is kept in the metadata, never in a path).
     pub fn set_title(&mut self, title: &str) -> Result<(), SessionError> {
         self.meta.title = Some(title.to_string());
+        self.write_meta()
+    }
+
+    /// Say which two inputs the session captions apart, in input order.
+    pub fn set_labels(&mut self, labels: &[String]) -> Result<(), SessionError> {
+        self.meta.labels = labels.to_vec();
         self.write_meta()
     }
 

@@ -97,6 +97,33 @@ pub struct Stats {
     pub step: Option<f64>,
 }
 
+impl Stats {
+    /// Take an update's cost or a lag report; `base` is where the session's time begins.
+    fn observe(&mut self, e: &Event, base: f64) {
+        match *e {
+            Event::Update {
+                audio_start,
+                audio_end,
+                compute,
+                emitted_at,
+                skipped,
+                step,
+                ..
+            } => {
+                let span = audio_end - audio_start;
+                if !skipped && span > 0.0 {
+                    self.rtf = Some(compute / span);
+                }
+                self.step = Some(step);
+                self.lag = (emitted_at - audio_end).max(0.0);
+                self.heard = (audio_end - base).max(0.0);
+            }
+            Event::Lag { behind, .. } => self.lag = behind,
+            _ => {}
+        }
+    }
+}
+
 /// Where the engine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -112,10 +139,12 @@ pub enum Msg {
     Key(KeyEvent),
     /// The terminal was resized (the next frame lays out again).
     Resize,
-    /// A frame is due; `level` is the input level now.
+    /// A frame is due; `level` is the input level now (`second`, the second input's, when two
+    /// are captioned apart).
     Tick {
         now: Instant,
         level: Level,
+        second: Option<Level>,
     },
     Stream(Event),
     /// An event of one of two inputs captioned apart, with its label.
@@ -239,6 +268,8 @@ pub struct App {
     pub status: Option<Status>,
     pub meter: MeterState,
     pub stats: Stats,
+    /// With two inputs: the second one's meter and the cost of its updates.
+    pub second: Option<(MeterState, Stats)>,
     pub now: Instant,
     pub quit: bool,
     /// Something changed since the last frame was drawn.
@@ -248,7 +279,7 @@ pub struct App {
     /// Rows visible in the history pane at the last draw.
     pub(crate) history_view: Cell<usize>,
     /// What the meter showed at the last draw, and when it last changed.
-    meter_shown: (i32, i32, bool),
+    meter_shown: [(i32, i32, bool); 2],
     meter_at: Instant,
 }
 
@@ -280,12 +311,13 @@ impl App {
             status: None,
             meter: MeterState::new(now),
             stats: Stats::default(),
+            second: None,
             now,
             quit: false,
             dirty: true,
             caption_view: Cell::new((0, 0)),
             history_view: Cell::new(0),
-            meter_shown: (i32::MIN, i32::MIN, false),
+            meter_shown: [(i32::MIN, i32::MIN, false); 2],
             meter_at: now,
         }
     }
@@ -329,8 +361,8 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Option<Effect> {
         match msg {
-            Msg::Tick { now, level } => {
-                self.tick(now, &level);
+            Msg::Tick { now, level, second } => {
+                self.tick(now, &level, second.as_ref());
                 None
             }
             other => {
@@ -405,16 +437,31 @@ impl App {
         }
     }
 
-    fn tick(&mut self, now: Instant, level: &Level) {
+    fn tick(&mut self, now: Instant, level: &Level, second: Option<&Level>) {
         self.now = now;
         self.meter.observe(level, now);
-        let shown = (
-            self.meter.rms_db.round() as i32,
-            self.meter.peak_shown(now).round() as i32,
-            self.meter.clip_lit(now),
-        );
+        if let Some(level) = second {
+            let (meter, _) = self
+                .second
+                .get_or_insert_with(|| (MeterState::new(now), Stats::default()));
+            meter.observe(level, now);
+        }
+        let looks = |m: &MeterState| {
+            (
+                m.rms_db.round() as i32,
+                m.peak_shown(now).round() as i32,
+                m.clip_lit(now),
+            )
+        };
+        let shown = [
+            looks(&self.meter),
+            self.second
+                .as_ref()
+                .map_or((i32::MIN, i32::MIN, false), |(m, _)| looks(m)),
+        ];
         let due = now.saturating_duration_since(self.meter_at) >= METER_EVERY;
-        if shown != self.meter_shown && (due || shown.2 != self.meter_shown.2) {
+        let clip_changed = (0..2).any(|i| shown[i].2 != self.meter_shown[i].2);
+        if shown != self.meter_shown && (due || clip_changed) {
             self.meter_shown = shown;
             self.meter_at = now;
             self.dirty = true;
@@ -427,13 +474,22 @@ impl App {
         }
     }
 
+    /// Two inputs are captioned apart, labelled `labels`.
+    pub fn two_inputs(&mut self, labels: [String; 2]) {
+        let [a, b] = labels;
+        self.lanes = Some(Box::new([(a, Captions::new()), (b, Captions::new())]));
+    }
+
     /// An event of one of two inputs: its words go to its own captions (shown merged, each
     /// sentence after its label); the first input's other events steer the session as one
     /// input's do, the second's only say their news.
     fn on_labelled(&mut self, lane: usize, label: String, e: Event) -> Option<Effect> {
         let lane = lane.min(1);
         let lanes = self.lanes.get_or_insert_with(|| {
-            Box::new([("".into(), Captions::new()), ("".into(), Captions::new())])
+            Box::new([
+                (String::new(), Captions::new()),
+                (String::new(), Captions::new()),
+            ])
         });
         lanes[lane].0 = label;
         let captions = &mut lanes[lane].1;
@@ -467,6 +523,14 @@ impl App {
         let effect = match (&e, lane) {
             (Event::Commit { .. } | Event::Partial { .. }, _) => None,
             (_, 0) => self.on_stream(e),
+            (Event::Update { .. } | Event::Lag { .. }, _) => {
+                let now = self.now;
+                let (_, stats) = self
+                    .second
+                    .get_or_insert_with(|| (MeterState::new(now), Stats::default()));
+                stats.observe(&e, 0.0);
+                None
+            }
             (Event::Device { kind, message, .. }, _) => {
                 let error = matches!(kind, NoticeKind::Lost | NoticeKind::Refused);
                 self.say(message.clone(), error);
@@ -477,7 +541,7 @@ impl App {
         if let Some(lanes) = &self.lanes {
             if effect == Some(Effect::RefreshPast) {
                 // A new session: both inputs start afresh.
-                self.lanes = None;
+                self.two_inputs([lanes[0].0.clone(), lanes[1].0.clone()]);
             } else {
                 self.captions = Captions::merged(
                     [(&lanes[0].0, &lanes[0].1), (&lanes[1].0, &lanes[1].1)],
@@ -499,24 +563,7 @@ impl App {
                 );
             }
             Event::Partial { text, .. } => self.captions.set_tentative(&text),
-            Event::Update {
-                audio_start,
-                audio_end,
-                compute,
-                emitted_at,
-                skipped,
-                step,
-                ..
-            } => {
-                let span = audio_end - audio_start;
-                if !skipped && span > 0.0 {
-                    self.stats.rtf = Some(compute / span);
-                }
-                self.stats.step = Some(step);
-                self.stats.lag = (emitted_at - audio_end).max(0.0);
-                self.stats.heard = (audio_end - self.base).max(0.0);
-            }
-            Event::Lag { behind, .. } => self.stats.lag = behind,
+            e @ (Event::Update { .. } | Event::Lag { .. }) => self.stats.observe(&e, self.base),
             Event::Mode { mode, .. } => self.mode = mode,
             Event::Device {
                 kind,

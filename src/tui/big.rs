@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 use tui_big_text::{BigText, PixelSize};
 
-use super::captions::Captions;
+use super::captions::{Captions, Look};
 
 /// Fewer characters than this on a line and the next smaller letters are used.
 const MIN_LINE_CHARS: usize = 16;
@@ -60,6 +60,8 @@ pub struct BigCaptions<'a> {
     pub captions: &'a Captions,
     pub committed: Style,
     pub tentative: Style,
+    /// Two inputs' labels.
+    pub label: Style,
     /// Shown when there are no words yet.
     pub hint: &'a str,
 }
@@ -85,11 +87,11 @@ impl Widget for BigCaptions<'_> {
             };
             let spans: Vec<Span> = pieces
                 .into_iter()
-                .map(|(text, tentative)| {
-                    let style = if tentative {
-                        self.tentative
-                    } else {
-                        self.committed
+                .map(|(text, look)| {
+                    let style = match look {
+                        Look::Said => self.committed,
+                        Look::Tentative => self.tentative,
+                        Look::Label => self.label,
                     };
                     Span::styled(text, style)
                 })

@@ -9,10 +9,23 @@ pub struct Captions {
     sentences: Lines,
     tentative: String,
     words: usize,
+    /// Two inputs' captions merged: every sentence and the tentative tail begin with a label.
+    labelled: bool,
 }
 
-/// A piece of a wrapped line: text, and whether it is tentative.
-pub type Piece = (String, bool);
+/// How a piece of caption text looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Look {
+    /// Committed: it will not change.
+    Said,
+    /// It may still change.
+    Tentative,
+    /// The label of the input that said what follows.
+    Label,
+}
+
+/// A piece of a wrapped line: text, and how it looks.
+pub type Piece = (String, Look);
 
 impl Captions {
     pub fn new() -> Self {
@@ -56,7 +69,10 @@ impl Captions {
             .flat_map(|(label, c)| c.sentences().iter().map(move |l| (l.start, *label, l)))
             .collect();
         sentences.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut out = Captions::new();
+        let mut out = Captions {
+            labelled: true,
+            ..Captions::new()
+        };
         for (_, label, line) in sentences {
             out.sentences
                 .push(&format!("{label}:"), line.start, line.start);
@@ -91,7 +107,7 @@ impl Captions {
 
     /// The last `rows` lines of [`Captions::wrap`] (all of them if there are fewer), wrapping
     /// only the sentences they come from: what a pane that follows the newest needs.
-    pub fn wrap_last(&self, width: usize, rows: usize) -> Vec<Vec<Piece>> {
+    pub fn wrap_last<'a>(&'a self, width: usize, rows: usize) -> Vec<Vec<Piece>> {
         if width == 0 || rows == 0 {
             return Vec::new();
         }
@@ -99,9 +115,20 @@ impl Captions {
         let mut blocks: Vec<Vec<Vec<Piece>>> = Vec::new();
         let mut count = 0;
         let open = self.sentences.is_open();
+        // A label starts each sentence and the tail of merged captions.
+        let looks = |text: &'a str, look: Look| {
+            let labelled = self.labelled;
+            text.split_whitespace().enumerate().map(move |(i, w)| {
+                if labelled && i == 0 {
+                    (w, Look::Label)
+                } else {
+                    (w, look)
+                }
+            })
+        };
         if !open && !self.tentative.is_empty() {
             let mut lines = Vec::new();
-            let tail = self.tentative.split_whitespace().map(|w| (w, true));
+            let tail = looks(&self.tentative, Look::Tentative);
             wrap_into(tail, width, &mut lines);
             count += lines.len();
             blocks.push(lines);
@@ -112,9 +139,12 @@ impl Captions {
                 break;
             }
             let mut lines = Vec::new();
-            let words = s.text.split_whitespace().map(|w| (w, false));
+            let words = looks(&s.text, Look::Said);
             if i + 1 == n && open {
-                let tail = self.tentative.split_whitespace().map(|w| (w, true));
+                let tail = self
+                    .tentative
+                    .split_whitespace()
+                    .map(|w| (w, Look::Tentative));
                 wrap_into(words.chain(tail), width, &mut lines);
             } else {
                 wrap_into(words, width, &mut lines);
@@ -129,16 +159,16 @@ impl Captions {
     }
 }
 
-/// Greedy word wrap of `(word, tentative)` into lines of at most `width` characters; a word
+/// Greedy word wrap of `(word, look)` into lines of at most `width` characters; a word
 /// longer than a line is cut.
 fn wrap_into<'a>(
-    words: impl Iterator<Item = (&'a str, bool)>,
+    words: impl Iterator<Item = (&'a str, Look)>,
     width: usize,
     lines: &mut Vec<Vec<Piece>>,
 ) {
     let mut line: Vec<Piece> = Vec::new();
     let mut len = 0usize;
-    for (word, tentative) in words {
+    for (word, look) in words {
         let mut chars: Vec<char> = word.chars().collect();
         while !chars.is_empty() {
             let need = chars.len() + usize::from(len > 0);
@@ -152,11 +182,11 @@ fn wrap_into<'a>(
             let sep = if len > 0 { " " } else { "" };
             len += sep.len() + take;
             match line.last_mut() {
-                Some((text, t)) if *t == tentative => {
+                Some((text, t)) if *t == look => {
                     text.push_str(sep);
                     text.push_str(&part);
                 }
-                _ => line.push((format!("{sep}{part}"), tentative)),
+                _ => line.push((format!("{sep}{part}"), look)),
             }
             if !chars.is_empty() {
                 lines.push(std::mem::take(&mut line));
@@ -197,8 +227,8 @@ mod tests {
         assert_eq!(
             lines[1],
             vec![
-                ("How are".to_string(), false),
-                (" you today".to_string(), true)
+                ("How are".to_string(), Look::Said),
+                (" you today".to_string(), Look::Tentative)
             ]
         );
         // The tail is replaced in place; committed text stays as it was.
@@ -244,5 +274,39 @@ mod tests {
         c.close();
         c.set_tentative("and go");
         assert_eq!(text(&c.wrap(20)), vec!["Stop", "and go"]);
+    }
+
+    #[test]
+    fn two_inputs_merged_begin_each_sentence_and_the_tail_with_a_label() {
+        let (mut you, mut them) = (Captions::new(), Captions::new());
+        you.commit([("Can", 0.0, 0.2), ("you?", 0.3, 0.5)]);
+        them.commit([("Yes.", 1.0, 1.2)]);
+        them.set_tentative("I can");
+        let merged = Captions::merged([("You", &you), ("Them", &them)], 1);
+        assert_eq!(merged.words(), 3);
+        let lines = merged.wrap(40);
+        assert_eq!(
+            lines,
+            vec![
+                vec![
+                    ("You:".to_string(), Look::Label),
+                    (" Can you?".to_string(), Look::Said)
+                ],
+                vec![
+                    ("Them:".to_string(), Look::Label),
+                    (" Yes.".to_string(), Look::Said)
+                ],
+                vec![
+                    ("Them:".to_string(), Look::Label),
+                    (" I can".to_string(), Look::Tentative)
+                ],
+            ]
+        );
+        // One input's captions have no labels.
+        assert!(them
+            .wrap(40)
+            .iter()
+            .flatten()
+            .all(|(_, look)| *look != Look::Label));
     }
 }

@@ -79,6 +79,8 @@ fn cells(db: f32, width: u16) -> u16 {
 
 /// The meter on one line: `[bar  |  ] -23 dB CLIP`.
 pub struct LevelBar<'a> {
+    /// Whose level it is, when two inputs are metered side by side.
+    pub label: Option<&'a str>,
     pub state: &'a MeterState,
     pub now: Instant,
     pub theme: &'a Theme,
@@ -97,12 +99,16 @@ impl Widget for LevelBar<'_> {
         } else {
             ""
         };
-        let tail = label.chars().count() + clip.len() + 2;
+        let who = self.label.map(|l| format!("{l} ")).unwrap_or_default();
+        let tail = who.chars().count() + label.chars().count() + clip.len() + 2;
         // About 1.5 dB a cell at most: finer steps only redraw more.
         let bar_width = area.width.saturating_sub(tail as u16).min(MAX_BAR);
         let filled = cells(self.state.rms_db, bar_width);
         let peak = cells(self.state.peak_shown(self.now), bar_width);
         let mut spans = Vec::new();
+        if !who.is_empty() {
+            spans.push(Span::styled(who, self.theme[Slot::Label]));
+        }
         if bar_width > 0 {
             spans.push(Span::styled("[", self.theme[Slot::Border]));
             for i in 0..bar_width {
@@ -180,6 +186,7 @@ mod tests {
             let area = Rect::new(0, 0, width, 1);
             let mut buf = Buffer::empty(area);
             LevelBar {
+                label: None,
                 state: &s,
                 now: t0,
                 theme: &theme,
@@ -200,6 +207,7 @@ mod tests {
         // Nothing to draw into a zero-sized area, and no panic.
         let mut buf = Buffer::empty(Rect::new(0, 0, 0, 0));
         LevelBar {
+            label: Some("You"),
             state: &s,
             now: t0,
             theme: &theme,

@@ -93,6 +93,8 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let (keymap, key_problems) = Keymap::with_bindings(&cfg.keys);
 
     let input = settings.input.clone();
+    let second = settings.second.clone();
+    let labels = second.as_ref().map(|_| settings.labels.clone());
     let (model, window, step, mode) = (
         settings.model.clone(),
         settings.window,
@@ -114,13 +116,20 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     // Nothing but the app may write over the screen: messages go to a log file.
     let log_path = data.as_ref().map(|d| d.join("livecap.log"));
     let redirect = crate::stderr::to_file(log_path.as_deref());
+    let input_name = match &second {
+        Some(b) => format!("{} + {}", input_label(&input), input_label(b)),
+        None => input_label(&input),
+    };
     let mut app = App::new(
         theme,
         keymap,
-        &input_label(&input),
+        &input_name,
         &model_label(&model),
         Instant::now(),
     );
+    if let Some(labels) = labels {
+        app.two_inputs(labels);
+    }
     app.window = window;
     app.step = step;
     app.mode = mode;
@@ -150,6 +159,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let handle = captioner.handle();
     let meter = captioner.meter();
+    let second_meter = captioner.second_meter();
     let engine = {
         let (tx, hangup) = (tx.clone(), hangup.clone());
         let board = share.as_ref().map(|s| s.board().clone());
@@ -181,6 +191,7 @@ pub fn run(args: &AppArgs) -> Result<bool> {
     let runner = Runner {
         handle,
         meter,
+        second_meter,
         jobs,
         device_input: matches!(input, Input::Device(_)),
     };
@@ -230,9 +241,8 @@ impl Sink for ToUi {
     }
 
     fn labelled(&mut self, lane: usize, label: &str, e: &Event) -> ControlFlow<()> {
-        // The shared page shows the first input's captions.
-        if let (Some(board), 0) = (&self.1, lane) {
-            board.event(e);
+        if let Some(board) = &self.1 {
+            board.labelled(lane, label, e);
         }
         self.send(Msg::Labelled {
             lane,
@@ -458,14 +468,17 @@ fn kept_audio(store: Option<&Store>, id: &str, from: f64) -> Result<Vec<f32>, St
         .ok_or_else(|| JobError::NoDataDir.to_string())?
         .open(id)
         .map_err(|e| e.to_string())?;
-    let path = opened.audio.ok_or_else(|| {
-        format!(
-            "session {id} has no kept audio; record with --keep-audio to be able to hear it again"
-        )
-    })?;
-    let audio = crate::audio::load_file(&path).map_err(|e| e.to_string())?;
+    // Both inputs of a call, mixed as it sounded.
+    let samples = opened
+        .kept_samples(None)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| {
+            format!(
+                "session {id} has no kept audio; record with --keep-audio to be able to hear it again"
+            )
+        })?;
     let first = (from.max(0.0) * crate::audio::SAMPLE_RATE as f64) as usize;
-    Ok(audio.samples.get(first..).unwrap_or_default().to_vec())
+    Ok(samples.get(first..).unwrap_or_default().to_vec())
 }
 
 fn open_session(store: Option<&Store>, id: &str) -> Result<Vec<String>, JobError> {
@@ -520,6 +533,8 @@ fn read_terminal(tx: mpsc::Sender<Msg>) {
 struct Runner {
     handle: Handle,
     meter: Arc<Meter>,
+    /// The second input's level, when two are captioned apart.
+    second_meter: Option<Arc<Meter>>,
     jobs: Jobs,
     /// The session reads a capture device (another can be picked).
     device_input: bool,
@@ -550,7 +565,11 @@ async fn ui(
                 if hangup.load(Ordering::Relaxed) {
                     break Ok(());
                 }
-                app.update(Msg::Tick { now: Instant::now(), level: runner.meter.read() });
+                app.update(Msg::Tick {
+                    now: Instant::now(),
+                    level: runner.meter.read(),
+                    second: runner.second_meter.as_ref().map(|m| m.read()),
+                });
                 if app.dirty {
                     if let Err(e) = terminal.draw(|f| f.render_widget(&*app, f.area())) {
                         // The terminal is gone (a dropped link): end as if hung up.

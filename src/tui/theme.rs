@@ -30,6 +30,7 @@ pub enum Slot {
     Recording,
     Caption,
     Tentative,
+    Label,
     HistoryTime,
     HistoryText,
     MeterLow,
@@ -46,7 +47,7 @@ pub enum Slot {
 }
 
 impl Slot {
-    pub const ALL: [Slot; 21] = [
+    pub const ALL: [Slot; 22] = [
         Slot::Base,
         Slot::Border,
         Slot::BorderFocused,
@@ -55,6 +56,7 @@ impl Slot {
         Slot::Recording,
         Slot::Caption,
         Slot::Tentative,
+        Slot::Label,
         Slot::HistoryTime,
         Slot::HistoryText,
         Slot::MeterLow,
@@ -81,6 +83,7 @@ impl Slot {
             Slot::Recording => "recording",
             Slot::Caption => "caption",
             Slot::Tentative => "tentative",
+            Slot::Label => "label",
             Slot::HistoryTime => "history_time",
             Slot::HistoryText => "history_text",
             Slot::MeterLow => "meter_low",
@@ -509,6 +512,9 @@ mod tests {
                 assert!(t[slot].fg.is_none() || t[slot].fg != bg, "{name} {slot:?}");
             }
             assert_ne!(t[Slot::Tentative], t[Slot::Caption], "{name}");
+            // Two inputs' labels stand out from what they said.
+            assert_ne!(t[Slot::Label], t[Slot::Caption], "{name}");
+            assert_ne!(t[Slot::Label], t[Slot::Tentative], "{name}");
             let h = t[Slot::Header];
             assert!(h.fg.is_none() || h.fg != h.bg, "{name}");
         }

@@ -6,8 +6,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
-use super::app::{App, Focus, Phase, Popup, Row};
+use super::app::{App, Focus, Phase, Popup, Row, Stats};
 use super::big::BigCaptions;
+use super::captions::Look;
 use super::keymap::Action;
 use super::meter::LevelBar;
 use super::theme::Slot;
@@ -31,15 +32,42 @@ impl Widget for &App {
         ])
         .areas(area);
         self.header(header, buf);
-        let [meter, session] =
-            Layout::horizontal([Constraint::Max(56), Constraint::Fill(1)]).areas(meter);
-        LevelBar {
-            state: &self.meter,
-            now: self.now,
-            theme: &self.theme,
+        match (&self.second, &self.lanes) {
+            (Some((second, _)), Some(lanes)) => {
+                // Two inputs: a meter each, after its label.
+                let [first, other, session] = Layout::horizontal([
+                    Constraint::Max(36),
+                    Constraint::Max(36),
+                    Constraint::Fill(1),
+                ])
+                .areas(meter);
+                for (area, state, label) in [
+                    (first, &self.meter, &lanes[0].0),
+                    (other, second, &lanes[1].0),
+                ] {
+                    LevelBar {
+                        label: Some(label),
+                        state,
+                        now: self.now,
+                        theme: &self.theme,
+                    }
+                    .render(area, buf);
+                }
+                self.session_info(session, buf);
+            }
+            _ => {
+                let [meter, session] =
+                    Layout::horizontal([Constraint::Max(56), Constraint::Fill(1)]).areas(meter);
+                LevelBar {
+                    label: None,
+                    state: &self.meter,
+                    now: self.now,
+                    theme: &self.theme,
+                }
+                .render(meter, buf);
+                self.session_info(session, buf);
+            }
         }
-        .render(meter, buf);
-        self.session_info(session, buf);
         self.panes(panes, buf);
         self.status_line(status, buf);
         self.footer(footer, buf);
@@ -124,17 +152,27 @@ impl App {
                 3,
             ),
         ];
-        if self.stats.lag >= 2.0 {
-            parts.push((
-                format!("│ lag {:.1} s ", self.stats.lag),
-                Slot::HeaderDim,
-                7,
-            ));
-        } else if let Some(step) = self.stats.step.filter(|s| *s > self.step + 0.05) {
-            // The machine needs longer than --step for an update: say how often they come.
-            parts.push((format!("│ every {step:.1} s "), Slot::HeaderDim, 6));
-        } else if let Some(rtf) = self.stats.rtf {
-            parts.push((format!("│ rtf {rtf:.2} "), Slot::HeaderDim, 2));
+        // Each input's engine, by its label when there are two: behind, slowed, or keeping up.
+        let engines: Vec<(String, &Stats)> = match (&self.lanes, &self.second) {
+            (Some(lanes), Some((_, second))) => vec![
+                (format!("{} ", lanes[0].0), &self.stats),
+                (format!("{} ", lanes[1].0), second),
+            ],
+            _ => vec![(String::new(), &self.stats)],
+        };
+        for (who, stats) in engines {
+            if stats.lag >= 2.0 {
+                parts.push((
+                    format!("│ {who}lag {:.1} s ", stats.lag),
+                    Slot::HeaderDim,
+                    7,
+                ));
+            } else if let Some(step) = stats.step.filter(|s| *s > self.step + 0.05) {
+                // The machine needs longer than --step for an update: say how often they come.
+                parts.push((format!("│ {who}every {step:.1} s "), Slot::HeaderDim, 6));
+            } else if let Some(rtf) = stats.rtf {
+                parts.push((format!("│ {who}rtf {rtf:.2} "), Slot::HeaderDim, 2));
+            }
         }
         let width = area.width as usize;
         while parts.iter().map(|p| p.0.chars().count()).sum::<usize>() > width {
@@ -195,6 +233,7 @@ impl App {
                 captions: &self.captions,
                 committed: t[Slot::Caption],
                 tentative: t[Slot::Tentative],
+                label: t[Slot::Label],
                 hint: self.empty_hint(),
             }
             .render(area, buf);
@@ -273,11 +312,11 @@ impl App {
                 Line::from(
                     pieces
                         .into_iter()
-                        .map(|(text, tentative)| {
-                            let slot = if tentative {
-                                Slot::Tentative
-                            } else {
-                                Slot::Caption
+                        .map(|(text, look)| {
+                            let slot = match look {
+                                Look::Said => Slot::Caption,
+                                Look::Tentative => Slot::Tentative,
+                                Look::Label => Slot::Label,
                             };
                             Span::styled(text, t[slot])
                         })
