@@ -397,15 +397,19 @@ fn a_sessions_kept_audio_is_heard_again_from_a_lines_time() {
 
 /// What the input labelled `source` committed, from `livecap stream`'s JSON lines.
 fn said_by(source: &str, lines: &[(f64, String)]) -> String {
-    let texts: Vec<String> = lines
+    texts_of("commit", source, lines).join(" ")
+}
+
+/// The texts of the events of `kind` (`commit`, `partial`) of the input labelled `source`.
+fn texts_of(kind: &str, source: &str, lines: &[(f64, String)]) -> Vec<String> {
+    lines
         .iter()
         .filter_map(|(_, l)| {
             let v: serde_json::Value = serde_json::from_str(l).ok()?;
-            (v["type"] == "commit" && v["source"] == source)
+            (v["type"] == kind && v["source"] == source)
                 .then(|| v["text"].as_str().unwrap_or_default().to_string())
         })
-        .collect();
-    texts.join(" ")
+        .collect()
 }
 
 #[test]
@@ -490,25 +494,40 @@ fn a_call_you_at_the_microphone_and_them_through_the_speakers_are_captioned_apar
     }
 }
 
-#[test]
-fn what_the_microphone_hears_from_the_speakers_is_committed_once() {
+/// The call's other side says the first two sentences of the reading through the speakers,
+/// while the microphone `mic` hears them (a room made by `room`, whose players stop at the
+/// end): each said once, under "Them". Returns what was played and what the microphone heard.
+fn echo_of_the_speakers(
+    mic: &str,
+    room: impl FnOnce(&SoundServer, &std::path::Path) -> Vec<std::process::Child>,
+) -> (Vec<f32>, Vec<f32>) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let sentences = long_sentences();
     let clip = dir.path().join("clip.raw");
-    raw_clip(&long_wav(), 0.0, sentences[1].end + 0.2, &clip);
+    let played = raw_clip(&long_wav(), 0.0, sentences[1].end + 0.2, &clip);
     let said = format!("{} {}", sentences[0].text, sentences[1].text);
-    // The microphone hears the speakers: it is the speakers' own monitor, so every word the
-    // other side says reaches both inputs at once.
     let server = SoundServer::start(&[common::sound::Mic {
-        name: "speakers",
+        name: mic,
         plays: None,
     }]);
+    if mic != "speakers" {
+        server.plug("speakers");
+    }
     server.make_default_output("speakers");
+    let players = room(&server, dir.path());
     let _turn = model_turn();
-    let mut r = Running::start("device:speakers+system", &server);
+    let mut r = Running::start(&format!("device:{mic}+system"), &server);
     r.sleep_until(3.0);
+    let heard_path = dir.path().join("heard.raw");
+    let mut recorder = server.record(&format!("{mic}.monitor"), &heard_path);
     server.play("speakers", &clip).wait().ok();
     r.sleep_until(r.elapsed() + 5.0);
+    recorder.kill().ok();
+    recorder.wait().ok();
+    for mut p in players {
+        p.kill().ok();
+        p.wait().ok();
+    }
     let lines = r.lines();
     let (status, err, _) = r.stop();
     assert!(status.success(), "{status:?}: {err}");
@@ -516,10 +535,96 @@ fn what_the_microphone_hears_from_the_speakers_is_committed_once() {
     eprintln!("You: {you}\nThem: {them}");
     let wer = WerCount::of(&said, &them).rate();
     assert!(wer <= 0.15, "Them: WER {:.1}%: {them}", 100.0 * wer);
-    // Committed once: the microphone's copy is dropped as echo.
+    // The microphone did transcribe the echo (its tentative text held the words)...
+    let shown: std::collections::BTreeSet<String> = texts_of("partial", "You", &lines)
+        .iter()
+        .flat_map(|t| livecap_eval::wer::normalize(t))
+        .collect();
+    let words = livecap_eval::wer::normalize(&said);
+    let heard = words.iter().filter(|w| shown.contains(*w)).count();
+    assert!(
+        heard * 2 >= words.len(),
+        "the microphone's captions held {heard} of {} words",
+        words.len()
+    );
+    // ... and committed it once: the microphone's copy is dropped as echo.
     let echoed = you.split_whitespace().count();
     assert!(
         echoed * 10 <= said.split_whitespace().count(),
         "{echoed} words committed twice, under You: {you}"
     );
+    let heard = std::fs::read(&heard_path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
+        .collect();
+    (played, heard)
+}
+
+#[test]
+fn what_the_microphone_hears_from_the_speakers_is_committed_once() {
+    // The microphone is the speakers' own monitor: every word the other side says reaches both
+    // inputs at once, unchanged.
+    echo_of_the_speakers("speakers", |_, _| Vec::new());
+}
+
+#[test]
+fn an_echo_late_quieter_and_in_noise_is_committed_once_too() {
+    // A room: the microphone hears the speakers late (150 ms, and what the server's loopback
+    // adds), 9 dB quieter, over a steady hiss.
+    let (played, heard) = echo_of_the_speakers("room", |server, dir| {
+        server.load_module(&[
+            "module-loopback",
+            "source=speakers.monitor",
+            "sink=room",
+            "latency_msec=150",
+        ]);
+        // The server's volumes are cubic: 71 % is 0.71³ ≈ 0.36 of the amplitude, -9 dB.
+        server.set_sink_volume("room", "71%");
+        let hiss = dir.join("hiss.raw");
+        let mut state = 0x2545_f491u32;
+        let samples: Vec<u8> = (0..16_000 * 60)
+            .flat_map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                // About -45 dBFS of white noise (before the sink's volume).
+                let v = ((state >> 16) as i16 as i32 / 90) as i16;
+                v.to_le_bytes()
+            })
+            .collect();
+        std::fs::write(&hiss, samples).unwrap_or_else(|e| panic!("{e}"));
+        vec![server.play("room", &hiss)]
+    });
+    // The microphone did hear the speakers, late and quieter: the played speech is found in
+    // it (by correlating their loudness, 10 ms at a time), and how much quieter.
+    let envelope = |x: &[f32]| -> Vec<f32> {
+        x.chunks(160)
+            .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / c.len() as f32).sqrt())
+            .collect()
+    };
+    let (p, h) = (envelope(&played), envelope(&heard));
+    let score = |lag: usize| -> f32 {
+        let n = p.len().min(h.len().saturating_sub(lag));
+        let (a, b) = (&p[..n], &h[lag..lag + n]);
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / n.max(1) as f32;
+        let (ma, mb) = (mean(a), mean(b));
+        let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+        let var = |v: &[f32], m: f32| v.iter().map(|x| (x - m) * (x - m)).sum::<f32>();
+        cov / (var(a, ma) * var(b, mb)).sqrt().max(1e-9)
+    };
+    let (lag, best) = (0..h.len().saturating_sub(p.len() / 2))
+        .map(|lag| (lag, score(lag)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or_else(|| panic!("nothing heard"));
+    assert!(
+        best > 0.8,
+        "the microphone did not hear the speakers: {best}"
+    );
+    let loud = |v: &[f32]| (v.iter().map(|x| x * x).sum::<f32>() / v.len().max(1) as f32).sqrt();
+    let at = lag * 160;
+    let quieter =
+        20.0 * (loud(&played) / loud(&heard[at..(at + played.len()).min(heard.len())])).log10();
+    eprintln!("the echo: {quieter:.1} dB quieter (correlation {best:.2})");
+    assert!((6.0..=12.0).contains(&quieter), "{quieter:.1} dB quieter");
 }

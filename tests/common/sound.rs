@@ -186,6 +186,18 @@ impl SoundServer {
         ]);
     }
 
+    /// Load a server module (`module-loopback source=… sink=…`).
+    pub fn load_module(&self, args: &[&str]) {
+        let mut all = vec!["load-module"];
+        all.extend_from_slice(args);
+        self.pactl(&all);
+    }
+
+    /// Set the sink `name`'s volume (`"35%"`): what its monitor gives is that much quieter.
+    pub fn set_sink_volume(&self, name: &str, volume: &str) {
+        self.pactl(&["set-sink-volume", name, volume]);
+    }
+
     /// The value for `PULSE_SERVER`: what a sound-server client connects to.
     pub fn pulse_server(&self) -> String {
         format!("unix:{}", self.socket.display())
