@@ -180,3 +180,67 @@ fn silence_and_empty_audio_give_no_text() {
         t.text()
     );
 }
+
+/// Beams decoded together give, row for row, exactly what each gives decoded alone, on 8-bit,
+/// half and single-precision weights, over several steps (each row's own cache).
+#[test]
+fn beams_decoded_together_are_exactly_each_decoded_alone() {
+    use livecap::asr::{ComputeType, Model};
+    let (wav, _) = dev_set()
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no dev recording"));
+    let audio = load_file(&wav).unwrap_or_else(|e| panic!("{e}"));
+    for compute in [
+        ComputeType::Int8,
+        ComputeType::Float16,
+        ComputeType::Float32,
+    ] {
+        let model = Model::load_as(&model_dir().to_string_lossy(), compute)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mel = model.mel.compute(&audio.samples);
+        let window = mel
+            .window(0, mel.n_frames.min(3000))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let features = model.net.encode(&window).unwrap_or_else(|e| panic!("{e}"));
+        let mut start = model.net.start(&features).unwrap_or_else(|e| panic!("{e}"));
+        let t = &model.tokens;
+        let prompt = [t.sot, t.no_timestamps];
+        let hidden = model
+            .net
+            .decode(&mut start, &prompt)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let logits = model.net.logits(&hidden, prompt.len() - 1);
+        // Three beams: the three likeliest first tokens.
+        let mut ranked: Vec<u32> = (0..logits.len() as u32).collect();
+        ranked.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]));
+        let mut tokens: Vec<u32> = ranked[..3].to_vec();
+        let (mut alone, mut together) = (vec![start.clone(); 3], vec![start.clone(); 3]);
+        for step in 0..4 {
+            let mut want = Vec::new();
+            for (state, &tok) in alone.iter_mut().zip(&tokens) {
+                let h = model
+                    .net
+                    .decode(state, &[tok])
+                    .unwrap_or_else(|e| panic!("{e}"));
+                want.push(model.net.logits(&h, 0));
+            }
+            let mut states: Vec<&mut _> = together.iter_mut().collect();
+            let h = model
+                .net
+                .decode_each(&mut states, &tokens)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let got = model.net.logits_each(&h);
+            assert_eq!(got, want, "{compute:?}, step {step}");
+            // Each beam goes on with its own likeliest token.
+            tokens = want
+                .iter()
+                .map(|l| {
+                    (0..l.len())
+                        .max_by(|a, b| l[*a].total_cmp(&l[*b]))
+                        .unwrap_or(0) as u32
+                })
+                .collect();
+        }
+    }
+}

@@ -156,6 +156,25 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
     logits.iter().map(|&l| l - lse).collect()
 }
 
+/// The `k` likeliest tokens (fewer if fewer are possible) and their log-probabilities, likeliest
+/// first: [`log_softmax`]'s values, without making all of them.
+fn top_log_probs(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
+    let lse = max + sum.ln();
+    // The best `k` so far, best first.
+    let mut top: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if k == 0 || !(l - lse).is_finite() || (top.len() == k && l <= top[k - 1].1) {
+            continue;
+        }
+        let at = top.partition_point(|&(_, t)| t >= l);
+        top.insert(at, (i, l));
+        top.truncate(k);
+    }
+    top.into_iter().map(|(i, l)| (i, l - lse)).collect()
+}
+
 /// The decoder's view of one window, shared by all temperature attempts: the prompt is run once
 /// and its cache reused.
 pub struct WindowDecoder<'m> {
@@ -468,20 +487,7 @@ impl<'m> WindowDecoder<'m> {
                     continue;
                 }
                 self.apply_filters(&mut logits, &beam.tokens);
-                let lp = log_softmax(&logits);
-                let mut top: Vec<(usize, f32)> = lp
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .filter(|(_, l)| l.is_finite())
-                    .collect();
-                let k = (self.beam_size + 1).min(top.len());
-                if k == 0 {
-                    continue;
-                }
-                top.select_nth_unstable_by(k - 1, |a, c| c.1.total_cmp(&a.1));
-                top.truncate(k);
-                for (tok, l) in top {
+                for (tok, l) in top_log_probs(&logits, self.beam_size + 1) {
                     candidates.push((beam.sum_logprob + l, b, tok as u32, l));
                 }
             }
@@ -546,13 +552,13 @@ impl<'m> WindowDecoder<'m> {
                 break;
             }
             next.retain(|b| b.state.is_some());
-            for beam in &mut next {
-                let Some(state) = beam.state.as_mut() else {
-                    continue;
-                };
-                let last = beam.tokens[beam.tokens.len() - 1];
-                let hidden = self.model.net.decode(state, &[last])?;
-                beam.logits = self.model.net.logits(&hidden, 0);
+            // The beams' next tokens decoded together: the weights are read once for all.
+            let last: Vec<u32> = next.iter().map(|b| b.tokens[b.tokens.len() - 1]).collect();
+            let mut states: Vec<&mut super::model::DecoderState> =
+                next.iter_mut().filter_map(|b| b.state.as_mut()).collect();
+            let hidden = self.model.net.decode_each(&mut states, &last)?;
+            for (beam, logits) in next.iter_mut().zip(self.model.net.logits_each(&hidden)) {
+                beam.logits = logits;
             }
             beams = next;
         }
@@ -700,6 +706,28 @@ pub fn detect_language(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_likeliest_tokens_are_log_softmaxs_best() {
+        let logits = [
+            0.5,
+            f32::NEG_INFINITY,
+            3.0,
+            -1.0,
+            3.0,
+            2.0,
+            f32::NEG_INFINITY,
+        ];
+        let all = log_softmax(&logits);
+        let top = top_log_probs(&logits, 3);
+        assert_eq!(top, vec![(2, all[2]), (4, all[4]), (5, all[5])]);
+        // Never a token that cannot be.
+        let top = top_log_probs(&logits, 10);
+        assert_eq!(top.len(), 5);
+        assert!(top.iter().all(|(i, l)| *l == all[*i] && l.is_finite()));
+        assert!(top.windows(2).all(|w| w[0].1 >= w[1].1));
+        assert!(top_log_probs(&logits, 0).is_empty());
+    }
 
     #[test]
     fn compression_ratio_rises_with_repetition() {

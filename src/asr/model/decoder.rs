@@ -363,6 +363,129 @@ impl Decoder {
         Ok(self.ln.apply(&x))
     }
 
+    /// One token for each of several states of the same length (a beam search's beams): every
+    /// layer's products take the rows together, each row attending over its own cache. Each
+    /// row's hidden state (n × d, layer-normed) is exactly what [`Decoder::forward`] gives for
+    /// that state and token alone.
+    pub(super) fn forward_each(
+        &self,
+        states: &mut [&mut DecoderState],
+        tokens: &[u32],
+    ) -> Result<Vec<f32>, ModelError> {
+        let d = self.d;
+        let n = tokens.len();
+        let Some(offset) = states.first().map(|s| s.len) else {
+            return Ok(Vec::new());
+        };
+        debug_assert!(states.len() == n && states.iter().all(|s| s.len == offset));
+        if offset + 1 > self.n_ctx {
+            return Err(ModelError::ContextFull {
+                limit: self.n_ctx,
+                asked: offset + 1,
+            });
+        }
+        let mut x = vec![0f32; n * d];
+        for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
+            let tok = tok as usize;
+            if tok >= self.n_vocab {
+                return Err(ModelError::UnknownToken { token: tok });
+            }
+            let e = self.embed.row(tok);
+            let p = &self.positions[offset * d..(offset + 1) * d];
+            for j in 0..d {
+                row[j] = e[j] + p[j];
+            }
+        }
+        let heads = self.heads;
+        let hd = d / heads;
+        for (li, l) in self.layers.iter().enumerate() {
+            // Self-attention, each row over its own state's cache.
+            let h = l.attn_ln.apply(&x);
+            let mut q = l.q.apply_each(&h);
+            let k = l.k.apply_each(&h);
+            let v = l.v.apply_each(&h);
+            for e in q.iter_mut() {
+                *e *= self.scale;
+            }
+            let mut att = vec![0f32; n * d];
+            let upto = offset + 1;
+            states
+                .par_iter_mut()
+                .zip(att.par_chunks_mut(d))
+                .enumerate()
+                .for_each(|(i, (state, out))| {
+                    let (ck, cv) = &mut state.cache[li];
+                    let row = offset * d..(offset + 1) * d;
+                    for (c, x) in ck[row.clone()].iter_mut().zip(&k[i * d..(i + 1) * d]) {
+                        *c = f16::from_f32(x * self.scale);
+                    }
+                    for (c, x) in cv[row].iter_mut().zip(&v[i * d..(i + 1) * d]) {
+                        *c = f16::from_f32(*x);
+                    }
+                    let mut scores = vec![0f32; upto];
+                    for hh in 0..heads {
+                        kernels::attend_f16(
+                            &q[i * d + hh * hd..i * d + (hh + 1) * hd],
+                            ck,
+                            cv,
+                            hh * hd,
+                            d,
+                            upto,
+                            &mut scores,
+                            &mut out[hh * hd..(hh + 1) * hd],
+                        );
+                    }
+                });
+            add_into(&mut x, &l.out.apply_each(&att));
+            // Cross-attention over the audio, a (row, head) to a thread.
+            let h = l.cross_ln.apply(&x);
+            let mut q = l.cross_q.apply_each(&h);
+            for e in q.iter_mut() {
+                *e *= self.scale;
+            }
+            let cross: Vec<&(Vec<f16>, Vec<f16>)> = states.iter().map(|s| &s.cross[li]).collect();
+            let t = states[0].n_audio;
+            let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
+            let mut att = vec![0f32; n * d];
+            att.par_chunks_mut(hd).enumerate().for_each_init(
+                || vec![0f32; per_head / hd],
+                |scores, (at, out)| {
+                    let (i, hh) = (at / heads, at % heads);
+                    let (hk, hv) = cross[i];
+                    kernels::attend_blocked_f16(
+                        &q[i * d + hh * hd..i * d + (hh + 1) * hd],
+                        &hk[hh * per_head..(hh + 1) * per_head],
+                        &hv[hh * t * hd..(hh + 1) * t * hd],
+                        t,
+                        scores,
+                        out,
+                    );
+                },
+            );
+            add_into(&mut x, &l.cross_out.apply_each(&att));
+            // Feed-forward.
+            let h = l.mlp_ln.apply(&x);
+            let mut f = l.fc1.apply_each(&h);
+            kernels::gelu(&mut f);
+            add_into(&mut x, &l.fc2.apply_each(&f));
+        }
+        for s in states.iter_mut() {
+            s.len += 1;
+        }
+        Ok(self.ln.apply(&x))
+    }
+
+    /// Vocabulary logits of every row of hidden states from [`Decoder::forward_each`]
+    /// (n × vocabulary), each row exactly as [`Decoder::logits`] gives it.
+    pub(super) fn logits_each(&self, hidden: &[f32]) -> Vec<f32> {
+        self.embed.apply_each(hidden)
+    }
+
+    /// The hidden state's width.
+    pub(super) fn width(&self) -> usize {
+        self.d
+    }
+
     /// Vocabulary logits for row `pos` of hidden states returned by [`Decoder::forward`].
     pub(super) fn logits(&self, hidden: &[f32], pos: usize) -> Vec<f32> {
         let d = self.d;

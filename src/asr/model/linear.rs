@@ -97,6 +97,19 @@ impl Linear {
         }
     }
 
+    /// [`Linear::apply_hidden`] to rows that are each a token of its own (a beam search's beams):
+    /// every row gives exactly what it gives alone, and on 8-bit weights the rows share one
+    /// pass over the weights.
+    pub(super) fn apply_each(&self, x: &[f32]) -> Vec<f32> {
+        match &self.w {
+            Matrix::Int8(q) => q.apply_fine(x),
+            _ => x
+                .chunks_exact(self.inputs.max(1))
+                .flat_map(|row| self.apply_audio(row))
+                .collect(),
+        }
+    }
+
     /// [`Linear::apply`], except that a single row on float weights goes through a
     /// matrix-vector product: rows of encoded audio (the cross-attention's keys and values).
     pub(super) fn apply_audio(&self, x: &[f32]) -> Vec<f32> {

@@ -143,6 +143,25 @@ impl Whisper {
         self.decoder.forward(state, tokens, capture)
     }
 
+    /// One token for each of several states of the same length (a beam search's beams),
+    /// decoded together; each row's hidden state is what [`Whisper::decode`] gives it alone.
+    pub fn decode_each(
+        &self,
+        states: &mut [&mut DecoderState],
+        tokens: &[u32],
+    ) -> Result<Vec<f32>, ModelError> {
+        self.work.decoded.fetch_add(tokens.len() as u64, Relaxed);
+        self.decoder.forward_each(states, tokens)
+    }
+
+    /// Vocabulary logits of every row from [`Whisper::decode_each`], one vector a row.
+    pub fn logits_each(&self, hidden: &[f32]) -> Vec<Vec<f32>> {
+        let all = self.decoder.logits_each(hidden);
+        let rows = hidden.len() / self.decoder.width().max(1);
+        let n = all.len() / rows.max(1);
+        all.chunks_exact(n.max(1)).map(<[f32]>::to_vec).collect()
+    }
+
     /// Vocabulary logits for row `pos` of hidden states returned by [`Whisper::decode`].
     pub fn logits(&self, hidden: &[f32], pos: usize) -> Vec<f32> {
         self.decoder.logits(hidden, pos)
