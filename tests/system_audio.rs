@@ -472,22 +472,27 @@ fn a_call_you_at_the_microphone_and_them_through_the_speakers_are_captioned_apar
         ("You", &you, &my_words, &mine_wav, &their_words),
         ("Them", &them, &their_words, &theirs_wav, &my_words),
     ] {
-        let wer = WerCount::of(reference, got).rate();
-        let file_wer = WerCount::of(reference, &alone(file)).rate();
+        let (call, file) = (
+            WerCount::of(reference, got),
+            WerCount::of(reference, &alone(file)),
+        );
         eprintln!(
             "{label}: {got}\nWER {:.1}% (its file alone {:.1}%)",
-            100.0 * wer,
-            100.0 * file_wer
+            100.0 * call.rate(),
+            100.0 * file.rate()
         );
-        // Live decoding on a busy machine varies by a word or two on clips this short (the
-        // same clip captured alone gives "Philip Steels" one run and "fill up steels" the
-        // next), so this bound is loose; the two inputs are compared word for word with each
-        // alone on the stepped clock in `tests/two_inputs.rs`.
+        // Within 3 points of the file alone; on clips this short (about 30 words, a word is
+        // 3 points) live decoding on a busy machine varies by a word or two (the same clip
+        // captured alone gives "Philip Steels" one run and "fill up steels" the next), so two
+        // words are allowed where 3 points are fewer. The two inputs are compared word for
+        // word with each alone on the stepped clock in `tests/two_inputs.rs`.
+        let slack = ((0.03 * call.words as f64).ceil() as usize).max(2);
         assert!(
-            wer <= file_wer + 0.15,
-            "{label}: WER {:.1}% on the call, {:.1}% for its file alone",
-            100.0 * wer,
-            100.0 * file_wer
+            call.errors <= file.errors + slack,
+            "{label}: {} errors on the call, {} for its file alone ({} words)",
+            call.errors,
+            file.errors,
+            call.words
         );
         let crossed = WerCount::of(other, got).rate();
         assert!(crossed > 0.8, "{label} holds the other side's words: {got}");
