@@ -85,7 +85,9 @@ impl Opened {
                     .audio
                     .iter()
                     .filter(|k| {
-                        k.label.as_ref().map(|l| l.to_lowercase()) == Some(want_key.clone())
+                        k.label
+                            .as_deref()
+                            .is_some_and(|l| l.to_lowercase() == want_key)
                     })
                     .collect();
                 let kept: Vec<&str> = self

@@ -232,19 +232,8 @@ impl Decoder {
             });
         }
         let mut x = vec![0f32; n * d];
-        for (i, &tok) in tokens.iter().enumerate() {
-            let tok = tok as usize;
-            if tok >= self.n_vocab {
-                return Err(ModelError::UnknownToken { token: tok });
-            }
-            let row = &mut x[i * d..(i + 1) * d];
-            let (e, p) = (
-                self.embed.row(tok),
-                &self.positions[(offset + i) * d..(offset + i + 1) * d],
-            );
-            for j in 0..d {
-                row[j] = e[j] + p[j];
-            }
+        for (i, (&tok, row)) in tokens.iter().zip(x.chunks_exact_mut(d)).enumerate() {
+            self.embed_into(tok, offset + i, row)?;
         }
         let heads = self.heads;
         let hd = d / heads;
@@ -254,37 +243,17 @@ impl Decoder {
             let mut q = l.q.apply_hidden(&h);
             let k = l.k.apply_hidden(&h);
             let v = l.v.apply_hidden(&h);
-            let (ck, cv) = &mut state.cache[li];
             for i in 0..n {
-                let row = (offset + i) * d..(offset + i + 1) * d;
-                for (c, x) in ck[row.clone()].iter_mut().zip(&k[i * d..(i + 1) * d]) {
-                    *c = f16::from_f32(x * self.scale);
-                }
-                for (c, x) in cv[row].iter_mut().zip(&v[i * d..(i + 1) * d]) {
-                    *c = f16::from_f32(*x);
-                }
+                let (k, v) = (&k[i * d..(i + 1) * d], &v[i * d..(i + 1) * d]);
+                self.keep(&mut state.cache[li], offset + i, k, v);
             }
             for e in q.iter_mut() {
                 *e *= self.scale;
             }
-            let (ck, cv) = (&state.cache[li].0, &state.cache[li].1);
+            let cache = &state.cache[li];
             let mut att = vec![0f32; n * d];
             let attend_row = |(i, out): (usize, &mut [f32])| {
-                let upto = offset + i + 1;
-                let mut scores = vec![0f32; upto];
-                for hh in 0..heads {
-                    let qh = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
-                    kernels::attend_f16(
-                        qh,
-                        ck,
-                        cv,
-                        hh * hd,
-                        d,
-                        upto,
-                        &mut scores,
-                        &mut out[hh * hd..(hh + 1) * hd],
-                    );
-                }
+                self.attend_cache(cache, &q[i * d..(i + 1) * d], offset + i + 1, out);
             };
             if n == 1 {
                 attend_row((0, &mut att));
@@ -299,20 +268,18 @@ impl Decoder {
                 *e *= self.scale;
             }
             let (xk, xv) = &state.cross32[li];
-            let (hk, hv) = &state.cross[li];
             let t = state.n_audio;
             let mut att = vec![0f32; n * d];
             if n == 1 && capture.is_none() {
                 // One token: the heads go to the threads.
-                let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
                 att.par_chunks_mut(hd).enumerate().for_each_init(
-                    || vec![0f32; per_head / hd],
+                    || vec![0f32; t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK],
                     |scores, (hh, out)| {
-                        kernels::attend_blocked_f16(
-                            &q[hh * hd..(hh + 1) * hd],
-                            &hk[hh * per_head..(hh + 1) * per_head],
-                            &hv[hh * t * hd..(hh + 1) * t * hd],
+                        Self::attend_audio(
+                            &state.cross[li],
                             t,
+                            hh,
+                            &q[hh * hd..(hh + 1) * hd],
                             scores,
                             out,
                         );
@@ -386,15 +353,7 @@ impl Decoder {
         }
         let mut x = vec![0f32; n * d];
         for (row, &tok) in x.chunks_exact_mut(d).zip(tokens) {
-            let tok = tok as usize;
-            if tok >= self.n_vocab {
-                return Err(ModelError::UnknownToken { token: tok });
-            }
-            let e = self.embed.row(tok);
-            let p = &self.positions[offset * d..(offset + 1) * d];
-            for j in 0..d {
-                row[j] = e[j] + p[j];
-            }
+            self.embed_into(tok, offset, row)?;
         }
         let heads = self.heads;
         let hd = d / heads;
@@ -414,27 +373,9 @@ impl Decoder {
                 .zip(att.par_chunks_mut(d))
                 .enumerate()
                 .for_each(|(i, (state, out))| {
-                    let (ck, cv) = &mut state.cache[li];
-                    let row = offset * d..(offset + 1) * d;
-                    for (c, x) in ck[row.clone()].iter_mut().zip(&k[i * d..(i + 1) * d]) {
-                        *c = f16::from_f32(x * self.scale);
-                    }
-                    for (c, x) in cv[row].iter_mut().zip(&v[i * d..(i + 1) * d]) {
-                        *c = f16::from_f32(*x);
-                    }
-                    let mut scores = vec![0f32; upto];
-                    for hh in 0..heads {
-                        kernels::attend_f16(
-                            &q[i * d + hh * hd..i * d + (hh + 1) * hd],
-                            ck,
-                            cv,
-                            hh * hd,
-                            d,
-                            upto,
-                            &mut scores,
-                            &mut out[hh * hd..(hh + 1) * hd],
-                        );
-                    }
+                    let (k, v) = (&k[i * d..(i + 1) * d], &v[i * d..(i + 1) * d]);
+                    self.keep(&mut state.cache[li], offset, k, v);
+                    self.attend_cache(&state.cache[li], &q[i * d..(i + 1) * d], upto, out);
                 });
             add_into(&mut x, &l.out.apply_each(&att));
             // Cross-attention over the audio, a (row, head) to a thread.
@@ -445,21 +386,13 @@ impl Decoder {
             }
             let cross: Vec<&(Vec<f16>, Vec<f16>)> = states.iter().map(|s| &s.cross[li]).collect();
             let t = states[0].n_audio;
-            let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
             let mut att = vec![0f32; n * d];
             att.par_chunks_mut(hd).enumerate().for_each_init(
-                || vec![0f32; per_head / hd],
+                || vec![0f32; t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK],
                 |scores, (at, out)| {
                     let (i, hh) = (at / heads, at % heads);
-                    let (hk, hv) = cross[i];
-                    kernels::attend_blocked_f16(
-                        &q[i * d + hh * hd..i * d + (hh + 1) * hd],
-                        &hk[hh * per_head..(hh + 1) * per_head],
-                        &hv[hh * t * hd..(hh + 1) * t * hd],
-                        t,
-                        scores,
-                        out,
-                    );
+                    let q = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
+                    Self::attend_audio(cross[i], t, hh, q, scores, out);
                 },
             );
             add_into(&mut x, &l.cross_out.apply_each(&att));
@@ -479,6 +412,72 @@ impl Decoder {
     /// (n × vocabulary), each row exactly as [`Decoder::logits`] gives it.
     pub(super) fn logits_each(&self, hidden: &[f32]) -> Vec<f32> {
         self.embed.apply_each(hidden)
+    }
+
+    /// Token `tok`'s embedding at position `pos`, into `row`.
+    fn embed_into(&self, tok: u32, pos: usize, row: &mut [f32]) -> Result<(), ModelError> {
+        let tok = tok as usize;
+        if tok >= self.n_vocab {
+            return Err(ModelError::UnknownToken { token: tok });
+        }
+        let d = self.d;
+        let (e, p) = (self.embed.row(tok), &self.positions[pos * d..(pos + 1) * d]);
+        for j in 0..d {
+            row[j] = e[j] + p[j];
+        }
+        Ok(())
+    }
+
+    /// Keep a token's self-attention key (scaled) and value at position `pos` of a layer's cache.
+    fn keep(&self, cache: &mut (Vec<f16>, Vec<f16>), pos: usize, k: &[f32], v: &[f32]) {
+        let row = pos * self.d..(pos + 1) * self.d;
+        for (c, x) in cache.0[row.clone()].iter_mut().zip(k) {
+            *c = f16::from_f32(x * self.scale);
+        }
+        for (c, x) in cache.1[row].iter_mut().zip(v) {
+            *c = f16::from_f32(*x);
+        }
+    }
+
+    /// One token's self-attention (query `q`, scaled, every head) over the first `upto`
+    /// positions of a layer's cache, into `out`.
+    fn attend_cache(&self, cache: &(Vec<f16>, Vec<f16>), q: &[f32], upto: usize, out: &mut [f32]) {
+        let (d, hd) = (self.d, self.d / self.heads);
+        let mut scores = vec![0f32; upto];
+        for hh in 0..self.heads {
+            kernels::attend_f16(
+                &q[hh * hd..(hh + 1) * hd],
+                &cache.0,
+                &cache.1,
+                hh * hd,
+                d,
+                upto,
+                &mut scores,
+                &mut out[hh * hd..(hh + 1) * hd],
+            );
+        }
+    }
+
+    /// One token's cross-attention of head `hh` (query `q`, scaled) over a layer's `t` audio
+    /// positions, as the half-precision blocked layout keeps them, into `out`.
+    fn attend_audio(
+        cross: &(Vec<f16>, Vec<f16>),
+        t: usize,
+        hh: usize,
+        q: &[f32],
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let hd = q.len();
+        let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
+        kernels::attend_blocked_f16(
+            q,
+            &cross.0[hh * per_head..(hh + 1) * per_head],
+            &cross.1[hh * t * hd..(hh + 1) * t * hd],
+            t,
+            scores,
+            out,
+        );
     }
 
     /// The hidden state's width.
