@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time, peak memory and word error rate of `livecap transcribe` against faster-whisper
-# (CTranslate2 int8 and float32, 2 threads) on the same model and files, in one run, greedy or
-# with the beam search of BEAM beams (default 1) in every system.
+# (CTranslate2 int8 and float32, 2 threads) and whisper.cpp (its PyPI build through pywhispercpp,
+# f16 and q8_0, 2 threads; the same weights converted by bench/ggml_convert.py) on the same model
+# and files, in one run, greedy or with the beam search of BEAM beams (default 1) in every system.
 # Each system runs REPS times (default 3), interleaved, and the median wall time is reported.
 # livecap runs twice: at int8 (its default) and at float16. MODEL=base measures the
 # multilingual base model (with English as the language) instead of tiny.en.
@@ -22,6 +23,13 @@ if [ "${MODEL:-tiny.en}" = base ]; then
   lang=(--language en)
 fi
 python3 -c 'import faster_whisper' 2>/dev/null || python3 -m pip install --quiet faster-whisper==1.2.1
+python3 -c 'import pywhispercpp' 2>/dev/null || python3 -m pip install --quiet pywhispercpp==1.5.1
+ggml=$(dirname "$model")/ggml
+mkdir -p "$ggml"
+for t in f16 q8_0; do
+  g=$ggml/$(basename "$model")-$t.bin
+  [ -s "$g" ] || python3 bench/ggml_convert.py "$model" --out "$g" --type "$t" >&2
+done
 cargo build --release --quiet --bin livecap --example score
 out=bench/out
 mkdir -p "$out"
@@ -31,7 +39,7 @@ clips=(../shared/fixtures/speech/stream-dev/clips/*.wav)
 read -r -a sets <<< "${SETS:-dev long clips}"
 if [ ! -e "${clips[0]}" ]; then sets=("${sets[@]/clips}"); fi
 secs() { python3 -c "import sys,wave; print(round(sum(wave.open(f).getnframes()/wave.open(f).getframerate() for f in sys.argv[1:]),1))" "$@"; }
-systems=(livecap-int8 livecap-float16 faster-whisper-int8 faster-whisper-float32)
+read -r -a systems <<< "${SYSTEMS:-livecap-int8 livecap-float16 faster-whisper-int8 faster-whisper-float32 whisper.cpp-f16 whisper.cpp-q8_0}"
 
 command_for() { # system files...
   local sys=$1; shift
@@ -40,6 +48,7 @@ command_for() { # system files...
     livecap-float16) echo target/release/livecap transcribe --model "$model" "${lang[@]}" --compute-type float16 --beam-size "$beam" --format json "$@" ;;
     faster-whisper-int8) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type int8 "$@" ;;
     faster-whisper-float32) echo python3 bench/faster_whisper_ref.py --model "$model" --beam-size "$beam" --compute-type float32 "$@" ;;
+    whisper.cpp-f16|whisper.cpp-q8_0) echo python3 bench/whisper_cpp_ref.py --model "$ggml/$(basename "$model")-${sys#whisper.cpp-}.bin" --beam-size "$beam" "$@" ;;
   esac
 }
 
@@ -97,5 +106,18 @@ for _ in range(3):
     WhisperModel(sys.argv[1], device="cpu", compute_type=sys.argv[2], cpu_threads=2)
     walls.append(time.perf_counter() - t)
 print(f"  faster-whisper-{sys.argv[2]}: {statistics.median(walls):.3f} s")
+PY
+done
+for t in f16 q8_0; do
+  python3 - "$ggml/$(basename "$model")-$t.bin" "$t" <<'PY' 2>/dev/null
+import os, statistics, sys, time
+os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # whisper.cpp's load log
+from pywhispercpp.model import Model
+walls = []
+for _ in range(3):
+    t = time.perf_counter()
+    Model(sys.argv[1], n_threads=2)
+    walls.append(time.perf_counter() - t)
+print(f"  whisper.cpp-{sys.argv[2]}: {statistics.median(walls):.3f} s")
 PY
 done
