@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use livecap::stream::Event;
-use livecap_eval::report::{read_sentences, score_sentences, Sentence};
+use livecap_eval::report::{read_sentences, score_sentences, sign_test, Sentence};
 use livecap_eval::wer::WerCount;
 
 fn read(p: &str) -> String {
@@ -83,26 +83,6 @@ fn errors(path: &str, sentences: &[Sentence], names: &[String]) -> Vec<usize> {
         .iter()
         .map(|s| s.errors)
         .collect()
-}
-
-/// Two-sided sign test: the probability of a split at least this uneven between `a` and `b` if
-/// either were equally likely.
-fn sign_test(a: usize, b: usize) -> f64 {
-    let n = a + b;
-    if n == 0 {
-        return 1.0;
-    }
-    let k = a.min(b);
-    // P(X <= k) for X ~ Binomial(n, 1/2), in logs to stay finite.
-    let ln_choose = |n: usize, k: usize| -> f64 {
-        (1..=k)
-            .map(|i| ((n - k + i) as f64).ln() - (i as f64).ln())
-            .sum()
-    };
-    let tail: f64 = (0..=k)
-        .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
-        .sum();
-    (2.0 * tail).min(1.0)
 }
 
 #[derive(Default, Clone, Copy)]

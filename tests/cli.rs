@@ -6,6 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use livecap_eval::report::sign_test;
 use livecap_eval::wer::WerCount;
 
 const CLIP: &str = "dev/ls-dev-clean_2412-153948-0000";
@@ -421,6 +422,13 @@ fn man_page_renders_without_warnings() {
 
 /// `livecap transcribe` of every dev file with `extra` flags, scored against the references.
 fn dev_wer(model: &str, extra: &[&str]) -> WerCount {
+    dev_errors(model, extra)
+        .into_iter()
+        .fold(WerCount::default(), |a, b| a + b)
+}
+
+/// Each dev file's errors, in the dev set's order.
+fn dev_errors(model: &str, extra: &[&str]) -> Vec<WerCount> {
     let dev = dev_set();
     let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     args.extend(dev.iter().map(|(p, _)| p.display().to_string()));
@@ -429,7 +437,7 @@ fn dev_wer(model: &str, extra: &[&str]) -> WerCount {
         .iter()
         .zip(&dev)
         .map(|(j, (_, reference))| WerCount::of(reference, j["text"].as_str().unwrap_or("")))
-        .fold(WerCount::default(), |a, b| a + b)
+        .collect()
 }
 
 #[test]
@@ -555,17 +563,42 @@ fn vocabulary_spells_names_as_given_and_costs_no_accuracy() {
 fn beam_search_is_no_worse_than_greedy_on_the_dev_files() {
     let model = model_arg();
     let (greedy, beam) = (
-        dev_wer(&model, &["--beam-size", "1"]).rate(),
-        dev_wer(&model, &["--beam-size", "5"]).rate(),
+        dev_errors(&model, &["--beam-size", "1"]),
+        dev_errors(&model, &["--beam-size", "5"]),
     );
+    let pooled = |e: &[WerCount]| e.iter().fold(WerCount::default(), |a, &b| a + b);
+    let (g, b) = (pooled(&greedy), pooled(&beam));
+    let better = greedy
+        .iter()
+        .zip(&beam)
+        .filter(|(g, b)| b.errors < g.errors)
+        .count();
+    let worse = greedy
+        .iter()
+        .zip(&beam)
+        .filter(|(g, b)| b.errors > g.errors)
+        .count();
     eprintln!(
-        "dev WER: greedy {:.2}%, 5 beams {:.2}%",
-        100.0 * greedy,
-        100.0 * beam
+        "dev WER: greedy {:.2}%, 5 beams {:.2}%; beams better on {better} files, worse on {worse}",
+        100.0 * g.rate(),
+        100.0 * b.rate()
     );
-    // One error is 0.47 points of these 215 words. faster-whisper 1.2.1 on the same model makes
-    // 13 errors greedy and 15 with 5 beams ("et cetera", "to it more"); livecap the same counts.
-    assert!(beam <= greedy + 0.01, "5 beams {beam}, greedy {greedy}");
+    assert!(g.words > 200, "dev set missing");
+    // Per file, beams may not be worse on significantly more files than they are better on (a
+    // two-sided sign test). Pooled, one error is 0.34 points of these 292 words: faster-whisper
+    // 1.2.1 on the same model makes 2 more errors with 5 beams than greedy ("et cetera", "to it
+    // more"), and livecap's count moves by one or two between CPUs (AVX-512 and AVX2 sum in other
+    // orders), so the bound is 1.5 points, as `tests/engine.rs` holds against faster-whisper.
+    assert!(
+        worse <= better || sign_test(better, worse) >= 0.05,
+        "5 beams worse on {worse} files, better on {better}"
+    );
+    assert!(
+        b.rate() <= g.rate() + 0.015,
+        "5 beams {:.2}%, greedy {:.2}%",
+        100.0 * b.rate(),
+        100.0 * g.rate()
+    );
     let first = dev_set()[0].0.display().to_string();
     let o = livecap(&["transcribe", "--model", &model, "--beam-size", "0", &first]);
     assert_clear_failure(&o, "--beam-size 0");

@@ -161,6 +161,26 @@ pub fn score_sentences(sentences: &[Sentence], text: &str) -> Vec<SentenceScore>
     out
 }
 
+/// Two-sided sign test: the probability of a split at least this uneven between `a` and `b` if
+/// either were equally likely.
+pub fn sign_test(a: usize, b: usize) -> f64 {
+    let n = a + b;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = a.min(b);
+    // P(X <= k) for X ~ Binomial(n, 1/2), in logs to stay finite.
+    let ln_choose = |n: usize, k: usize| -> f64 {
+        (1..=k)
+            .map(|i| ((n - k + i) as f64).ln() - (i as f64).ln())
+            .sum()
+    };
+    let tail: f64 = (0..=k)
+        .map(|i| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    (2.0 * tail).min(1.0)
+}
+
 /// The `q`-quantile (0..=1) of `values`, by nearest rank; `None` if empty.
 pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
