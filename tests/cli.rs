@@ -589,8 +589,9 @@ fn beam_search_is_no_worse_than_greedy_on_the_dev_files() {
     // Per file, beams may not be worse on significantly more files than they are better on (a
     // two-sided sign test). Pooled, one error is 0.34 points of these 292 words: faster-whisper
     // 1.2.1 on the same model makes 3 more errors with 5 beams than greedy (BENCHMARKS.md, the
-    // AVX2 run; "to it more" among them), and livecap's count moves by one or two between CPUs (AVX-512 and AVX2 sum in other
-    // orders), so the bound is 1.5 points, as `tests/engine.rs` holds against faster-whisper.
+    // AVX2 run; "to it more" among them), and livecap's count moves by one or two between CPUs
+    // (AVX-512 and AVX2 sum in other orders), so the bound is 1.5 points, as `tests/engine.rs`
+    // holds against faster-whisper.
     assert!(
         worse <= better || sign_test(better, worse) >= 0.05,
         "5 beams worse on {worse} files, better on {better}"
