@@ -10,7 +10,8 @@
 //! transcribe --format json` of each sentence's own recording (matched by file name against the
 //! segments' first column; each scored on its own). With `--tags`, the manifest's `tags` column
 //! (matched by clip name the same way) breaks the comparison down by tag; several `--tags` may
-//! be given.
+//! be given. With `PAIRED_SHOW=1`, each sentence that differs is printed (to stderr) with what A
+//! and B gave for it.
 
 use std::collections::BTreeMap;
 
@@ -33,8 +34,9 @@ fn stem(path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Errors per sentence of one system's output; `names` are the sentences' recordings.
-fn errors(path: &str, sentences: &[Sentence], names: &[String]) -> Vec<usize> {
+/// Errors per sentence of one system's output, and the words it gave for each; `names` are the
+/// sentences' recordings.
+fn errors(path: &str, sentences: &[Sentence], names: &[String]) -> Vec<(usize, String)> {
     let text = read(path);
     let json: Vec<serde_json::Value> = text
         .lines()
@@ -59,7 +61,7 @@ fn errors(path: &str, sentences: &[Sentence], names: &[String]) -> Vec<usize> {
                     eprintln!("paired: {path} has no transcript of {n}");
                     std::process::exit(1);
                 };
-                WerCount::of(&s.text, t).errors
+                (WerCount::of(&s.text, t).errors, t.to_string())
             })
             .collect();
     }
@@ -80,8 +82,8 @@ fn errors(path: &str, sentences: &[Sentence], names: &[String]) -> Vec<usize> {
             .join(" ")
     };
     score_sentences(sentences, &hypothesis)
-        .iter()
-        .map(|s| s.errors)
+        .into_iter()
+        .map(|s| (s.errors, s.got))
         .collect()
 }
 
@@ -182,14 +184,22 @@ fn main() {
         let mut set = Tally::default();
         for (i, s) in sentences.iter().enumerate() {
             let words = WerCount::of(&s.text, "").words;
-            set.add(words, a[i], b[i]);
+            set.add(words, a[i].0, b[i].0);
             for t in names.get(i).and_then(|n| tags.get(n)).into_iter().flatten() {
-                by_tag.entry(t.clone()).or_default().add(words, a[i], b[i]);
+                by_tag
+                    .entry(t.clone())
+                    .or_default()
+                    .add(words, a[i].0, b[i].0);
             }
         }
+        // With PAIRED_SHOW set, each sentence that differs: errors of A and B, the reference,
+        // and what A and B gave for it.
         for (i, s) in sentences.iter().enumerate() {
-            if std::env::var_os("PAIRED_SHOW").is_some() && a[i] != b[i] {
-                eprintln!("{}\t{}\t{}\t{}", triple[2], a[i], b[i], s.text);
+            if std::env::var_os("PAIRED_SHOW").is_some() && a[i].0 != b[i].0 {
+                eprintln!(
+                    "{}\t{}\t{}\t{}\n\tA: {}\n\tB: {}",
+                    triple[2], a[i].0, b[i].0, s.text, a[i].1, b[i].1
+                );
             }
         }
         set.row(&triple[2]);

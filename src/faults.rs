@@ -1,7 +1,8 @@
-//! Panics on request, in debug builds only (the tests' builds), so that tests can check what a
-//! panic in the engine or in the app's UI does to the terminal and the transcript:
-//! `LIVECAP_PANIC=engine` panics after the engine's first commit, `LIVECAP_PANIC=ui` after the
-//! app first draws a committed word. Release builds ignore the variable.
+//! Panics on request, in builds with the `fault-injection` feature only (the tests' builds, by
+//! `scripts/test`), so that tests can check what a panic in the engine or in the app's UI does
+//! to the terminal and the transcript: `LIVECAP_PANIC=engine` panics after the engine's first
+//! commit, `LIVECAP_PANIC=ui` after the app first draws a committed word. Other builds ignore
+//! the variable.
 
 /// Where a panic may be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,10 +11,11 @@ pub enum Place {
     Ui,
 }
 
-/// Panic if `LIVECAP_PANIC` names `place` (debug builds only; the variable is read once).
+/// Panic if `LIVECAP_PANIC` names `place` (with `fault-injection` only; the variable is read
+/// once).
 pub fn panic_if_asked(place: Place) {
     static ASKED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if cfg!(debug_assertions) {
+    if cfg!(feature = "fault-injection") {
         let asked = ASKED.get_or_init(|| std::env::var("LIVECAP_PANIC").ok());
         let name = match place {
             Place::Engine => "engine",

@@ -326,6 +326,9 @@ fn only_transcript(home: &Path) -> Option<PathBuf> {
 /// `livecap` captioning the LJSpeech reading with `LIVECAP_PANIC` set to `place` (a panic the
 /// test builds make on request: see `src/faults.rs`).
 fn panicking_app(home: &Path, place: &str) -> Tmux {
+    if !cfg!(feature = "fault-injection") {
+        panic!("this test needs the `fault-injection` feature (scripts/test turns it on)");
+    }
     let cmd = livecap_cmd(
         home,
         &format!(
