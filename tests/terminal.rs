@@ -63,6 +63,14 @@ impl Tmux {
         self.out(&["send-keys", "-t", "t", keys]);
     }
 
+    /// Esc, then wait until what it closes (the screen holding `open`) is gone: Esc followed
+    /// at once by another key reaches the app as one Alt chord.
+    fn escape(&self, open: &str) {
+        self.keys("Escape");
+        let (ok, screen) = self.wait_for(Duration::from_secs(10), |s| !s.contains(open));
+        assert!(ok, "Esc did not close {open:?}:\n{screen}");
+    }
+
     fn show(&self, format: &str) -> String {
         self.out(&["display-message", "-p", "-t", "t", format])
             .trim()
@@ -297,7 +305,7 @@ fn without_a_microphone_the_app_opens_on_the_device_picker_and_says_how_to_capti
         .unwrap_or_default();
     assert!(said.contains("--input FILE"), "{screen}");
     // The picker closes and the app quits as usual, giving the terminal back.
-    tmux.keys("Escape");
+    tmux.escape("Input device");
     tmux.keys("q");
     let status = tmux.exit_status(Duration::from_secs(30));
     assert_eq!(status, Some(0), "{}", tmux.everything());
@@ -563,7 +571,7 @@ fn a_past_session_another_livecap_is_recording_opens_live_in_the_viewer() {
         "the viewer does not show the whole session:\n{screen}\n{:?}",
         saved_words(&path)
     );
-    tmux.keys("Escape");
+    tmux.escape("Session 20");
     tmux.keys("q");
     assert_eq!(tmux.exit_status(Duration::from_secs(30)), Some(0));
 }
@@ -619,7 +627,7 @@ fn a_line_of_a_past_session_is_heard_again_from_the_viewer() {
     std::thread::sleep(Duration::from_millis(300));
     recorder.kill().ok();
     recorder.wait().ok();
-    tmux.keys("Escape");
+    tmux.escape("Session 20");
     tmux.keys("q");
     assert_eq!(tmux.exit_status(Duration::from_secs(30)), Some(0));
 

@@ -368,7 +368,13 @@ impl App {
             other => {
                 self.dirty = true;
                 match other {
-                    Msg::Key(k) => self.keymap.action(&k).and_then(|a| self.act(a)),
+                    Msg::Key(k) => {
+                        let mut effect = None;
+                        for a in self.keymap.actions(&k) {
+                            effect = self.act(a).or(effect);
+                        }
+                        effect
+                    }
                     Msg::Resize | Msg::Tick { .. } => None,
                     Msg::Stream(e) => self.on_stream(e),
                     Msg::Labelled { lane, label, event } => self.on_labelled(lane, label, event),

@@ -352,6 +352,31 @@ impl Keymap {
         Key::from_event(e).and_then(|k| self.map.get(&k).copied())
     }
 
+    /// What a key does, in order. A terminal sends Alt-x as Esc then x, so Esc then x typed
+    /// quickly (or arriving in one packet over SSH) reads as Alt-x: an Alt chord the map does
+    /// not bind is taken as the two keys.
+    pub fn actions(&self, e: &KeyEvent) -> Vec<Action> {
+        let Some(key) = Key::from_event(e) else {
+            return Vec::new();
+        };
+        if let Some(a) = self.map.get(&key) {
+            return vec![*a];
+        }
+        if !key.alt {
+            return Vec::new();
+        }
+        let esc = Key {
+            code: KeyCodeOrd::Esc,
+            ctrl: false,
+            alt: false,
+        };
+        let plain = Key { alt: false, ..key };
+        [esc, plain]
+            .iter()
+            .filter_map(|k| self.map.get(k).copied())
+            .collect()
+    }
+
     /// The keys bound to `action`, as shown to the user.
     pub fn keys_for(&self, action: Action) -> Vec<String> {
         self.map
@@ -433,6 +458,28 @@ mod tests {
         assert!(
             hints[1].0.contains("Ctrl-x") && hints[1].0.contains('q'),
             "{hints:?}"
+        );
+    }
+
+    #[test]
+    fn an_unbound_alt_chord_is_esc_then_the_key() {
+        let km = Keymap::default();
+        assert_eq!(
+            km.actions(&ev(KeyCode::Char('q'), KeyModifiers::ALT)),
+            vec![Action::Cancel, Action::Quit]
+        );
+        assert_eq!(
+            km.actions(&ev(KeyCode::Char('q'), KeyModifiers::NONE)),
+            vec![Action::Quit]
+        );
+        assert!(km
+            .actions(&ev(KeyCode::Char('x'), KeyModifiers::NONE))
+            .is_empty());
+        // A bound Alt chord is itself.
+        let (km, _) = Keymap::with_overrides("[keys]\n\"alt-q\" = \"pause\"\n");
+        assert_eq!(
+            km.actions(&ev(KeyCode::Char('q'), KeyModifiers::ALT)),
+            vec![Action::Pause]
         );
     }
 
