@@ -356,15 +356,12 @@ impl Keymap {
     /// quickly (or arriving in one packet over SSH) reads as Alt-x: an Alt chord the map does
     /// not bind is taken as the two keys.
     pub fn actions(&self, e: &KeyEvent) -> Vec<Action> {
-        let Some(key) = Key::from_event(e) else {
+        if let Some(a) = self.action(e) {
+            return vec![a];
+        }
+        let Some(key) = Key::from_event(e).filter(|k| k.alt) else {
             return Vec::new();
         };
-        if let Some(a) = self.map.get(&key) {
-            return vec![*a];
-        }
-        if !key.alt {
-            return Vec::new();
-        }
         let esc = Key {
             code: KeyCodeOrd::Esc,
             ctrl: false,
