@@ -37,7 +37,8 @@ pub(super) type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
 
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. A clone shares the audio's keys and values
-/// and copies the cache (a beam that branches).
+/// and copies the cache (a beam that branches): only the positions written, as the cache grows
+/// with the tokens.
 #[derive(Clone)]
 pub struct DecoderState {
     /// Cross-attention keys (scaled) and values in half precision, per head: the keys in blocks
@@ -49,8 +50,8 @@ pub struct DecoderState {
     cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
     /// Audio positions (t).
     pub(super) n_audio: usize,
-    /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major
-    /// (n_text_ctx × d).
+    /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major (at
+    /// least len × d; room for n_text_ctx positions is reserved, not filled).
     cache: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
 }
@@ -207,7 +208,7 @@ impl Decoder {
             cache: self
                 .layers
                 .iter()
-                .map(|_| (vec![f16::ZERO; ctx], vec![f16::ZERO; ctx]))
+                .map(|_| (Vec::with_capacity(ctx), Vec::with_capacity(ctx)))
                 .collect(),
             len: 0,
         })
@@ -431,6 +432,10 @@ impl Decoder {
     /// Keep a token's self-attention key (scaled) and value at position `pos` of a layer's cache.
     fn keep(&self, cache: &mut (Vec<f16>, Vec<f16>), pos: usize, k: &[f32], v: &[f32]) {
         let row = pos * self.d..(pos + 1) * self.d;
+        if cache.0.len() < row.end {
+            cache.0.resize(row.end, f16::ZERO);
+            cache.1.resize(row.end, f16::ZERO);
+        }
         for (c, x) in cache.0[row.clone()].iter_mut().zip(k) {
             *c = f16::from_f32(x * self.scale);
         }
