@@ -54,6 +54,8 @@ pub struct DecoderState {
     /// least len × d; room for n_text_ctx positions is reserved, not filled).
     cache: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
+    /// Values a cached position holds (d).
+    width: usize,
 }
 
 impl DecoderState {
@@ -67,6 +69,11 @@ impl DecoderState {
     /// Forget cached tokens after the first `n` (to restart a decode on the same audio).
     pub fn truncate(&mut self, n: usize) {
         self.len = self.len.min(n);
+        let kept = self.len * self.width;
+        for (k, v) in &mut self.cache {
+            k.truncate(kept);
+            v.truncate(kept);
+        }
     }
 }
 
@@ -211,6 +218,7 @@ impl Decoder {
                 .map(|_| (Vec::with_capacity(ctx), Vec::with_capacity(ctx)))
                 .collect(),
             len: 0,
+            width: d,
         })
     }
 
