@@ -37,7 +37,7 @@ pub(super) type Capture<'a> = (&'a [(usize, usize)], &'a mut Vec<Vec<f32>>);
 
 /// Per-window decoder state: cross-attention keys/values of the encoded audio, and the
 /// self-attention cache of the tokens decoded so far. A clone shares the audio's keys and values
-/// and copies the cache (a beam that branches): only the positions written, as the cache grows
+/// and copies the cache (a beam that branches): only the positions it holds, as the cache grows
 /// with the tokens.
 #[derive(Clone)]
 pub struct DecoderState {
@@ -50,8 +50,8 @@ pub struct DecoderState {
     cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
     /// Audio positions (t).
     pub(super) n_audio: usize,
-    /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major (at
-    /// least len × d; room for n_text_ctx positions is reserved, not filled).
+    /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major (len × d
+    /// between decodes; room for n_text_ctx positions is reserved, not filled).
     cache: Vec<(Vec<f16>, Vec<f16>)>,
     len: usize,
     /// Values a cached position holds (d).
