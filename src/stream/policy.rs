@@ -441,13 +441,7 @@ impl<'m> Streamer<'m> {
             .max(pos(self.reach_floor));
         let words = self.committer.committed();
         let end = secs(done);
-        // Committed words that may be heard again: after the break or long pause, inside the
-        // context, and in one run up to the committed end.
-        let first_usable = words
-            .iter()
-            .rposition(|w| pos(w.start) < oldest || w.end > end + 0.05)
-            .map_or(0, |i| i + 1);
-        let usable = &words[first_usable..];
+        let usable = &words[heard_again(words, secs(oldest), end)..];
         let trailing_gap = usable
             .last()
             .map_or(f64::INFINITY, |w| secs(visible) - w.end);
@@ -559,5 +553,44 @@ impl<'m> Streamer<'m> {
             self.chunker = Chunker::new(pos);
         }
         words
+    }
+}
+
+/// Where the committed `words` that a window may hear again begin: those after `oldest`
+/// (seconds: a break, a long pause, the context's limit), in one run up to `end`. A word counts
+/// as after `oldest` when most of it is: the first word after a pause is often timed from the
+/// end of the word before it, and leaving it out would start the window inside its speech.
+fn heard_again(words: &[Word], oldest: f64, end: f64) -> usize {
+    words
+        .iter()
+        .rposition(|w| (w.start + w.end) / 2.0 < oldest || w.end > end + 0.05)
+        .map_or(0, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(times: &[(&str, f64, f64)]) -> Vec<Word> {
+        times
+            .iter()
+            .map(|&(t, s, e)| Word::new(t, s, e, 0.0))
+            .collect()
+    }
+
+    #[test]
+    fn a_word_timed_into_the_pause_before_it_is_heard_again() {
+        // "surpassed." ends at 52.78; the pause closed at 52.85; "Printing" is timed from 52.78.
+        let w = words(&[
+            ("surpassed.", 51.9, 52.78),
+            ("Printing", 52.78, 53.52),
+            ("then", 53.52, 54.1),
+        ]);
+        assert_eq!(heard_again(&w, 52.85, 54.1), 1);
+        // A word mostly before the limit stays out, and so does everything before it.
+        assert_eq!(heard_again(&w, 53.3, 54.1), 2);
+        assert_eq!(heard_again(&w, 0.0, 54.1), 0);
+        // Only words up to the committed end, in one run.
+        assert_eq!(heard_again(&w, 0.0, 53.0), 3);
     }
 }
