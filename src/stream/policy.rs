@@ -580,7 +580,8 @@ mod tests {
 
     #[test]
     fn a_word_timed_into_the_pause_before_it_is_heard_again() {
-        // "surpassed." ends at 52.78; the pause closed at 52.85; "Printing" is timed from 52.78.
+        // "surpassed." ends at 52.78, a pause closes a chunk at 52.85, and "Printing" is timed
+        // from 52.78.
         let w = words(&[
             ("surpassed.", 51.9, 52.78),
             ("Printing", 52.78, 53.52),
@@ -590,7 +591,7 @@ mod tests {
         // A word mostly before the limit stays out, and so does everything before it.
         assert_eq!(heard_again(&w, 53.3, 54.1), 2);
         assert_eq!(heard_again(&w, 0.0, 54.1), 0);
-        // Only words up to the committed end, in one run.
+        // The words heard again run up to the committed end: with a word past it, none are.
         assert_eq!(heard_again(&w, 0.0, 53.0), 3);
     }
 }
