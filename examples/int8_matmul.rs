@@ -3,7 +3,8 @@
 //! weights (Q8_0: blocks of 32 weights with one scale; activations quantized the same way per
 //! row) and against livecap's own int8 kernels (one scale per output channel and per input row,
 //! on the fastest path this CPU runs), for tiny (d = 384) and base (d = 512): time per product
-//! (median of 5) and the error against float32. Then the decoder's products for one token
+//! (median of 5) and the error against float32, and the same on the AVX2 path where the CPU has
+//! more (rows in 7 bits there). Then the decoder's products for one token
 //! (one row, taken as two int8 rows by `apply_fine`, as the decoder runs them; the median of 5
 //! means over 50 calls) on both int8 paths.
 //!
@@ -59,8 +60,8 @@ fn main() -> candle_core::Result<()> {
         rayon::current_num_threads()
     );
     println!("int8 kernel: {:?}", Path::best());
-    println!("| model | product (t × k · k × n) | f32 | Q8_0 | Q8_0 / f32 | Q8_0 error | int8 | int8 / f32 | int8 error | int8, AVX2 path |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| model | product (t × k · k × n) | f32 | Q8_0 | Q8_0 / f32 | Q8_0 error | int8 | int8 / f32 | int8 error | int8, AVX2 path | AVX2 path error |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (model, d) in [("tiny", 384usize), ("base", 512)] {
         for (name, k, n) in [
             ("q/k/v", d, 3 * d),
@@ -90,12 +91,14 @@ fn main() -> candle_core::Result<()> {
                 let _ = own.apply(&xs);
             });
             let avx2 = if Path::Avx2.available() && Path::best() != Path::Avx2 {
-                let t = time(&mut || {
+                let secs = time(&mut || {
                     let _ = own.apply_with(Path::Avx2, &xs);
                 });
-                format!("{:.1} ms", t * 1e3)
+                let got = Tensor::from_vec(own.apply_with(Path::Avx2, &xs), (1, t, n), &dev)?;
+                let e = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                format!("{:.1} ms | {:.4}", secs * 1e3, e / scale)
             } else {
-                "(as int8)".into()
+                "(as int8) | (as int8)".into()
             };
             println!(
                 "| {model} | {name} ({t} × {k} · {k} × {n}) | {:.1} ms | {:.1} ms | {:.2} | {:.4} | {:.1} ms | {:.2} | {:.4} | {avx2} |",

@@ -8,6 +8,10 @@ use livecap::cli::{Cli, Command};
 fn main() -> ExitCode {
     livecap::reuse_freed_memory();
     let cli = Cli::parse();
+    if let Err(e) = livecap::asr::kernels::cpu::check_cap() {
+        livecap::stderr::say(e);
+        return ExitCode::FAILURE;
+    }
     let result = match &cli.command {
         None => livecap::tui::run(&cli.app),
         Some(Command::Transcribe(args)) => livecap::cmd::transcribe::run(args),

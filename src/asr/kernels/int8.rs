@@ -3,20 +3,32 @@
 //! of its own (as CTranslate2's int8 does). Products are summed exactly in int32 and scaled back
 //! once per output; `quantize_row` writes a row in 8 bits and `dequantize_row` scales a row of
 //! sums back. The kernel is chosen at run time: AVX-512 VNNI (`vpdpbusd`, 64 products an
-//! instruction), AVX2 (`vpmaddubsw` with the sign trick, no saturation), or a portable loop;
-//! each can be forced for tests.
+//! instruction), AVX2 (`vpmaddubsw`), or a portable loop; each can be forced for tests, and
+//! `LIVECAP_KERNELS` runs the whole program as a narrower CPU would (`cpu::cap`).
+//!
+//! AVX2 has no 8-bit multiply-add that cannot saturate: `vpmaddubsw` adds two products of an
+//! unsigned and a signed byte in 16 bits. Rows of encoded audio ([`Int8Linear::apply`], many
+//! rows, bound by arithmetic) are therefore written unsigned in 7 bits there, from the row's
+//! least value (0) to its greatest (127), so that a pair is at most 2 × 127 × 128 and 32
+//! products take three instructions; the range being the row's own, a row that is mostly of one
+//! sign (the MLP's after GELU) keeps about the resolution 8 symmetric bits give. The decoder's
+//! hidden states ([`Int8Linear::apply_fine`], a few rows, bound by reading the weights) keep 8
+//! bits through the sign trick, at four.
 
 use half::f16;
 use rayon::prelude::*;
 
-use super::cpu::multiversion;
+use super::cpu::{cap, multiversion, Cap};
+
+/// 1.5 × 2^23: adding it to a float of magnitude under 2^22 rounds it to an integer (ties to
+/// even), which then sits in the low mantissa bits.
+const MAGIC: f32 = 12_582_912.0;
 
 multiversion! {
     /// `row` in int8 with one symmetric scale (`max |v| / 127`, never zero), returned; each value
     /// to the nearest integer (ties to even, by the float trick that needs no library call, so
     /// that it vectorises).
     fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
-        const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it rounds to an integer.
         const LANES: usize = 16;
         // The largest magnitude, in lanes (a float fold does not vectorise).
         let mut lanes = [0f32; LANES];
@@ -30,8 +42,7 @@ multiversion! {
         let m = tail.iter().chain(&lanes).fold(0f32, |m, x| m.max(x.abs()));
         let scale = if m > 0.0 && m.is_finite() { m / 127.0 } else { 1.0 };
         let inv = 1.0 / scale;
-        // After adding MAGIC the integer sits in the low mantissa bits: read it from the bits
-        // (integer lanes, no saturating float-to-int conversion).
+        // Read the integer from the bits (integer lanes, no saturating float-to-int conversion).
         let magic = MAGIC.to_bits() as i32;
         for (d, &v) in q.iter_mut().zip(row) {
             *d = (((v * inv).clamp(-127.0, 127.0) + MAGIC).to_bits() as i32 - magic) as i8;
@@ -41,11 +52,47 @@ multiversion! {
 }
 
 multiversion! {
-    /// The int8 product's epilogue for one row: `out = (acc - offset × sum) × (s × scale) + bias`,
-    /// element-wise over the outputs.
+    /// `row` in AVX2's unsigned 7-bit form: `v ≈ scale × q + least` with `q` in `0..=127`, the
+    /// row's least value at 0 and its greatest at 127 (a row of one value: scale 1, every `q`
+    /// 0). Returns `(scale, least)`.
+    fn quantize_row_unsigned(row: &[f32], q: &mut [i8]) -> (f32, f32) {
+        const LANES: usize = 16;
+        let (mut lo, mut hi) = ([f32::INFINITY; LANES], [f32::NEG_INFINITY; LANES]);
+        let chunks = row.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for i in 0..LANES {
+                lo[i] = lo[i].min(c[i]);
+                hi[i] = hi[i].max(c[i]);
+            }
+        }
+        let least = tail.iter().chain(&lo).fold(f32::INFINITY, |m, &x| m.min(x));
+        let most = tail.iter().chain(&hi).fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let range = most - least;
+        let (scale, least) = if range > 0.0 && range.is_finite() {
+            (range / 127.0, least)
+        } else if least.is_finite() {
+            (1.0, least)
+        } else {
+            (1.0, 0.0)
+        };
+        let inv = 1.0 / scale;
+        let magic = MAGIC.to_bits() as i32;
+        for (d, &v) in q.iter_mut().zip(row) {
+            *d = ((((v - least) * inv).clamp(0.0, 127.0) + MAGIC).to_bits() as i32 - magic) as i8;
+        }
+        (scale, least)
+    }
+}
+
+multiversion! {
+    /// The int8 product's epilogue for one row:
+    /// `out = ((acc - offset × sum) + zero × sum) × (s × scale) + bias`, element-wise over the
+    /// outputs (`zero` is what an unsigned row's 0 stands for, in steps of `s`).
     fn dequantize_row(
         acc: &[i32],
         offset: i32,
+        zero: f32,
         sum: &[i32],
         s: f32,
         scale: &[f32],
@@ -54,7 +101,8 @@ multiversion! {
     ) {
         let n = out.len().min(acc.len()).min(sum.len()).min(scale.len()).min(bias.len());
         for i in 0..n {
-            out[i] = (acc[i] - offset * sum[i]) as f32 * (s * scale[i]) + bias[i];
+            out[i] = ((acc[i] - offset * sum[i]) as f32 + zero * sum[i] as f32) * (s * scale[i])
+                + bias[i];
         }
     }
 }
@@ -73,12 +121,13 @@ impl Path {
         match self {
             #[cfg(target_arch = "x86_64")]
             Path::Vnni => {
-                is_x86_feature_detected!("avx512f")
+                cap() == Cap::All
+                    && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")
             }
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => is_x86_feature_detected!("avx2"),
+            Path::Avx2 => cap() >= Cap::Avx2 && is_x86_feature_detected!("avx2"),
             #[cfg(not(target_arch = "x86_64"))]
             Path::Vnni | Path::Avx2 => false,
             Path::Portable => true,
@@ -95,6 +144,33 @@ impl Path {
                 .find(|p| p.available())
                 .unwrap_or(Path::Portable)
         })
+    }
+}
+
+/// A quantized row's scale and what its 0 stands for, in steps of the scale (0 but for AVX2's
+/// unsigned rows).
+type RowScale = (f32, f32);
+
+/// What a product runs: a path, and on AVX2 the form its rows take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// AVX-512 VNNI on 8-bit rows, made unsigned (x + 128) in the kernel.
+    Vnni,
+    /// AVX2 on 8-bit rows, by the sign trick.
+    Avx2Signed,
+    /// AVX2 on unsigned 7-bit rows (`quantize_row_unsigned`).
+    Avx2Narrow,
+    Portable,
+}
+
+impl Kernel {
+    /// What every value of a signed row carries into the sums beyond itself in the kernel (VNNI
+    /// multiplies x + 128; the `offset × Σw` is taken back out).
+    fn offset(self) -> i32 {
+        match self {
+            Kernel::Vnni => 128,
+            Kernel::Avx2Narrow | Kernel::Avx2Signed | Kernel::Portable => 0,
+        }
     }
 }
 
@@ -298,7 +374,8 @@ impl Int8Linear {
         self.apply_fine_with(Path::best(), x)
     }
 
-    /// [`Int8Linear::apply_fine`] on `path` (the portable one where this CPU cannot run it).
+    /// [`Int8Linear::apply_fine`] on `path` (the portable one where this CPU cannot run it), every
+    /// row in 8 bits.
     pub fn apply_fine_with(&self, path: Path, x: &[f32]) -> Vec<f32> {
         let k = self.inputs.max(1);
         let rows = x.len() / k;
@@ -309,7 +386,12 @@ impl Int8Linear {
             both.extend_from_slice(row);
             both.extend(row.iter().zip(&q).map(|(&v, &q)| v - q as f32 * s));
         }
-        let y = self.apply_with(path, &both);
+        let kernel = match Self::runnable(path) {
+            Path::Vnni => Kernel::Vnni,
+            Path::Avx2 => Kernel::Avx2Signed,
+            Path::Portable => Kernel::Portable,
+        };
+        let y = self.product(kernel, &both);
         let n = self.outputs;
         let mut out = Vec::with_capacity(rows * n);
         for pair in y.chunks_exact(2 * n) {
@@ -319,25 +401,47 @@ impl Int8Linear {
         out
     }
 
-    /// [`Int8Linear::apply`] on `path` (the portable one where this CPU cannot run it).
+    /// [`Int8Linear::apply`] on `path` (the portable one where this CPU cannot run it): rows in 8
+    /// bits, in 7 on AVX2.
     pub fn apply_with(&self, path: Path, x: &[f32]) -> Vec<f32> {
-        let path = if path.available() {
+        let kernel = match Self::runnable(path) {
+            Path::Vnni => Kernel::Vnni,
+            Path::Avx2 => Kernel::Avx2Narrow,
+            Path::Portable => Kernel::Portable,
+        };
+        self.product(kernel, x)
+    }
+
+    /// `path`, or the portable one where this CPU cannot run it.
+    fn runnable(path: Path) -> Path {
+        if path.available() {
             path
         } else {
             Path::Portable
-        };
+        }
+    }
+
+    /// `y = x Wᵀ + b` by `kernel`, each row of `x` quantized in the form it takes.
+    fn product(&self, kernel: Kernel, x: &[f32]) -> Vec<f32> {
         let rows = x.len() / self.inputs.max(1);
         let mut y = vec![0f32; rows * self.outputs];
         if rows == 0 || self.outputs == 0 {
             return y;
         }
         let alone = rows * self.inputs * self.outputs < ALONE;
-        // Rows of `x` in int8, padded to whole groups of 4, each with its scale.
+        // Rows of `x` in int8, padded to whole groups of 4 (with zeros, whatever a zero stands
+        // for: the padding's weights are zero), each with its scale and, unsigned, its zero.
         let stride = self.k4 * 4;
         let mut qx = vec![0i8; rows * stride];
-        let mut sx = vec![0f32; rows];
-        let quantize = |((q, s), row): ((&mut [i8], &mut f32), &[f32])| {
-            *s = quantize_row(row, q);
+        let mut sx: Vec<RowScale> = vec![(0.0, 0.0); rows];
+        let unsigned = kernel == Kernel::Avx2Narrow;
+        let quantize = |((q, s), row): ((&mut [i8], &mut RowScale), &[f32])| {
+            *s = if unsigned {
+                let (scale, least) = quantize_row_unsigned(row, q);
+                (scale, least / scale)
+            } else {
+                (quantize_row(row, q), 0.0)
+            };
         };
         if alone {
             qx.chunks_mut(stride)
@@ -355,7 +459,7 @@ impl Int8Linear {
         // rows, every output each.
         const ROWS: usize = 128;
         if alone {
-            self.sums_into(path, &qx, &sx, 0, rows, 0..blocks, &mut y);
+            self.sums_into(kernel, &qx, &sx, 0, rows, 0..blocks, &mut y);
         } else if rows < 2 * ROWS {
             let per = blocks.div_ceil(4 * rayon::current_num_threads()).max(1);
             let parts: Vec<(usize, Vec<f32>)> = (0..blocks.div_ceil(per))
@@ -364,7 +468,7 @@ impl Int8Linear {
                     let range = p * per..((p + 1) * per).min(blocks);
                     let width = self.block_outputs(&range);
                     let mut part = vec![0f32; rows * width];
-                    self.sums_into(path, &qx, &sx, 0, rows, range, &mut part);
+                    self.sums_into(kernel, &qx, &sx, 0, rows, range, &mut part);
                     (p * per * BLOCK, part)
                 })
                 .collect();
@@ -382,7 +486,7 @@ impl Int8Linear {
                 .enumerate()
                 .for_each(|(b, out)| {
                     let n = out.len() / self.outputs;
-                    self.sums_into(path, &qx, &sx, b * ROWS, n, 0..blocks, out);
+                    self.sums_into(kernel, &qx, &sx, b * ROWS, n, 0..blocks, out);
                 });
         }
         y
@@ -393,14 +497,14 @@ impl Int8Linear {
         (range.end * BLOCK).min(self.outputs) - range.start * BLOCK
     }
 
-    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales `sx`), written
+    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales and zeros `sx`), written
     /// to `out` (`n` rows as wide as the blocks' real outputs).
     #[allow(clippy::too_many_arguments)]
     fn sums_into(
         &self,
-        path: Path,
+        kernel: Kernel,
         qx: &[i8],
-        sx: &[f32],
+        sx: &[RowScale],
         r0: usize,
         n: usize,
         range: std::ops::Range<usize>,
@@ -411,29 +515,35 @@ impl Int8Linear {
         let wide = (range.end - range.start) * BLOCK;
         let mut acc = vec![0i32; n * wide];
         let qx = &qx[r0 * stride..(r0 + n) * stride];
-        match path {
+        match kernel {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: the path is only taken where the CPU has its features (checked by the
-            // caller).
-            Path::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
+            // SAFETY: the kernel's path is only taken where the CPU has its features (checked by
+            // the caller).
+            Kernel::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2.
-            Path::Avx2 => unsafe { self.sums_avx2(qx, n, range.clone(), &mut acc) },
+            Kernel::Avx2Signed => unsafe { self.sums_avx2(true, qx, n, range.clone(), &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for AVX2; the rows are in the unsigned 7-bit form.
+            Kernel::Avx2Narrow => unsafe { self.sums_avx2(false, qx, n, range.clone(), &mut acc) },
             _ => self.sums_portable(qx, n, range.clone(), &mut acc),
         }
-        // VNNI multiplied (x + 128): take the 128 × Σw back out.
-        let offset = if matches!(path, Path::Vnni) { 128 } else { 0 };
+        // VNNI multiplied (x + 128): take the 128 × Σw back out; an unsigned row's zero stands
+        // for its least value.
+        let offset = kernel.offset();
         let first = range.start * BLOCK;
         for (i, (yr, ar)) in out
             .chunks_exact_mut(width)
             .zip(acc.chunks_exact(wide))
             .enumerate()
         {
+            let (s, zero) = sx[r0 + i];
             dequantize_row(
                 ar,
                 offset,
+                zero,
                 &self.sum[first..],
-                sx[r0 + i],
+                s,
                 &self.scale[first..],
                 &self.bias[first..],
                 yr,
@@ -535,12 +645,13 @@ impl Int8Linear {
         });
     }
 
-    /// The same with AVX2: |x| times w with x's sign (so `vpmaddubsw` cannot saturate: at most
-    /// 2 × 127 × 127), 8 outputs a register.
+    /// The same with AVX2, 8 outputs a register: on `signed` 8-bit rows by the sign trick,
+    /// otherwise on unsigned 7-bit rows (0..=127) as they are (`Tile::avx2_sums`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn sums_avx2(
         &self,
+        signed: bool,
         qx: &[i8],
         n: usize,
         range: std::ops::Range<usize>,
@@ -548,7 +659,11 @@ impl Int8Linear {
     ) {
         // SAFETY: as for `sums_vnni`, with AVX2.
         self.each_tile(qx, n, range, acc, AVX2_TILE, |t, rows, cols| unsafe {
-            tiles!(t, avx2, rows, cols)
+            if signed {
+                tiles!(t, avx2, rows, cols)
+            } else {
+                tiles!(t, avx2_narrow, rows, cols)
+            }
         });
     }
 }
@@ -594,8 +709,23 @@ impl Tile {
         }
     }
 
+    /// AVX2 on signed 8-bit rows.
     #[target_feature(enable = "avx2")]
     unsafe fn avx2<const R: usize, const C: usize>(&self) {
+        self.avx2_sums::<R, C, true>();
+    }
+
+    /// AVX2 on unsigned 7-bit rows.
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_narrow<const R: usize, const C: usize>(&self) {
+        self.avx2_sums::<R, C, false>();
+    }
+
+    /// The AVX2 tile: on `SIGNED` rows, |x| times w with x's sign (so that `vpmaddubsw`, which
+    /// takes its first operand unsigned, sees no negative input and cannot saturate: at most
+    /// 2 × 127 × 127); otherwise the rows are unsigned already and go in as they are.
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_sums<const R: usize, const C: usize, const SIGNED: bool>(&self) {
         use std::arch::x86_64::*;
         let ones = _mm256_set1_epi16(1);
         let mut s = [[_mm256_setzero_si256(); C]; R];
@@ -608,9 +738,14 @@ impl Tile {
             for (i, si) in s.iter_mut().enumerate() {
                 let p = self.x.add(i * self.stride + k4 * 4) as *const i32;
                 let xv = _mm256_set1_epi32(p.read_unaligned());
-                let ax = _mm256_sign_epi8(xv, xv);
+                let ax = if SIGNED { _mm256_sign_epi8(xv, xv) } else { xv };
                 for (sc, wc) in si.iter_mut().zip(&wv) {
-                    let pairs = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(*wc, xv));
+                    let w = if SIGNED {
+                        _mm256_sign_epi8(*wc, xv)
+                    } else {
+                        *wc
+                    };
+                    let pairs = _mm256_maddubs_epi16(ax, w);
                     *sc = _mm256_add_epi32(*sc, _mm256_madd_epi16(pairs, ones));
                 }
             }
@@ -642,6 +777,23 @@ mod tests {
         (v * inv).clamp(-127.0, 127.0).round_ties_even() as i8
     }
 
+    /// The plain reference of AVX2's unsigned 7-bit rows: `(scale, least, q)`.
+    fn unsigned_of(row: &[f32]) -> (f32, f32, Vec<i8>) {
+        let least = row.iter().fold(f32::INFINITY, |m, &x| m.min(x));
+        let most = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let scale = if most > least {
+            (most - least) / 127.0
+        } else {
+            1.0
+        };
+        let inv = 1.0 / scale;
+        let q = row
+            .iter()
+            .map(|&v| ((v - least) * inv).clamp(0.0, 127.0).round_ties_even() as i8)
+            .collect();
+        (scale, least, q)
+    }
+
     #[test]
     fn rows_quantize_as_the_plain_reference() {
         let mut g = Lcg(7);
@@ -656,6 +808,27 @@ mod tests {
         let mut q = [5i8; 4];
         assert_eq!(quantize_row(&[0.0; 4], &mut q), 1.0, "zeros keep scale 1");
         assert_eq!(q, [0; 4]);
+        // AVX2's unsigned 7-bit form.
+        for n in [1, 17, 385] {
+            let row: Vec<f32> = g.vec(n).iter().map(|v| v + 0.3).collect();
+            let (scale, least, plain) = unsigned_of(&row);
+            let mut q = vec![0i8; n];
+            assert_eq!(quantize_row_unsigned(&row, &mut q), (scale, least));
+            assert_eq!(q, plain, "{n} values in 7 bits");
+            assert!(q.iter().all(|&v| (0..=127).contains(&v)));
+            if n > 1 {
+                assert!(
+                    q.contains(&0) && q.contains(&127),
+                    "the row's range is used"
+                );
+            }
+            for (&v, &q) in row.iter().zip(&q) {
+                assert!((scale * q as f32 + least - v).abs() <= 0.5001 * scale);
+            }
+        }
+        let mut q = [5i8; 3];
+        assert_eq!(quantize_row_unsigned(&[-2.0; 3], &mut q), (1.0, -2.0));
+        assert_eq!(q, [0; 3], "a row of one value is its least");
     }
 
     /// A small deterministic generator (no dependency for random numbers).
@@ -673,23 +846,31 @@ mod tests {
         }
     }
 
-    /// The plain product in f64, on the same quantized values the kernels see.
-    fn reference(l: &Int8Linear, w: &[f32], x: &[f32]) -> Vec<f32> {
+    /// The plain product in f64, on the same quantized values the kernels see (rows of `x` in
+    /// 8 signed bits, or in AVX2's 7 unsigned ones).
+    fn reference(l: &Int8Linear, w: &[f32], x: &[f32], unsigned: bool) -> Vec<f32> {
         let (k, n) = (l.inputs, l.outputs);
         let mut y = Vec::new();
         for row in x.chunks_exact(k) {
-            let sx = scale_of(row);
-            let qx: Vec<i8> = row.iter().map(|&v| quantize(v, 1.0 / sx)).collect();
+            let (sx, least, qx) = if unsigned {
+                unsigned_of(row)
+            } else {
+                let sx = scale_of(row);
+                (
+                    sx,
+                    0.0,
+                    row.iter().map(|&v| quantize(v, 1.0 / sx)).collect(),
+                )
+            };
             for o in 0..n {
                 let wr = &w[o * k..(o + 1) * k];
                 let sw = scale_of(wr);
-                let dot: i64 = qx
-                    .iter()
-                    .zip(wr)
-                    .map(|(&a, &b)| a as i64 * quantize(b, 1.0 / sw) as i64)
-                    .sum();
+                let qw: Vec<i64> = wr.iter().map(|&b| quantize(b, 1.0 / sw) as i64).collect();
+                let dot: i64 = qx.iter().zip(&qw).map(|(&a, &b)| a as i64 * b).sum();
+                let wsum: i64 = qw.iter().sum();
                 let b = l.bias[o] as f64;
-                y.push((dot as f64 * sx as f64 * sw as f64 + b) as f32);
+                let sums = dot as f64 * sx as f64 + wsum as f64 * least as f64;
+                y.push((sums * sw as f64 + b) as f32);
             }
         }
         y
@@ -714,7 +895,8 @@ mod tests {
             let x: Vec<f32> = g.vec(m * k).iter().map(|v| v * 3.0).collect();
             let bias = Some(g.vec(n));
             let l = Int8Linear::from_f32(&w, k, n, bias);
-            let want = reference(&l, &w, &x);
+            let want = reference(&l, &w, &x, false);
+            let fine = l.apply_fine_with(Path::Portable, &x);
             let mut ran = 0;
             for path in [Path::Vnni, Path::Avx2, Path::Portable] {
                 if !path.available() {
@@ -722,16 +904,64 @@ mod tests {
                     continue;
                 }
                 ran += 1;
+                // Rows in 8 bits, or in AVX2's 7.
+                let want = if path == Path::Avx2 {
+                    &reference(&l, &w, &x, true)
+                } else {
+                    &want
+                };
                 let got = l.apply_with(path, &x);
                 assert_eq!(got.len(), want.len());
-                for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                for (i, (a, b)) in got.iter().zip(want).enumerate() {
                     assert!(
                         (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
                         "{path:?} {m}x{k}x{n} at {i}: {a} against {b}"
                     );
                 }
+                // Fine rows are 8 bits on every path.
+                let got = l.apply_fine_with(path, &x);
+                for (i, (a, b)) in got.iter().zip(&fine).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{path:?} fine {m}x{k}x{n} at {i}: {a} against {b}"
+                    );
+                }
             }
             assert!(ran >= 1);
+        }
+    }
+
+    /// The largest pairs AVX2's 7-bit rows can make (inputs at the top of their row's range,
+    /// 127 once stored, against weights of -128 and 127) sum exactly: stored as VNNI's are
+    /// (x + 128, up to 255) they would saturate `vpmaddubsw`'s 16 bits.
+    #[test]
+    fn seven_bit_rows_at_their_largest_sum_exactly() {
+        let k = 68;
+        let alternate = (0..k).map(|i| if i % 2 == 0 { -128 } else { 127 });
+        let weights: Vec<Vec<i8>> = vec![vec![-128; k], vec![127; k], alternate.collect()];
+        let l = Int8Linear::from_int8(&weights, vec![1.0; 3], k, None);
+        // Each row's greatest value everywhere but at one input, its least.
+        let mut rows = [vec![1f32; k], vec![0f32; k]];
+        rows[0][k - 1] = 0.0;
+        rows[1][0] = -1.0;
+        for x in rows {
+            let (_, _, q) = unsigned_of(&x);
+            assert_eq!(q.iter().filter(|&&v| v == 127).count(), k - 1);
+            let want: Vec<f32> = weights
+                .iter()
+                .map(|w| w.iter().zip(&x).map(|(&w, &v)| w as f32 * v).sum())
+                .collect();
+            if !Path::Avx2.available() {
+                eprintln!("AVX2 not on this CPU");
+                return;
+            }
+            let got = l.apply_with(Path::Avx2, &x);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "{x:?}: {a} against {b}"
+                );
+            }
         }
     }
 

@@ -6,7 +6,7 @@
 //! F16C for half precision) or AVX-512 a faster version is chosen at run time.
 
 mod attention;
-mod cpu;
+pub mod cpu;
 mod gelu;
 mod gemv;
 pub mod int8;
