@@ -3,9 +3,9 @@
 
 use std::sync::OnceLock;
 
-/// The environment variable that caps the kernels: `avx2` runs a CPU with AVX-512 as an
-/// AVX2-only one would, `portable` runs the plain loops, `all` (as when unset) everything this
-/// CPU has. For measuring on one machine what another kind does; the float products through
+/// The environment variable that caps the kernels: `avx512` runs a CPU with AMX as one without
+/// would, `avx2` a CPU with AVX-512 as an AVX2-only one, `portable` runs the plain loops, `all`
+/// (as when unset) everything this CPU has. For measuring on one machine what another kind does; the float products through
 /// `gemm` choose their own instructions and are not capped.
 pub const CAP_VARIABLE: &str = "LIVECAP_KERNELS";
 
@@ -14,6 +14,7 @@ pub const CAP_VARIABLE: &str = "LIVECAP_KERNELS";
 pub enum Cap {
     Portable,
     Avx2,
+    Avx512,
     All,
 }
 
@@ -21,10 +22,11 @@ pub enum Cap {
 fn parse_cap(value: Option<&str>) -> Result<Cap, String> {
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("all") => Ok(Cap::All),
+        Some("avx512") => Ok(Cap::Avx512),
         Some("avx2") => Ok(Cap::Avx2),
         Some("portable") => Ok(Cap::Portable),
         Some(other) => Err(format!(
-            "{CAP_VARIABLE}={other:?} names no kernels: use avx2, portable or all"
+            "{CAP_VARIABLE}={other:?} names no kernels: use avx512, avx2, portable or all"
         )),
     }
 }
@@ -57,7 +59,7 @@ pub(super) fn has_avx2() -> bool {
 #[cfg(target_arch = "x86_64")]
 pub(super) fn has_avx512() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| cap() == Cap::All && has_avx2() && is_x86_feature_detected!("avx512f"))
+    *HAS.get_or_init(|| cap() >= Cap::Avx512 && has_avx2() && is_x86_feature_detected!("avx512f"))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -120,10 +122,11 @@ mod tests {
         assert_eq!(parse_cap(Some("ALL")), Ok(Cap::All));
         assert_eq!(parse_cap(Some(" avx2 ")), Ok(Cap::Avx2));
         assert_eq!(parse_cap(Some("portable")), Ok(Cap::Portable));
+        assert_eq!(parse_cap(Some("avx512")), Ok(Cap::Avx512));
         let Err(e) = parse_cap(Some("avx-512")) else {
             panic!("avx-512 is no cap");
         };
         assert!(e.contains(CAP_VARIABLE) && e.contains("avx-512"), "{e}");
-        assert!(Cap::Portable < Cap::Avx2 && Cap::Avx2 < Cap::All);
+        assert!(Cap::Portable < Cap::Avx2 && Cap::Avx2 < Cap::Avx512 && Cap::Avx512 < Cap::All);
     }
 }

@@ -110,6 +110,9 @@ multiversion! {
 /// The code paths, fastest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
+    /// Intel AMX tiles (`tdpbssd`, 16 × 16 × 64 products an instruction) for whole groups of 32
+    /// rows on layers whose inputs are a multiple of 64; VNNI for the rest.
+    Amx,
     Vnni,
     Avx2,
     Portable,
@@ -120,8 +123,10 @@ impl Path {
     pub fn available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
+            Path::Amx => cap() == Cap::All && Path::Vnni.available() && amx::ready(),
+            #[cfg(target_arch = "x86_64")]
             Path::Vnni => {
-                cap() == Cap::All
+                cap() >= Cap::Avx512
                     && is_x86_feature_detected!("avx512f")
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")
@@ -129,7 +134,7 @@ impl Path {
             #[cfg(target_arch = "x86_64")]
             Path::Avx2 => cap() >= Cap::Avx2 && is_x86_feature_detected!("avx2"),
             #[cfg(not(target_arch = "x86_64"))]
-            Path::Vnni | Path::Avx2 => false,
+            Path::Amx | Path::Vnni | Path::Avx2 => false,
             Path::Portable => true,
         }
     }
@@ -139,7 +144,7 @@ impl Path {
         use std::sync::OnceLock;
         static BEST: OnceLock<Path> = OnceLock::new();
         *BEST.get_or_init(|| {
-            [Path::Vnni, Path::Avx2]
+            [Path::Amx, Path::Vnni, Path::Avx2]
                 .into_iter()
                 .find(|p| p.available())
                 .unwrap_or(Path::Portable)
@@ -154,6 +159,9 @@ type RowScale = (f32, f32);
 /// What a product runs: a path, and on AVX2 the form its rows take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
+    /// AMX on 8-bit rows, VNNI for what tiles leave (the tiles' signed sums are given VNNI's
+    /// offset, so that every row is taken back alike).
+    Amx,
     /// AVX-512 VNNI on 8-bit rows, made unsigned (x + 128) in the kernel.
     Vnni,
     /// AVX2 on 8-bit rows, by the sign trick.
@@ -168,7 +176,7 @@ impl Kernel {
     /// multiplies x + 128; the `offset × Σw` is taken back out).
     fn offset(self) -> i32 {
         match self {
-            Kernel::Vnni => 128,
+            Kernel::Vnni | Kernel::Amx => 128,
             Kernel::Avx2Narrow | Kernel::Avx2Signed | Kernel::Portable => 0,
         }
     }
@@ -387,6 +395,7 @@ impl Int8Linear {
             both.extend(row.iter().zip(&q).map(|(&v, &q)| v - q as f32 * s));
         }
         let kernel = match Self::runnable(path) {
+            Path::Amx => Kernel::Amx,
             Path::Vnni => Kernel::Vnni,
             Path::Avx2 => Kernel::Avx2Signed,
             Path::Portable => Kernel::Portable,
@@ -405,6 +414,7 @@ impl Int8Linear {
     /// bits, in 7 on AVX2.
     pub fn apply_with(&self, path: Path, x: &[f32]) -> Vec<f32> {
         let kernel = match Self::runnable(path) {
+            Path::Amx => Kernel::Amx,
             Path::Vnni => Kernel::Vnni,
             Path::Avx2 => Kernel::Avx2Narrow,
             Path::Portable => Kernel::Portable,
@@ -520,6 +530,9 @@ impl Int8Linear {
             // SAFETY: the kernel's path is only taken where the CPU has its features (checked by
             // the caller).
             Kernel::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above, for AMX (whose permission `amx::ready` obtained) and VNNI.
+            Kernel::Amx => unsafe { self.sums_amx(qx, n, range.clone(), &mut acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2.
             Kernel::Avx2Signed => unsafe { self.sums_avx2(true, qx, n, range.clone(), &mut acc) },
@@ -645,6 +658,55 @@ impl Int8Linear {
         });
     }
 
+    /// The same with AMX: whole groups of 32 rows in tiles where the inputs come in whole
+    /// tiles of 64, the other rows on VNNI. The tiles multiply signed rows by signed weights;
+    /// their sums are given the 128 × Σw VNNI's hold, so that all are exactly VNNI's.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn sums_amx(&self, qx: &[i8], n: usize, range: std::ops::Range<usize>, acc: &mut [i32]) {
+        let stride = self.k4 * 4;
+        let wide = (range.end - range.start) * BLOCK;
+        let tiled = if self.inputs.is_multiple_of(amx::K) {
+            n / amx::ROWS * amx::ROWS
+        } else {
+            0
+        };
+        if tiled > 0 {
+            // SAFETY: rows `0..tiled` of `qx` (each `stride` long, a whole number of `amx::K`),
+            // the blocks `range` of the packed weights and `tiled` rows of `acc` (`wide` apart)
+            // are what the tiles read and write; the CPU has AMX and the permission to use it.
+            unsafe {
+                amx::sums(
+                    qx.as_ptr(),
+                    stride,
+                    tiled,
+                    self.packed.as_ptr().add(range.start * self.k4 * BLOCK * 4),
+                    self.k4,
+                    range.end - range.start,
+                    acc.as_mut_ptr(),
+                    wide,
+                )
+            };
+            let sum = &self.sum[(range.start * BLOCK).min(self.outputs)..];
+            for row in acc[..tiled * wide].chunks_exact_mut(wide) {
+                for (a, s) in row.iter_mut().zip(sum) {
+                    *a += 128 * s;
+                }
+            }
+        }
+        if tiled < n {
+            // SAFETY: as for `sums_vnni`.
+            unsafe {
+                self.sums_vnni(
+                    &qx[tiled * stride..],
+                    n - tiled,
+                    range,
+                    &mut acc[tiled * wide..],
+                )
+            };
+        }
+    }
+
     /// The same with AVX2, 8 outputs a register: on `signed` 8-bit rows by the sign trick,
     /// otherwise on unsigned 7-bit rows (0..=127) as they are (`Tile::avx2_sums`).
     #[cfg(target_arch = "x86_64")]
@@ -665,6 +727,135 @@ impl Int8Linear {
                 tiles!(t, avx2_narrow, rows, cols)
             }
         });
+    }
+}
+
+/// Intel AMX: eight tile registers of 16 rows × 64 bytes, configured per thread, and
+/// `tdpbssd`, which adds 16 × 16 sums of 64 signed byte products each into a tile of int32.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::asm;
+    use std::sync::OnceLock;
+
+    use super::BLOCK;
+
+    /// Rows a group of tiles takes (two tiles of 16), and inputs a tile holds.
+    pub(super) const ROWS: usize = 32;
+    pub(super) const K: usize = 64;
+
+    /// Whether this CPU has AMX with 8-bit products and Linux lets this process use it (it must
+    /// ask once: the tiles' state is large).
+    pub(super) fn ready() -> bool {
+        static READY: OnceLock<bool> = OnceLock::new();
+        *READY.get_or_init(|| {
+            let leaf = std::arch::x86_64::__cpuid_count(7, 0);
+            let (tile, int8) = (leaf.edx & (1 << 24) != 0, leaf.edx & (1 << 25) != 0);
+            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+            const XFEATURE_XTILEDATA: libc::c_long = 18;
+            // SAFETY: a request for a permission, with no memory passed.
+            tile && int8
+                && unsafe {
+                    libc::syscall(
+                        libc::SYS_arch_prctl,
+                        ARCH_REQ_XCOMP_PERM,
+                        XFEATURE_XTILEDATA,
+                    )
+                } == 0
+        })
+    }
+
+    /// The tile configuration: palette 1, tiles 0 to 7 each 16 rows of 64 bytes.
+    #[repr(C, align(64))]
+    struct Config([u8; 64]);
+
+    impl Config {
+        fn new() -> Self {
+            let mut c = [0u8; 64];
+            c[0] = 1;
+            for t in 0..8 {
+                c[16 + 2 * t] = 64;
+                c[48 + t] = 16;
+            }
+            Config(c)
+        }
+    }
+
+    /// int32 sums of `rows` (a multiple of [`ROWS`]) rows of `x` (`stride` bytes apart, `k4`
+    /// groups of 4 inputs, a multiple of 16) against `blocks` packed blocks of weights from
+    /// `w`, into `out` (rows `wide` apart). Tiles 0-3 hold the sums of 32 rows × 32 outputs,
+    /// 4-5 two tiles of rows, 6-7 two of weights: in a block, 16 groups of 4 inputs for 16
+    /// outputs are 16 rows of 64 bytes, `BLOCK × 4` bytes apart, which is the layout `tdpbssd`
+    /// takes its second operand in.
+    ///
+    /// # Safety
+    /// The CPU must have AMX-INT8 with the permission granted ([`ready`]), and every row,
+    /// block and output named must lie inside its buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn sums(
+        x: *const i8,
+        stride: usize,
+        rows: usize,
+        w: *const i8,
+        k4: usize,
+        blocks: usize,
+        out: *mut i32,
+        wide: usize,
+    ) {
+        let config = Config::new();
+        let (panel, out_stride) = (BLOCK * 4, wide * 4);
+        // SAFETY: the caller's promise; the configuration is 64 bytes, aligned.
+        unsafe {
+            asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
+            for r0 in (0..rows).step_by(ROWS) {
+                for b in 0..blocks {
+                    let block = w.add(b * k4 * panel);
+                    for c0 in (0..BLOCK).step_by(32) {
+                        asm!(
+                            "tilezero tmm0",
+                            "tilezero tmm1",
+                            "tilezero tmm2",
+                            "tilezero tmm3",
+                            options(nostack, nomem)
+                        );
+                        for g in (0..k4).step_by(K / 4) {
+                            let a0 = x.add(r0 * stride + g * 4);
+                            let b0 = block.add(g * panel + c0 * 4);
+                            asm!(
+                                "tileloadd tmm4, [{a0} + {sa}]",
+                                "tileloadd tmm5, [{a1} + {sa}]",
+                                "tileloadd tmm6, [{b0} + {sb}]",
+                                "tileloadd tmm7, [{b1} + {sb}]",
+                                "tdpbssd tmm0, tmm4, tmm6",
+                                "tdpbssd tmm1, tmm4, tmm7",
+                                "tdpbssd tmm2, tmm5, tmm6",
+                                "tdpbssd tmm3, tmm5, tmm7",
+                                a0 = in(reg) a0,
+                                a1 = in(reg) a0.add(16 * stride),
+                                b0 = in(reg) b0,
+                                b1 = in(reg) b0.add(64),
+                                sa = in(reg) stride,
+                                sb = in(reg) panel,
+                                options(nostack, readonly)
+                            );
+                        }
+                        let o = out.add(r0 * wide + b * BLOCK + c0);
+                        asm!(
+                            "tilestored [{o0} + {so}], tmm0",
+                            "tilestored [{o1} + {so}], tmm1",
+                            "tilestored [{o2} + {so}], tmm2",
+                            "tilestored [{o3} + {so}], tmm3",
+                            o0 = in(reg) o,
+                            o1 = in(reg) o.add(16),
+                            o2 = in(reg) o.add(16 * wide),
+                            o3 = in(reg) o.add(16 * wide + 16),
+                            so = in(reg) out_stride,
+                            options(nostack)
+                        );
+                    }
+                }
+            }
+            asm!("tilerelease", options(nostack, nomem));
+        }
     }
 }
 
@@ -890,6 +1081,9 @@ mod tests {
             // against a vocabulary) and by rows.
             (2, 515, 9001),
             (300, 67, 257),
+            // Inputs in whole tiles of 64 (AMX takes groups of 32 rows), with rows left over.
+            (300, 128, 257),
+            (33, 512, 64),
         ] {
             let w = g.vec(n * k);
             let x: Vec<f32> = g.vec(m * k).iter().map(|v| v * 3.0).collect();
@@ -898,7 +1092,7 @@ mod tests {
             let want = reference(&l, &w, &x, false);
             let fine = l.apply_fine_with(Path::Portable, &x);
             let mut ran = 0;
-            for path in [Path::Vnni, Path::Avx2, Path::Portable] {
+            for path in [Path::Amx, Path::Vnni, Path::Avx2, Path::Portable] {
                 if !path.available() {
                     eprintln!("{path:?} not on this CPU");
                     continue;
@@ -962,6 +1156,36 @@ mod tests {
                     "{x:?}: {a} against {b}"
                 );
             }
+        }
+    }
+
+    /// AMX's tiles give VNNI's sums bit for bit (both exact in int32), on the encoder's shapes
+    /// and with rows left over for VNNI.
+    #[test]
+    fn amx_tiles_sum_as_vnni_does() {
+        if !Path::Amx.available() {
+            eprintln!("AMX not on this CPU (or not permitted)");
+            return;
+        }
+        let mut g = Lcg(17);
+        for &(m, k, n) in &[
+            (32, 64, 64),
+            (100, 384, 1152),
+            (1500, 384, 384),
+            (45, 1536, 130),
+        ] {
+            let l = Int8Linear::from_f32(&g.vec(n * k), k, n, Some(g.vec(n)));
+            let x: Vec<f32> = g.vec(m * k).iter().map(|v| v * 4.0).collect();
+            assert_eq!(
+                l.apply_with(Path::Amx, &x),
+                l.apply_with(Path::Vnni, &x),
+                "{m}x{k}x{n}"
+            );
+            assert_eq!(
+                l.apply_fine_with(Path::Amx, &x),
+                l.apply_fine_with(Path::Vnni, &x),
+                "fine {m}x{k}x{n}"
+            );
         }
     }
 
