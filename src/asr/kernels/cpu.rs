@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 
 /// The environment variable that caps the kernels: `avx512` runs a CPU with AMX as one without
 /// would, `avx2` a CPU with AVX-512 as an AVX2-only one, `portable` runs the plain loops, `all`
-/// (as when unset) everything this CPU has. For measuring on one machine what another kind does; the float products through
-/// `gemm` choose their own instructions and are not capped.
+/// (as when unset) everything this CPU has. For measuring on one machine what another kind
+/// does; the float products through `gemm` choose their own instructions and are not capped.
 pub const CAP_VARIABLE: &str = "LIVECAP_KERNELS";
 
 /// The widest kernels allowed, narrowest first.

@@ -507,8 +507,8 @@ impl Int8Linear {
         (range.end * BLOCK).min(self.outputs) - range.start * BLOCK
     }
 
-    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales and zeros `sx`), written
-    /// to `out` (`n` rows as wide as the blocks' real outputs).
+    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales and zeros `sx`),
+    /// written to `out` (`n` rows as wide as the blocks' real outputs).
     #[allow(clippy::too_many_arguments)]
     fn sums_into(
         &self,
