@@ -18,6 +18,8 @@
 use half::f16;
 use rayon::prelude::*;
 
+#[cfg(target_arch = "x86_64")]
+use super::amx;
 use super::cpu::{cap, multiversion, Cap};
 
 /// 1.5 × 2^23: adding it to a float of magnitude under 2^22 rounds it to an integer (ties to
@@ -123,7 +125,7 @@ impl Path {
     pub fn available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Path::Amx => cap() == Cap::All && Path::Vnni.available() && amx::ready(),
+            Path::Amx => cap() == Cap::All && Path::Vnni.available() && amx::int8_ready(),
             #[cfg(target_arch = "x86_64")]
             Path::Vnni => {
                 cap() >= Cap::Avx512
@@ -185,7 +187,7 @@ impl Kernel {
 /// Output channels per AVX-512 register of int32 sums.
 const LANES: usize = 16;
 /// Output channels per packed block: the widest tile (4 registers of 16).
-const BLOCK: usize = 4 * LANES;
+pub(super) const BLOCK: usize = 4 * LANES;
 /// Multiply-adds below which a product runs on the calling thread (handing work to the pool
 /// costs more than it saves: measured on the decoder's 512 × 2048 layers).
 const ALONE: usize = 1 << 22;
@@ -531,7 +533,7 @@ impl Int8Linear {
             // the caller).
             Kernel::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: as above, for AMX (whose permission `amx::ready` obtained) and VNNI.
+            // SAFETY: as above, for AMX (whose permission `amx::int8_ready` obtained) and VNNI.
             Kernel::Amx => unsafe { self.sums_amx(qx, n, range.clone(), &mut acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2.
@@ -727,135 +729,6 @@ impl Int8Linear {
                 tiles!(t, avx2_narrow, rows, cols)
             }
         });
-    }
-}
-
-/// Intel AMX: eight tile registers of 16 rows × 64 bytes, configured per thread, and
-/// `tdpbssd`, which adds 16 × 16 sums of 64 signed byte products each into a tile of int32.
-#[cfg(target_arch = "x86_64")]
-mod amx {
-    use std::arch::asm;
-    use std::sync::OnceLock;
-
-    use super::BLOCK;
-
-    /// Rows a group of tiles takes (two tiles of 16), and inputs a tile holds.
-    pub(super) const ROWS: usize = 32;
-    pub(super) const K: usize = 64;
-
-    /// Whether this CPU has AMX with 8-bit products and Linux lets this process use it (it must
-    /// ask once: the tiles' state is large).
-    pub(super) fn ready() -> bool {
-        static READY: OnceLock<bool> = OnceLock::new();
-        *READY.get_or_init(|| {
-            let leaf = std::arch::x86_64::__cpuid_count(7, 0);
-            let (tile, int8) = (leaf.edx & (1 << 24) != 0, leaf.edx & (1 << 25) != 0);
-            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
-            const XFEATURE_XTILEDATA: libc::c_long = 18;
-            // SAFETY: a request for a permission, with no memory passed.
-            tile && int8
-                && unsafe {
-                    libc::syscall(
-                        libc::SYS_arch_prctl,
-                        ARCH_REQ_XCOMP_PERM,
-                        XFEATURE_XTILEDATA,
-                    )
-                } == 0
-        })
-    }
-
-    /// The tile configuration: palette 1, tiles 0 to 7 each 16 rows of 64 bytes.
-    #[repr(C, align(64))]
-    struct Config([u8; 64]);
-
-    impl Config {
-        fn new() -> Self {
-            let mut c = [0u8; 64];
-            c[0] = 1;
-            for t in 0..8 {
-                c[16 + 2 * t] = 64;
-                c[48 + t] = 16;
-            }
-            Config(c)
-        }
-    }
-
-    /// int32 sums of `rows` (a multiple of [`ROWS`]) rows of `x` (`stride` bytes apart, `k4`
-    /// groups of 4 inputs, a multiple of 16) against `blocks` packed blocks of weights from
-    /// `w`, into `out` (rows `wide` apart). Tiles 0-3 hold the sums of 32 rows × 32 outputs,
-    /// 4-5 two tiles of rows, 6-7 two of weights: in a block, 16 groups of 4 inputs for 16
-    /// outputs are 16 rows of 64 bytes, `BLOCK × 4` bytes apart, which is the layout `tdpbssd`
-    /// takes its second operand in.
-    ///
-    /// # Safety
-    /// The CPU must have AMX-INT8 with the permission granted ([`ready`]), and every row,
-    /// block and output named must lie inside its buffer.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn sums(
-        x: *const i8,
-        stride: usize,
-        rows: usize,
-        w: *const i8,
-        k4: usize,
-        blocks: usize,
-        out: *mut i32,
-        wide: usize,
-    ) {
-        let config = Config::new();
-        let (panel, out_stride) = (BLOCK * 4, wide * 4);
-        // SAFETY: the caller's promise; the configuration is 64 bytes, aligned.
-        unsafe {
-            asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
-            for r0 in (0..rows).step_by(ROWS) {
-                for b in 0..blocks {
-                    let block = w.add(b * k4 * panel);
-                    for c0 in (0..BLOCK).step_by(32) {
-                        asm!(
-                            "tilezero tmm0",
-                            "tilezero tmm1",
-                            "tilezero tmm2",
-                            "tilezero tmm3",
-                            options(nostack, nomem)
-                        );
-                        for g in (0..k4).step_by(K / 4) {
-                            let a0 = x.add(r0 * stride + g * 4);
-                            let b0 = block.add(g * panel + c0 * 4);
-                            asm!(
-                                "tileloadd tmm4, [{a0} + {sa}]",
-                                "tileloadd tmm5, [{a1} + {sa}]",
-                                "tileloadd tmm6, [{b0} + {sb}]",
-                                "tileloadd tmm7, [{b1} + {sb}]",
-                                "tdpbssd tmm0, tmm4, tmm6",
-                                "tdpbssd tmm1, tmm4, tmm7",
-                                "tdpbssd tmm2, tmm5, tmm6",
-                                "tdpbssd tmm3, tmm5, tmm7",
-                                a0 = in(reg) a0,
-                                a1 = in(reg) a0.add(16 * stride),
-                                b0 = in(reg) b0,
-                                b1 = in(reg) b0.add(64),
-                                sa = in(reg) stride,
-                                sb = in(reg) panel,
-                                options(nostack, readonly)
-                            );
-                        }
-                        let o = out.add(r0 * wide + b * BLOCK + c0);
-                        asm!(
-                            "tilestored [{o0} + {so}], tmm0",
-                            "tilestored [{o1} + {so}], tmm1",
-                            "tilestored [{o2} + {so}], tmm2",
-                            "tilestored [{o3} + {so}], tmm3",
-                            o0 = in(reg) o,
-                            o1 = in(reg) o.add(16),
-                            o2 = in(reg) o.add(16 * wide),
-                            o3 = in(reg) o.add(16 * wide + 16),
-                            so = in(reg) out_stride,
-                            options(nostack)
-                        );
-                    }
-                }
-            }
-            asm!("tilerelease", options(nostack, nomem));
-        }
     }
 }
 

@@ -5,6 +5,8 @@
 //! 8-bit weights (`int8`). Each kernel has a portable body; on x86-64 with AVX2 and FMA (and
 //! F16C for half precision) or AVX-512 a faster version is chosen at run time.
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
 mod attention;
 pub mod cpu;
 mod gelu;
@@ -20,3 +22,15 @@ pub use gemv::{gemv_f16, gemv_f32, widen};
 pub use layer_norm::layer_norm;
 pub use matmul::{matmul, matmul_bt, matmul_serial, Mat};
 pub use softmax::{logsumexp, softmax, softmax_rows};
+
+/// Encoder self-attention in bfloat16 on AMX tiles where this CPU has them (see
+/// `amx::encoder_attention`); `None` elsewhere.
+pub fn attention_tiles(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    return amx::encoder_attention(qkv, d3, heads);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (qkv, d3, heads);
+        None
+    }
+}
