@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use candle_core::Tensor;
+use rayon::prelude::*;
 
 use super::{kernels, Model, ModelError};
 
@@ -159,9 +160,7 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 /// The `k` likeliest tokens (fewer if fewer are possible) and their log-probabilities, likeliest
 /// first: [`log_softmax`]'s values, without making all of them.
 fn top_log_probs(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-    let lse = max + sum.ln();
+    let lse = kernels::logsumexp(logits);
     // The best `k` so far, best first.
     let mut top: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
     for (i, &l) in logits.iter().enumerate() {
@@ -480,17 +479,22 @@ impl<'m> WindowDecoder<'m> {
         let mut finished: Vec<Finished> = Vec::new();
         for _ in 0..max_len {
             // (score, beam, token, log-probability)
-            let mut candidates: Vec<(f32, usize, u32, f32)> = Vec::new();
-            for (b, beam) in beams.iter_mut().enumerate() {
-                let mut logits = std::mem::take(&mut beam.logits);
-                if logits.is_empty() {
-                    continue;
-                }
-                self.apply_filters(&mut logits, &beam.tokens);
-                for (tok, l) in top_log_probs(&logits, self.beam_size + 1) {
-                    candidates.push((beam.sum_logprob + l, b, tok as u32, l));
-                }
-            }
+            // Each beam's filters and best tokens (a pass over the vocabulary each), a beam to a
+            // thread; the candidates in the beams' order.
+            let mut candidates: Vec<(f32, usize, u32, f32)> = beams
+                .par_iter_mut()
+                .enumerate()
+                .flat_map_iter(|(b, beam)| {
+                    let mut logits = std::mem::take(&mut beam.logits);
+                    if !logits.is_empty() {
+                        self.apply_filters(&mut logits, &beam.tokens);
+                    }
+                    let base = beam.sum_logprob;
+                    top_log_probs(&logits, self.beam_size + 1)
+                        .into_iter()
+                        .map(move |(tok, l)| (base + l, b, tok as u32, l))
+                })
+                .collect();
             candidates.sort_by(|a, c| c.0.total_cmp(&a.0));
             let mut chosen: Vec<(f32, usize, Vec<u32>, Vec<f32>)> = Vec::new();
             for (score, b, tok, l) in candidates {

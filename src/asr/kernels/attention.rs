@@ -213,6 +213,135 @@ fn attend_blocked(
     mix_values(&mut all[..n], values, 0, hd, out, false);
 }
 
+/// [`attend_blocked_f16`] for several queries (`queries`, rows of `hd`) of one head over the
+/// same keys and values (a beam search's beams): each block of keys and of values is widened
+/// to f32 once, in `wide`, and read by every query from there, instead of once per query from
+/// memory. Each query's row of `out` is exactly what [`attend_blocked_f16`] gives it alone
+/// (the same products in the same order). `scores` is scratch of at least as many rows as
+/// queries, each `n` rounded up to [`KEY_BLOCK`] long; `wide` of `hd` × [`KEY_BLOCK`].
+pub fn attend_blocked_f16_many(
+    queries: &[f32],
+    hd: usize,
+    keys: &[f16],
+    values: &[f16],
+    n: usize,
+    scratch: (&mut [f32], &mut [f32]),
+    out: &mut [f32],
+) {
+    let (scores, wide) = scratch;
+    let blocks = n.div_ceil(KEY_BLOCK);
+    let padded = blocks * KEY_BLOCK;
+    #[cfg(target_arch = "x86_64")]
+    if f16_simd() && matches!(hd, 32 | 64) {
+        let wide = &mut wide[..hd * KEY_BLOCK];
+        let rows = queries.len() / hd;
+        let scores = &mut scores[..rows * padded];
+        for (b, block) in keys[..blocks * hd * KEY_BLOCK]
+            .chunks_exact(hd * KEY_BLOCK)
+            .enumerate()
+        {
+            // SAFETY: the CPU has F16C (`f16_simd`).
+            unsafe { widen_f16_avx(block, wide) };
+            for (q, s) in queries
+                .chunks_exact(hd)
+                .zip(scores.chunks_exact_mut(padded))
+            {
+                // SAFETY: the CPU has AVX2, FMA and F16C (`f16_simd`); `wide` holds one block
+                // of `hd` × KEY_BLOCK, and the scores' block is KEY_BLOCK long.
+                unsafe { scores_block_f32_avx(q, wide, &mut s[b * KEY_BLOCK..][..KEY_BLOCK]) };
+            }
+        }
+        for s in scores.chunks_exact_mut(padded) {
+            softmax(&mut s[..n]);
+        }
+        out.fill(0.0);
+        for from in (0..n).step_by(KEY_BLOCK) {
+            let len = KEY_BLOCK.min(n - from);
+            let wide = &mut wide[..len * hd];
+            // SAFETY: as above.
+            unsafe { widen_f16_avx(&values[from * hd..(from + len) * hd], wide) };
+            for (s, o) in scores.chunks_exact(padded).zip(out.chunks_exact_mut(hd)) {
+                let s = &s[from..from + len];
+                // SAFETY: as above; `wide` holds `len` rows of `hd` and `o` is `hd` long.
+                unsafe {
+                    if hd == 64 {
+                        mix_f32_avx::<8>(s, wide, o)
+                    } else {
+                        mix_f32_avx::<4>(s, wide, o)
+                    }
+                };
+            }
+        }
+        return;
+    }
+    for ((q, s), o) in queries
+        .chunks_exact(hd)
+        .zip(scores.chunks_exact_mut(padded))
+        .zip(out.chunks_exact_mut(hd))
+    {
+        let _ = &wide;
+        attend_blocked_f16(q, keys, values, n, s, o);
+    }
+}
+
+/// `to = from` widened to f32 (as long as `from`, whose length is a multiple of 8).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn widen_f16_avx(from: &[f16], to: &mut [f32]) {
+    use std::arch::x86_64::*;
+    for (f, t) in from.chunks_exact(8).zip(to.chunks_exact_mut(8)) {
+        // SAFETY: 8 halves in, 8 floats out.
+        unsafe {
+            let x = _mm256_cvtph_ps(_mm_loadu_si128(f.as_ptr().cast()));
+            _mm256_storeu_ps(t.as_mut_ptr(), x);
+        }
+    }
+}
+
+/// `scores = q · block` for one block of keys widened to f32 (`q.len()` × [`KEY_BLOCK`],
+/// dimension-major), with the operations, in order, of [`scores_blocked_f16_avx`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scores_block_f32_avx(q: &[f32], block: &[f32], scores: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let bp = block.as_ptr();
+    let mut acc = [_mm256_setzero_ps(); KEY_BLOCK / 8];
+    for (i, &qi) in q.iter().enumerate() {
+        let qv = _mm256_set1_ps(qi);
+        let row = bp.add(i * KEY_BLOCK);
+        for (a, v) in acc.iter_mut().enumerate() {
+            *v = _mm256_fmadd_ps(qv, _mm256_loadu_ps(row.add(8 * a)), *v);
+        }
+    }
+    for (a, v) in acc.iter().enumerate() {
+        _mm256_storeu_ps(scores.as_mut_ptr().add(8 * a), *v);
+    }
+}
+
+/// `out += Σ_j scores[j] · rows[j]` over rows of `8 H` floats, the sums held in `H` registers
+/// between `out`'s load and store: with `out` zero at the first block, the operations, in
+/// order, of [`mix_f16_avx`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn mix_f32_avx<const H: usize>(scores: &[f32], rows: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (rp, op) = (rows.as_ptr(), out.as_mut_ptr());
+    let mut acc = [_mm256_setzero_ps(); H];
+    for (a, v) in acc.iter_mut().enumerate() {
+        *v = _mm256_loadu_ps(op.add(8 * a));
+    }
+    for (j, &s) in scores.iter().enumerate() {
+        let sv = _mm256_set1_ps(s);
+        let row = rp.add(j * 8 * H);
+        for (a, v) in acc.iter_mut().enumerate() {
+            *v = _mm256_fmadd_ps(sv, _mm256_loadu_ps(row.add(8 * a)), *v);
+        }
+    }
+    for (a, v) in acc.iter().enumerate() {
+        _mm256_storeu_ps(op.add(8 * a), *v);
+    }
+}
+
 /// One query attending over `n` half-precision keys and values: row `j` of head `offset` is
 /// `keys[j * stride + offset..][..q.len()]`. `scores` is scratch of at least `n`.
 #[allow(clippy::too_many_arguments)]
@@ -234,6 +363,56 @@ pub fn attend_f16(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Several queries over the same keys and values give, each, exactly what it gives alone:
+    /// on the widths the vector code takes and one it does not, and positions not a multiple
+    /// of the block.
+    #[test]
+    fn queries_together_attend_exactly_as_each_alone() {
+        let mut seed = 5u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for (n, hd, m) in [
+            (1usize, 64usize, 5usize),
+            (65, 64, 5),
+            (1500, 64, 3),
+            (100, 32, 4),
+            (77, 40, 2),
+        ] {
+            let blocks = n.div_ceil(KEY_BLOCK);
+            let keys: Vec<f16> = (0..blocks * hd * KEY_BLOCK)
+                .map(|i| {
+                    f16::from_f32(if i % KEY_BLOCK < n - (i / (hd * KEY_BLOCK)) * KEY_BLOCK {
+                        next()
+                    } else {
+                        0.0
+                    })
+                })
+                .collect();
+            let values: Vec<f16> = (0..n * hd).map(|_| f16::from_f32(next())).collect();
+            let queries: Vec<f32> = (0..m * hd).map(|_| next() * 4.0).collect();
+            let mut scores = vec![f32::NAN; m * blocks * KEY_BLOCK];
+            let mut wide = vec![f32::NAN; hd * KEY_BLOCK];
+            let mut together = vec![f32::NAN; m * hd];
+            attend_blocked_f16_many(
+                &queries,
+                hd,
+                &keys,
+                &values,
+                n,
+                (&mut scores, &mut wide),
+                &mut together,
+            );
+            for (q, got) in queries.chunks_exact(hd).zip(together.chunks_exact(hd)) {
+                let mut scores = vec![f32::NAN; blocks * KEY_BLOCK];
+                let mut alone = vec![f32::NAN; hd];
+                attend_blocked_f16(q, &keys, &values, n, &mut scores, &mut alone);
+                assert_eq!(got, &alone[..], "{n} positions × {hd}, {m} queries");
+            }
+        }
+    }
 
     #[test]
     fn blocked_attention_agrees_with_the_plain_one() {

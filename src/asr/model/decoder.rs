@@ -393,17 +393,56 @@ impl Decoder {
             for e in q.iter_mut() {
                 *e *= self.scale;
             }
-            let cross: Vec<&(Vec<f16>, Vec<f16>)> = states.iter().map(|s| &s.cross[li]).collect();
             let t = states[0].n_audio;
             let mut att = vec![0f32; n * d];
-            att.par_chunks_mut(hd).enumerate().for_each_init(
-                || vec![0f32; t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK],
-                |scores, (at, out)| {
-                    let (i, hh) = (at / heads, at % heads);
-                    let q = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
-                    Self::attend_audio(cross[i], t, hh, q, scores, out);
-                },
-            );
+            let first = &states[0].cross;
+            if states
+                .iter()
+                .all(|s| std::sync::Arc::ptr_eq(&s.cross, first))
+            {
+                // Every row attends over the same audio: a head to a thread, its rows together,
+                // so that the head's keys and values are read once for all of them.
+                let padded = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK;
+                let by_head: Vec<Vec<f32>> = (0..heads)
+                    .into_par_iter()
+                    .map(|hh| {
+                        let rows: Vec<f32> = q
+                            .chunks_exact(d)
+                            .flat_map(|row| row[hh * hd..(hh + 1) * hd].iter().copied())
+                            .collect();
+                        let mut scores = vec![0f32; n * padded];
+                        let mut wide = vec![0f32; hd * kernels::KEY_BLOCK];
+                        let mut out = vec![0f32; n * hd];
+                        let (keys, values) = Self::head_audio(&first[li], t, hh, hd);
+                        kernels::attend_blocked_f16_many(
+                            &rows,
+                            hd,
+                            keys,
+                            values,
+                            t,
+                            (&mut scores, &mut wide),
+                            &mut out,
+                        );
+                        out
+                    })
+                    .collect();
+                for (hh, rows) in by_head.iter().enumerate() {
+                    for (to, from) in att.chunks_exact_mut(d).zip(rows.chunks_exact(hd)) {
+                        to[hh * hd..(hh + 1) * hd].copy_from_slice(from);
+                    }
+                }
+            } else {
+                let cross: Vec<&(Vec<f16>, Vec<f16>)> =
+                    states.iter().map(|s| &s.cross[li]).collect();
+                att.par_chunks_mut(hd).enumerate().for_each_init(
+                    || vec![0f32; t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK],
+                    |scores, (at, out)| {
+                        let (i, hh) = (at / heads, at % heads);
+                        let q = &q[i * d + hh * hd..i * d + (hh + 1) * hd];
+                        Self::attend_audio(cross[i], t, hh, q, scores, out);
+                    },
+                );
+            }
             add_into(&mut x, &l.cross_out.apply_each(&att));
             // Feed-forward.
             let h = l.mlp_ln.apply(&x);
@@ -481,16 +520,22 @@ impl Decoder {
         scores: &mut [f32],
         out: &mut [f32],
     ) {
-        let hd = q.len();
+        let (keys, values) = Self::head_audio(cross, t, hh, q.len());
+        kernels::attend_blocked_f16(q, keys, values, t, scores, out);
+    }
+
+    /// Head `hh`'s keys (blocked) and values of a layer's `t` audio positions, `hd` wide.
+    fn head_audio(
+        cross: &(Vec<f16>, Vec<f16>),
+        t: usize,
+        hh: usize,
+        hd: usize,
+    ) -> (&[f16], &[f16]) {
         let per_head = t.div_ceil(kernels::KEY_BLOCK) * kernels::KEY_BLOCK * hd;
-        kernels::attend_blocked_f16(
-            q,
+        (
             &cross.0[hh * per_head..(hh + 1) * per_head],
             &cross.1[hh * t * hd..(hh + 1) * t * hd],
-            t,
-            scores,
-            out,
-        );
+        )
     }
 
     /// The hidden state's width.
