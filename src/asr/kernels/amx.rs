@@ -179,7 +179,7 @@ pub fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32
     let mut half = vec![0u16; qkv.len()];
     half.par_chunks_mut(1 << 14)
         .zip(qkv.par_chunks(1 << 14))
-        // SAFETY: `bf16_ready` checked AVX-512F.
+        // SAFETY: `bf16_ready` checked AVX-512F and AVX-512BW.
         .for_each(|(to, from)| unsafe { to_bf16_all(from, to) });
     let row = |j: usize, at: usize| &half[j * d3 + at..][..hd];
     // Keys, per head: row i of (hd / 2) × (tp × 2) holds dimensions 2i and 2i + 1 of every key.
@@ -254,7 +254,7 @@ pub fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32
                     )
                 };
                 for (r, sum) in sums.iter_mut().enumerate().take(rows) {
-                    // SAFETY: `bf16_ready` checked AVX-512F and BF16.
+                    // SAFETY: `bf16_ready` checked AVX-512F, AVX-512BW and BF16.
                     *sum = unsafe { exp_bf16(&scores[r * tp..][..t], &mut weights[r * tp..][..t]) };
                 }
                 let head_values = &values[h * tp * hd..][..tp * hd];
@@ -314,7 +314,7 @@ fn to_bf16(x: f32) -> u16 {
 /// `from` in bfloat16 into `to` (as long).
 ///
 /// # Safety
-/// The CPU must have AVX-512F.
+/// The CPU must have AVX-512F and AVX-512BW.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
 unsafe fn to_bf16_all(from: &[f32], to: &mut [u16]) {
     for (o, &v) in to.iter_mut().zip(from) {
@@ -328,7 +328,7 @@ unsafe fn to_bf16_all(from: &[f32], to: &mut [u16]) {
 /// bfloat16's rounding (4e-3): 2^n × a polynomial of degree 5 in the remainder.
 ///
 /// # Safety
-/// The CPU must have AVX-512F and AVX-512 BF16.
+/// The CPU must have AVX-512F, AVX-512BW and AVX-512 BF16.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16,avx2,fma")]
 unsafe fn exp_bf16(row: &[f32], out: &mut [u16]) -> f32 {
     use std::arch::x86_64::*;
