@@ -87,7 +87,7 @@ impl Config {
 /// takes its second operand in.
 ///
 /// # Safety
-/// The CPU must have AMX-INT8 with the permission granted ([`ready`]), and every row,
+/// The CPU must have AMX-INT8 with the permission granted ([`int8_ready`]), and every row,
 /// block and output named must lie inside its buffer.
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn sums(
@@ -100,22 +100,15 @@ pub(super) unsafe fn sums(
     out: *mut i32,
     wide: usize,
 ) {
-    let config = Config::new();
     let (panel, out_stride) = (BLOCK * 4, wide * 4);
-    // SAFETY: the caller's promise; the configuration is 64 bytes, aligned.
+    // SAFETY: the caller's promise.
     unsafe {
-        asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
+        configure();
         for r0 in (0..rows).step_by(ROWS) {
             for b in 0..blocks {
                 let block = w.add(b * k4 * panel);
                 for c0 in (0..BLOCK).step_by(32) {
-                    asm!(
-                        "tilezero tmm0",
-                        "tilezero tmm1",
-                        "tilezero tmm2",
-                        "tilezero tmm3",
-                        options(nostack, nomem)
-                    );
+                    zero_sums();
                     for g in (0..k4).step_by(K / 4) {
                         let a0 = x.add(r0 * stride + g * 4);
                         let b0 = block.add(g * panel + c0 * 4);
@@ -137,23 +130,11 @@ pub(super) unsafe fn sums(
                             options(nostack, readonly)
                         );
                     }
-                    let o = out.add(r0 * wide + b * BLOCK + c0);
-                    asm!(
-                        "tilestored [{o0} + {so}], tmm0",
-                        "tilestored [{o1} + {so}], tmm1",
-                        "tilestored [{o2} + {so}], tmm2",
-                        "tilestored [{o3} + {so}], tmm3",
-                        o0 = in(reg) o,
-                        o1 = in(reg) o.add(16),
-                        o2 = in(reg) o.add(16 * wide),
-                        o3 = in(reg) o.add(16 * wide + 16),
-                        so = in(reg) out_stride,
-                        options(nostack)
-                    );
+                    store_sums(out.add(r0 * wide + b * BLOCK + c0), wide, out_stride);
                 }
             }
         }
-        asm!("tilerelease", options(nostack, nomem));
+        release();
     }
 }
 
@@ -231,12 +212,8 @@ pub fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32
                 mixed,
             } = scratch;
             let mut sums = [0f32; ROWS];
-            let config = Config::new();
-            // SAFETY: the CPU has AMX-BF16 and the permission (`bf16_ready`); the configuration
-            // is 64 bytes, aligned.
-            unsafe {
-                asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly))
-            };
+            // SAFETY: the CPU has AMX-BF16 and the permission (`bf16_ready`).
+            unsafe { configure() };
             for h in 0..heads {
                 for (r, q) in queries.chunks_exact_mut(hd).take(rows).enumerate() {
                     q.copy_from_slice(row(r0 + r, h * hd));
@@ -278,7 +255,7 @@ pub fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32
                 }
             }
             // SAFETY: as above.
-            unsafe { asm!("tilerelease", options(nostack, nomem)) };
+            unsafe { release() };
         },
     );
     Some(out)
@@ -434,6 +411,27 @@ unsafe fn mix_tiles(w: *const u16, tp: usize, values: *const u16, hd: usize, mix
     }
 }
 
+/// Loads the tile configuration ([`Config::new`]) on this thread.
+///
+/// # Safety
+/// The CPU must have AMX, with the permission granted.
+#[inline(always)]
+unsafe fn configure() {
+    let config = Config::new();
+    // SAFETY: the caller's promise; the configuration is 64 bytes, aligned.
+    unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+}
+
+/// Releases this thread's tiles.
+///
+/// # Safety
+/// The CPU must have AMX.
+#[inline(always)]
+unsafe fn release() {
+    // SAFETY: the caller's promise.
+    unsafe { asm!("tilerelease", options(nostack, nomem)) };
+}
+
 /// Tiles 0-3 to zero.
 ///
 /// # Safety
@@ -489,12 +487,13 @@ unsafe fn products(
     };
 }
 
-/// Stores tiles 0-3 (32 rows × 32 float32) at `o`, rows `wide` floats (`stride` bytes) apart.
+/// Stores tiles 0-3 (32 rows × 32 sums of 4 bytes, float32 or int32) at `o`, rows `wide` sums
+/// (`stride` bytes) apart.
 ///
 /// # Safety
-/// Tiles configured, on a CPU with AMX; 32 rows of 32 floats writable at `o`.
+/// Tiles configured, on a CPU with AMX; 32 rows of 32 sums writable at `o`.
 #[inline(always)]
-unsafe fn store_sums(o: *mut f32, wide: usize, stride: usize) {
+unsafe fn store_sums<T>(o: *mut T, wide: usize, stride: usize) {
     // SAFETY: the caller's promise.
     unsafe {
         asm!(
