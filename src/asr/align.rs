@@ -62,24 +62,68 @@ fn median_filter(row: &mut [f32], width: usize) {
     if n <= half {
         return;
     }
-    let src = row.to_vec();
-    let at = |i: isize| -> f32 {
-        let mut i = i;
-        if i < 0 {
-            i = -i;
+    // The row with `half` values reflected on each side.
+    let reflect = |i: usize| -> usize {
+        let i = i.abs_diff(half);
+        if i >= n {
+            (2 * (n - 1)).saturating_sub(i).min(n - 1)
+        } else {
+            i
         }
-        if i >= n as isize {
-            i = 2 * (n as isize - 1) - i;
-        }
-        src[i.clamp(0, n as isize - 1) as usize]
     };
+    let mut padded: Vec<f32> = (0..half).map(|i| row[reflect(i)]).collect();
+    padded.extend_from_slice(row);
+    padded.extend((0..half).map(|i| row[reflect(i + n + half)]));
+    if width == MEDIAN_WIDTH {
+        median7(&padded, row);
+        return;
+    }
     let mut win = vec![0f32; width];
     for (j, out) in row.iter_mut().enumerate() {
-        for (k, w) in win.iter_mut().enumerate() {
-            *w = at(j as isize + k as isize - half as isize);
-        }
+        win.copy_from_slice(&padded[j..j + width]);
         win.sort_by(f32::total_cmp);
         *out = win[half];
+    }
+}
+
+/// Lanes of [`median7`]: one vector register of f32s.
+const LANES: usize = 16;
+
+/// `out[j]` = the median of `padded[j..j + 7]`: seven values sorted by a network of 16
+/// compare-exchanges (each a min and a max), `LANES` outputs side by side.
+fn median7(padded: &[f32], out: &mut [f32]) {
+    const NETWORK: [(usize, usize); 16] = [
+        (0, 6),
+        (2, 3),
+        (4, 5),
+        (0, 2),
+        (1, 4),
+        (3, 6),
+        (0, 1),
+        (2, 5),
+        (3, 4),
+        (1, 2),
+        (4, 6),
+        (2, 3),
+        (4, 5),
+        (1, 2),
+        (3, 4),
+        (5, 6),
+    ];
+    for (b, chunk) in out.chunks_mut(LANES).enumerate() {
+        let at = b * LANES;
+        let mut v = [[0f32; LANES]; 7];
+        for (k, lane) in v.iter_mut().enumerate() {
+            for (x, &y) in lane.iter_mut().zip(&padded[at + k..at + k + chunk.len()]) {
+                *x = y;
+            }
+        }
+        for (a, c) in NETWORK {
+            let (x, y) = (v[a], v[c]);
+            v[a] = std::array::from_fn(|l| x[l].min(y[l]));
+            v[c] = std::array::from_fn(|l| x[l].max(y[l]));
+        }
+        chunk.copy_from_slice(&v[3][..chunk.len()]);
     }
 }
 
@@ -205,15 +249,25 @@ pub fn word_timings(
                 *x /= sum;
             }
         }
-        for f in 0..frames {
-            let mean = (0..rows).map(|r| w[r * frames + f]).sum::<f32>() / rows as f32;
-            let var = (0..rows)
-                .map(|r| (w[r * frames + f] - mean).powi(2))
-                .sum::<f32>()
-                / rows as f32;
-            let std = var.sqrt().max(1e-10);
-            for r in 0..rows {
-                w[r * frames + f] = (w[r * frames + f] - mean) / std;
+        // Each frame's mean and deviation over the tokens, summed a row at a time.
+        let mut mean = vec![0f32; frames];
+        for row in w.chunks(frames) {
+            for (m, &x) in mean.iter_mut().zip(row) {
+                *m += x;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= rows as f32);
+        let mut std = vec![0f32; frames];
+        for row in w.chunks(frames) {
+            for ((s, &x), &m) in std.iter_mut().zip(row).zip(&mean) {
+                *s += (x - m).powi(2);
+            }
+        }
+        std.iter_mut()
+            .for_each(|s| *s = (*s / rows as f32).sqrt().max(1e-10));
+        for row in w.chunks_mut(frames) {
+            for ((x, &m), &s) in row.iter_mut().zip(&mean).zip(&std) {
+                *x = (*x - m) / s;
             }
         }
         for (row, acc) in w.chunks_mut(frames).zip(matrix.chunks_mut(frames)) {
@@ -344,6 +398,59 @@ mod tests {
         assert!(path
             .windows(2)
             .all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+    }
+
+    /// Each value's median over `width` values around it (edges reflected), by sorting them:
+    /// what the filter must give.
+    fn sorted_medians(row: &[f32], width: usize) -> Vec<f32> {
+        let (n, half) = (row.len(), width / 2);
+        (0..n)
+            .map(|j| {
+                let mut w: Vec<f32> = (0..width)
+                    .map(|k| {
+                        let i = (j + k).abs_diff(half);
+                        row[if i >= n { 2 * (n - 1) - i } else { i }]
+                    })
+                    .collect();
+                w.sort_by(f32::total_cmp);
+                w[half]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_network_finds_the_median_of_seven() {
+        // Every pattern of seven 0s and 1s (enough for a network of compare-exchanges).
+        for bits in 0u32..128 {
+            let row: Vec<f32> = (0..7).map(|i| ((bits >> i) & 1) as f32).collect();
+            let mut out = [0f32; 1];
+            median7(&row, &mut out);
+            let mut sorted = row.clone();
+            sorted.sort_by(f32::total_cmp);
+            assert_eq!(out[0], sorted[3], "{row:?}");
+        }
+        // Rows of many lengths, with ties, through the filter of 7 and the general one of 5.
+        let mut seed = 12345u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for len in [4usize, 7, 15, 16, 17, 40, 1500] {
+            let mut row: Vec<f32> = (0..len).map(|_| next()).collect();
+            if len > 20 {
+                row[10] = row[11];
+                row[12] = row[11];
+            }
+            for width in [MEDIAN_WIDTH, 5] {
+                let mut filtered = row.clone();
+                median_filter(&mut filtered, width);
+                assert_eq!(
+                    filtered,
+                    sorted_medians(&row, width),
+                    "{len} values, {width} wide"
+                );
+            }
+        }
     }
 
     #[test]

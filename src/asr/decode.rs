@@ -312,10 +312,10 @@ impl<'m> WindowDecoder<'m> {
             return Ok(Vec::new());
         }
         self.state.truncate(0);
-        let (_, scores) =
+        let scores =
             self.model
                 .net
-                .decode_attending(&mut self.state, &seq, &self.model.alignment_heads)?;
+                .attention_scores(&mut self.state, &seq, &self.model.alignment_heads)?;
         let cols = super::model::Whisper::audio_positions(&self.state);
         Ok(super::align::word_timings(
             self.model,

@@ -222,9 +222,10 @@ impl Decoder {
         })
     }
 
-    /// Run `tokens` through the decoder after the cached ones, keeping the cross-attention
-    /// scores `capture` asks for; returns the final hidden state of each new token (n × d,
-    /// layer-normed).
+    /// Run `tokens` through the decoder after the cached ones; returns the final hidden state of
+    /// each new token (n × d, layer-normed). With `capture`, the pass keeps the cross-attention
+    /// scores it asks for and ends at the last layer that has them, the state as it was and
+    /// no hidden state returned.
     pub(super) fn forward(
         &self,
         state: &mut DecoderState,
@@ -246,6 +247,10 @@ impl Decoder {
         }
         let heads = self.heads;
         let hd = d / heads;
+        // With scores to capture, the pass ends at the last layer that has them.
+        let last = capture
+            .as_ref()
+            .and_then(|(wanted, _)| wanted.iter().map(|&(l, _)| l).max());
         for (li, l) in self.layers.iter().enumerate() {
             // Self-attention, causal over the cache.
             let h = l.attn_ln.apply(&x);
@@ -295,8 +300,20 @@ impl Decoder {
                     },
                 );
             } else {
-                let mut scores = vec![0f32; n * t];
-                for hh in 0..heads {
+                // Heads whose scores are kept.
+                let captured: Vec<bool> = (0..heads)
+                    .map(|hh| {
+                        capture
+                            .as_ref()
+                            .is_some_and(|(wanted, _)| wanted.contains(&(li, hh)))
+                    })
+                    .collect();
+                let mut scores = Vec::new();
+                for (hh, &kept) in captured.iter().enumerate() {
+                    if !kept && last == Some(li) {
+                        continue;
+                    }
+                    scores.resize(n * t, 0.0);
                     let qm = Mat {
                         data: &q,
                         offset: hh * hd,
@@ -324,9 +341,17 @@ impl Decoder {
                             out[k] = scores.clone();
                         }
                     }
+                    if last == Some(li) {
+                        continue;
+                    }
                     kernels::softmax_rows(&mut scores, t);
                     kernels::matmul(Mat::new(&scores, n, t), vm, &mut att, hh * hd, d);
                 }
+            }
+            if last == Some(li) {
+                // Every score asked for is kept; nothing after it is.
+                state.truncate(offset);
+                return Ok(Vec::new());
             }
             add_into(&mut x, &l.cross_out.apply_hidden(&att));
             // Feed-forward.

@@ -115,17 +115,20 @@ impl Whisper {
         self.decode_inner(state, tokens, None)
     }
 
-    /// [`Whisper::decode`], also returning the cross-attention scores (before the softmax; n × t
-    /// for each of `heads`, given as (layer, head)) that word alignment reads.
-    pub fn decode_attending(
+    /// The cross-attention scores (before the softmax; n × t for each of `heads`, given as
+    /// (layer, head)) of `tokens` run after the cached ones: what word alignment reads. The pass
+    /// stops at the last layer it needs, and leaves the state as it was.
+    pub fn attention_scores(
         &self,
         state: &mut DecoderState,
         tokens: &[u32],
         heads: &[(usize, usize)],
-    ) -> Result<(Vec<f32>, Vec<Vec<f32>>), ModelError> {
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let mut scores = vec![Vec::new(); heads.len()];
-        let hidden = self.decode_inner(state, tokens, Some((heads, &mut scores)))?;
-        Ok((hidden, scores))
+        if !heads.is_empty() {
+            self.decode_inner(state, tokens, Some((heads, &mut scores)))?;
+        }
+        Ok(scores)
     }
 
     /// Audio positions the decoder attends over in this state.
