@@ -132,7 +132,7 @@ fn main() {
         .map(|i| 0.1 * (i as f32 * 0.05).sin())
         .collect();
     let dir = dir.to_string_lossy().into_owned();
-    println!("model\tcompute\tencoder pass\tprompt of 64\tone token");
+    println!("model\tcompute\tencoder pass\taudio keys\tprompt of 64\tone token");
     for kind in kinds {
         let Ok(compute) = ComputeType::from_str(&kind, true) else {
             fail(format!("{kind} is not a compute type"));
@@ -143,7 +143,8 @@ fn main() {
             .compute(&samples)
             .window(0, usize::MAX)
             .unwrap_or_else(|e| fail(e.to_string()));
-        let (mut enc, mut prompt, mut token) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut enc, mut start, mut prompt, mut token) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // The first round warms caches and the allocator: not counted.
         for round in 0..8 {
             let t = Instant::now();
@@ -154,6 +155,8 @@ fn main() {
             let e = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let mut state = m.net.start(&audio).unwrap_or_else(|e| fail(e.to_string()));
+            let s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
             let words: Vec<u32> = (0..64).map(|i| 1000 + 37 * i).collect();
             let hidden = m
                 .net
@@ -173,13 +176,15 @@ fn main() {
             }
             if round > 0 {
                 enc.push(e);
+                start.push(s);
                 prompt.push(p);
                 token.push(median(per));
             }
         }
         println!(
-            "{label}\t{compute}\t{:.3} s\t{:.3} s\t{:.2} ms",
+            "{label}\t{compute}\t{:.3} s\t{:.4} s\t{:.3} s\t{:.2} ms",
             median(enc),
+            median(start),
             median(prompt),
             1000.0 * median(token)
         );
