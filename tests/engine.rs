@@ -110,6 +110,42 @@ fn long_recording_is_transcribed_whole() {
     );
 }
 
+/// A reading cut into chunks at its pauses: a chunk that fits one window is heard in one
+/// encoder pass, the decoder asked to go on where it stopped at a segment it left for the next
+/// window, so no chunk's end is heard in a window of its own (on this reading, 14 passes for 10
+/// chunks before), and nothing of it is lost.
+#[test]
+fn a_chunk_that_fits_a_window_is_encoded_once() {
+    // A model of its own: its count of encoder passes is this test's alone.
+    let model = livecap::asr::Model::load_dir(&model_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let audio = load_file(&long_wav()).unwrap_or_else(|e| panic!("{e}"));
+    let mut vad = livecap::audio::vad::Vad::remembering_all();
+    vad.feed(&audio.samples);
+    let chunks = livecap::asr::chunks::chunks_of(&vad, audio.samples.len() as u64);
+    let t = transcribe(
+        &model,
+        &audio.samples,
+        &DecodeOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let passes = model.net.work().encoder_passes;
+    eprintln!("{} chunks, {passes} encoder passes", chunks.len());
+    assert!(chunks.len() >= 8 && chunks.iter().all(|c| c.end - c.start <= 30 * 16_000));
+    assert!(
+        passes as usize <= chunks.len() + 1,
+        "{passes} encoder passes for {} chunks",
+        chunks.len()
+    );
+    let c = WerCount::of(&long_reference(), &t.text());
+    assert!(
+        c.rate() <= REFERENCE_LONG_WER + 0.015,
+        "WER {:.2}%",
+        100.0 * c.rate()
+    );
+    assert!(longest_deletion(&long_reference(), &t.text()) < 4);
+}
+
 #[test]
 fn segment_times_follow_the_speech() {
     // Each segment's words must come from the sentences spoken during its time span.

@@ -189,6 +189,8 @@ pub struct WindowDecoder<'m> {
     beam_size: usize,
     patience: f32,
     length_penalty: Option<f32>,
+    /// The first sampled token may not end the text (a continuation asked for more).
+    no_end_first: bool,
 }
 
 /// One hypothesis of a beam search: its tokens (forced ones first), each one's probability, the
@@ -277,7 +279,51 @@ impl<'m> WindowDecoder<'m> {
                 1.0
             },
             length_penalty: opts.length_penalty,
+            no_end_first: false,
         })
+    }
+
+    /// Decode on after `earlier`, a result of this decoder that ended with a timestamp opening
+    /// a segment it did not write, as if the text went on past the window: this time the text
+    /// may not end there. The same audio and prompt, without another encoder pass. Returns the
+    /// whole result (`earlier`'s tokens first, with their probabilities), or `None` if the
+    /// decoder still wrote nothing after them, or wrote what fails `opts`' thresholds.
+    pub fn continue_after(
+        &mut self,
+        earlier: &WindowResult,
+        opts: &DecodeOptions,
+        max_len: usize,
+        rng: &mut Rng,
+    ) -> Result<Option<WindowResult>, ModelError> {
+        let input = self.prompt_len - self.forced.len();
+        self.state.truncate(input);
+        let hidden = self.model.net.decode(&mut self.state, &earlier.tokens)?;
+        self.first_logits = self.model.net.logits(&hidden, earlier.tokens.len() - 1);
+        self.prompt_len = input + earlier.tokens.len();
+        self.forced = earlier.tokens.clone();
+        self.no_end_first = true;
+        let more = self.run_with_fallback(opts, max_len, rng)?;
+        let n = earlier.tokens.len();
+        let ts = self.model.tokens.timestamp_begin;
+        if more.tokens[n..].iter().all(|&x| x >= ts) || !passes(&more, opts) {
+            return Ok(None);
+        }
+        let (a, b) = (earlier.tokens.len() - earlier.forced, more.tokens.len() - n);
+        let mut probs = earlier.probs.clone();
+        probs.extend(&more.probs[n..]);
+        let text = self.model.text(&more.tokens[earlier.forced..]);
+        Ok(Some(WindowResult {
+            avg_logprob: (earlier.avg_logprob * (a + 1) as f32 + more.avg_logprob * (b + 1) as f32)
+                / (a + b + 2) as f32,
+            forced: earlier.forced,
+            probs,
+            tokens: more.tokens,
+            compression_ratio: compression_ratio(&text),
+            text,
+            no_speech_prob: earlier.no_speech_prob,
+            temperature: earlier.temperature.max(more.temperature),
+            looped: false,
+        }))
     }
 
     pub fn no_speech_prob(&self) -> f32 {
@@ -340,6 +386,9 @@ impl<'m> WindowDecoder<'m> {
         }
         for &s in &self.suppress {
             logits[s as usize] = ninf;
+        }
+        if self.no_end_first && sampled.len() == self.forced.len() {
+            logits[t.eot as usize] = ninf;
         }
         // Timestamp rules.
         let tb = t.timestamp_begin as usize;

@@ -192,14 +192,30 @@ pub fn transcribe_chunk(
         };
         let input = decoder_input(model, &vocabulary, &carry.prompt, &lang, opts.task);
         let mut dec = WindowDecoder::new(model, &features, &input, opts)?;
-        let result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
+        let mut result = dec.run_with_fallback(opts, sample_len, &mut rng)?;
 
         if is_silence(&result, opts) {
             seek += segment_size;
             continue;
         }
 
-        let split = split_window(model, &result, time_offset, segment_size);
+        let mut split = split_window(model, &result, time_offset, segment_size);
+        // The window holds the rest of the chunk, and a pause after it, yet the text stopped at
+        // the opening timestamp of a segment, as if its speech went on past the window: the
+        // decoder is asked to go on in this window (the same audio, the whole chunk in view)
+        // before the rest is heard again in a window of its own.
+        if seek + segment_size == content_frames
+            && split.advance < segment_size
+            && opens_unwritten_segment(model, &result)
+        {
+            if let Some(more) = dec.continue_after(&result, opts, sample_len, &mut rng)? {
+                let more_split = split_window(model, &more, time_offset, segment_size);
+                if more_split.advance > split.advance {
+                    result = more;
+                    split = more_split;
+                }
+            }
+        }
         let mut new_segments = split.segments;
         let kept: usize = new_segments.iter().map(|s| s.tokens.len()).sum();
         let words = dec.align(
@@ -245,6 +261,14 @@ pub fn transcribe_chunk(
         }
     }
     Ok(segments)
+}
+
+/// Whether a decoded window ends with two timestamps: one closing a segment, one opening the
+/// next, whose text the decoder left to the next window.
+fn opens_unwritten_segment(model: &Model, result: &WindowResult) -> bool {
+    let ts = model.tokens.timestamp_begin;
+    let n = result.tokens.len();
+    !result.looped && n >= 2 && result.tokens[n - 2] >= ts && result.tokens[n - 1] >= ts
 }
 
 /// Keep only the words of a segment that have speech under them ([`heard::spoken`]) in audio
