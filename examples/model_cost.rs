@@ -1,5 +1,6 @@
 //! What a window update costs, part by part, per compute type: the 30-second encoder pass, the
-//! decoder over a prompt of 64 tokens, and one decoded token with its vocabulary logits (medians).
+//! audio's keys and values for the decoder, the decoder over a prompt of 64 tokens (and of 224,
+//! on keys and values of its own), and one decoded token with its vocabulary logits (medians).
 //! `--shape small` (or `medium`) measures a model of that size that is not at hand: its layout and
 //! tokenizer are taken from MODEL_DIR (a multilingual CTranslate2 model, such as base) and its
 //! weights are random, which costs what the real ones cost (nothing here depends on the values).
@@ -132,7 +133,7 @@ fn main() {
         .map(|i| 0.1 * (i as f32 * 0.05).sin())
         .collect();
     let dir = dir.to_string_lossy().into_owned();
-    println!("model\tcompute\tencoder pass\taudio keys\tprompt of 64\tone token");
+    println!("model\tcompute\tencoder pass\taudio keys\tprompt of 64\tprompt of 224\tone token");
     for kind in kinds {
         let Ok(compute) = ComputeType::from_str(&kind, true) else {
             fail(format!("{kind} is not a compute type"));
@@ -143,8 +144,8 @@ fn main() {
             .compute(&samples)
             .window(0, usize::MAX)
             .unwrap_or_else(|e| fail(e.to_string()));
-        let (mut enc, mut start, mut prompt, mut token) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut enc, mut start, mut prompt, mut long, mut token) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         // The first round warms caches and the allocator: not counted.
         for round in 0..8 {
             let t = Instant::now();
@@ -174,18 +175,30 @@ fn main() {
                 let _ = m.net.logits(&hidden, 0);
                 per.push(t.elapsed().as_secs_f64());
             }
+            // The longest prompt (half the text context), on keys and values of its own.
+            let mut state = m.net.start(&audio).unwrap_or_else(|e| fail(e.to_string()));
+            let t = Instant::now();
+            let words: Vec<u32> = (0..224).map(|i| 1000 + 37 * i).collect();
+            let hidden = m
+                .net
+                .decode(&mut state, &words)
+                .unwrap_or_else(|e| fail(e.to_string()));
+            let _ = m.net.logits(&hidden, 223);
+            let l = t.elapsed().as_secs_f64();
             if round > 0 {
                 enc.push(e);
                 start.push(s);
                 prompt.push(p);
+                long.push(l);
                 token.push(median(per));
             }
         }
         println!(
-            "{label}\t{compute}\t{:.3} s\t{:.4} s\t{:.3} s\t{:.2} ms",
+            "{label}\t{compute}\t{:.3} s\t{:.4} s\t{:.3} s\t{:.3} s\t{:.2} ms",
             median(enc),
             median(start),
             median(prompt),
+            median(long),
             1000.0 * median(token)
         );
     }

@@ -144,206 +144,121 @@ pub(super) unsafe fn sums(
 /// no AMX-BF16 (or it is capped) or a head's width is not a whole tile row (32).
 ///
 /// Keys and values are written once per call in the layouts `tdpbf16ps` takes its second
-/// operand in ([`TileKv`]); the queries go through them as [`TileKv::attend`] says.
+/// operand in (pairs along the summed dimension side by side), padded with zero keys to a
+/// multiple of 32; blocks of 32 queries go to the threads, each through every head: scores
+/// in float32, their exponentials in bfloat16 (zero on the padding), the mix with the values,
+/// then each row divided by its exponentials' sum.
 pub fn encoder_attention(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32>> {
     let t = qkv.len() / d3.max(1);
     let d = d3 / 3;
-    if !TileKv::fits(t, d, heads) {
+    let hd = d / heads.max(1);
+    if !bf16_ready() || t == 0 || hd == 0 || !hd.is_multiple_of(PAIRS) || hd * heads != d {
         return None;
     }
-    let half = bf16_rows(qkv);
-    let kv = TileKv::pack(
-        &half,
-        |j| j * d3 + d,
-        |j| j * d3 + 2 * d,
-        t,
-        heads,
-        d / heads,
-    );
-    let mut out = vec![0f32; t * d];
-    kv.attend(&half, d3, &vec![true; heads], &mut out);
-    Some(out)
-}
-
-/// `x` in bfloat16 (rounded to the nearest), on the threads.
-fn bf16_rows(x: &[f32]) -> Vec<u16> {
-    let mut half = vec![0u16; x.len()];
+    let tp = t.next_multiple_of(PAIRS);
+    // Everything in bfloat16 first, then only moved: pairs of numbers as one u32.
+    let mut half = vec![0u16; qkv.len()];
     half.par_chunks_mut(1 << 14)
-        .zip(x.par_chunks(1 << 14))
-        // SAFETY: only called where `bf16_ready` checked AVX-512F and AVX-512BW.
+        .zip(qkv.par_chunks(1 << 14))
+        // SAFETY: `bf16_ready` checked AVX-512F and AVX-512BW.
         .for_each(|(to, from)| unsafe { to_bf16_all(from, to) });
-    half
-}
-
-/// The keys and values of an attention in bfloat16, per head in the layouts `tdpbf16ps` takes
-/// its second operand in (pairs along the summed dimension side by side), padded with zero
-/// keys to a multiple of 32.
-pub struct TileKv {
-    keys: Vec<u16>,
-    values: Vec<u16>,
-    /// Keys, and keys rounded up to a multiple of 32.
-    t: usize,
-    tp: usize,
-    heads: usize,
-    hd: usize,
-}
-
-impl TileKv {
-    /// Whether `t` keys of `d` values in `heads` heads can go to the tiles on this CPU.
-    fn fits(t: usize, d: usize, heads: usize) -> bool {
-        let hd = d / heads.max(1);
-        bf16_ready() && t > 0 && hd > 0 && hd.is_multiple_of(PAIRS) && hd * heads == d
-    }
-
-    /// From `keys` and `values`, `t` rows of `d` each (the keys already scaled); `None` where
-    /// [`encoder_attention`] would be.
-    pub fn new(keys: &[f32], values: &[f32], d: usize, heads: usize) -> Option<Self> {
-        let t = keys.len() / d.max(1);
-        if !Self::fits(t, d, heads) || values.len() != keys.len() {
-            return None;
-        }
-        let mut both = bf16_rows(keys);
-        both.extend(bf16_rows(values));
-        let hd = d / heads;
-        Some(Self::pack(&both, |j| j * d, |j| (t + j) * d, t, heads, hd))
-    }
-
-    /// From bfloat16 rows: key j's `d` values begin at `key_at(j)`, value j's at `value_at(j)`.
-    fn pack(
-        half: &[u16],
-        key_at: impl Fn(usize) -> usize + Sync,
-        value_at: impl Fn(usize) -> usize + Sync,
-        t: usize,
-        heads: usize,
-        hd: usize,
-    ) -> Self {
-        let tp = t.next_multiple_of(PAIRS);
-        // Keys, per head: row i of (hd / 2) × (tp × 2) holds dimensions 2i and 2i + 1 of every
-        // key.
-        let mut keys = vec![0u16; heads * hd * tp];
-        keys.par_chunks_mut(hd * tp)
-            .enumerate()
-            .for_each(|(h, head)| {
-                for j in 0..t {
-                    let key = &half[key_at(j) + h * hd..][..hd];
-                    for (i, pair) in key.chunks_exact(2).enumerate() {
-                        head[i * 2 * tp + 2 * j..][..2].copy_from_slice(pair);
-                    }
+    let row = |j: usize, at: usize| &half[j * d3 + at..][..hd];
+    // Keys, per head: row i of (hd / 2) × (tp × 2) holds dimensions 2i and 2i + 1 of every key.
+    let mut keys = vec![0u16; heads * hd * tp];
+    keys.par_chunks_mut(hd * tp)
+        .enumerate()
+        .for_each(|(h, head)| {
+            for j in 0..t {
+                for (i, pair) in row(j, d + h * hd).chunks_exact(2).enumerate() {
+                    head[i * 2 * tp + 2 * j..][..2].copy_from_slice(pair);
                 }
-            });
-        // Values, per head: row j of (tp / 2) × (hd × 2) holds keys 2j and 2j + 1, dimension by
-        // dimension (a missing last key stays zero).
-        let mut values = vec![0u16; heads * tp * hd];
-        values
-            .par_chunks_mut(tp * hd)
-            .enumerate()
-            .for_each(|(h, head)| {
-                for (j, pairs) in head
-                    .chunks_exact_mut(2 * hd)
-                    .take(t.div_ceil(2))
-                    .enumerate()
-                {
-                    let first = &half[value_at(2 * j) + h * hd..][..hd];
-                    for (o, &v) in pairs.iter_mut().step_by(2).zip(first) {
+            }
+        });
+    // Values, per head: row j of (tp / 2) × (hd × 2) holds keys 2j and 2j + 1, dimension by
+    // dimension (a missing last key stays zero).
+    let mut values = vec![0u16; heads * tp * hd];
+    values
+        .par_chunks_mut(tp * hd)
+        .enumerate()
+        .for_each(|(h, head)| {
+            for (j, pairs) in head
+                .chunks_exact_mut(2 * hd)
+                .take(t.div_ceil(2))
+                .enumerate()
+            {
+                let first = row(2 * j, 2 * d + h * hd);
+                for (o, &v) in pairs.iter_mut().step_by(2).zip(first) {
+                    *o = v;
+                }
+                if 2 * j + 1 < t {
+                    let second = row(2 * j + 1, 2 * d + h * hd);
+                    for (o, &v) in pairs.iter_mut().skip(1).step_by(2).zip(second) {
                         *o = v;
                     }
-                    if 2 * j + 1 < t {
-                        let second = &half[value_at(2 * j + 1) + h * hd..][..hd];
-                        for (o, &v) in pairs.iter_mut().skip(1).step_by(2).zip(second) {
-                            *o = v;
-                        }
+                }
+            }
+        });
+    let mut out = vec![0f32; t * d];
+    out.par_chunks_mut(ROWS * d).enumerate().for_each_init(
+        || Scratch::new(hd, tp),
+        |scratch, (b, block)| {
+            let (r0, rows) = (b * ROWS, block.len() / d);
+            // Rows past `rows` (only the last block has them) hold what an earlier block left:
+            // their sums are not kept. Each row's weights past `t` stay zero.
+            let Scratch {
+                queries,
+                scores,
+                weights,
+                mixed,
+            } = scratch;
+            let mut sums = [0f32; ROWS];
+            // SAFETY: the CPU has AMX-BF16 and the permission (`bf16_ready`).
+            unsafe { configure() };
+            for h in 0..heads {
+                for (r, q) in queries.chunks_exact_mut(hd).take(rows).enumerate() {
+                    q.copy_from_slice(row(r0 + r, h * hd));
+                }
+                let head_keys = &keys[h * hd * tp..][..hd * tp];
+                // SAFETY: 32 rows of `hd` queries, `hd` / 2 rows of `2 tp` keys, 32 rows of `tp`
+                // scores; `hd` and `tp` are multiples of 32, the tiles configured above.
+                unsafe {
+                    scores_tiles(
+                        queries.as_ptr(),
+                        hd,
+                        head_keys.as_ptr(),
+                        tp,
+                        scores.as_mut_ptr(),
+                    )
+                };
+                for (r, sum) in sums.iter_mut().enumerate().take(rows) {
+                    // SAFETY: `bf16_ready` checked AVX-512F, AVX-512BW and BF16.
+                    *sum = unsafe { exp_bf16(&scores[r * tp..][..t], &mut weights[r * tp..][..t]) };
+                }
+                let head_values = &values[h * tp * hd..][..tp * hd];
+                // SAFETY: 32 rows of `tp` weights, `tp` / 2 rows of `2 hd` values, 32 rows of
+                // `hd` sums; as above.
+                unsafe {
+                    mix_tiles(
+                        weights.as_ptr(),
+                        tp,
+                        head_values.as_ptr(),
+                        hd,
+                        mixed.as_mut_ptr(),
+                    )
+                };
+                for (r, &sum) in sums.iter().enumerate().take(rows) {
+                    let inv = 1.0 / sum;
+                    let to = &mut block[r * d + h * hd..][..hd];
+                    for (o, &m) in to.iter_mut().zip(&mixed[r * hd..][..hd]) {
+                        *o = m * inv;
                     }
                 }
-            });
-        Self {
-            keys,
-            values,
-            t,
-            tp,
-            heads,
-            hd,
-        }
-    }
-
-    /// Attention of `queries` (rows of d = heads × hd, already scaled) over these keys and
-    /// values: each wanted head's mix into its columns of `out` (rows × d); other heads'
-    /// columns are left as they are.
-    pub fn attend_f32(&self, queries: &[f32], wanted: &[bool], out: &mut [f32]) {
-        let d = self.heads * self.hd;
-        self.attend(&bf16_rows(queries), d, wanted, out);
-    }
-
-    /// [`TileKv::attend_f32`] on bfloat16 query rows `stride` apart (each row's queries first).
-    /// Blocks of 32 queries go to the threads, each through every wanted head: scores in
-    /// float32, their exponentials in bfloat16 (zero on the padding), the mix with the values,
-    /// then each row divided by its exponentials' sum.
-    fn attend(&self, queries: &[u16], stride: usize, wanted: &[bool], out: &mut [f32]) {
-        let Self { t, tp, hd, .. } = *self;
-        let d = self.heads * hd;
-        out.par_chunks_mut(ROWS * d).enumerate().for_each_init(
-            || Scratch::new(hd, tp),
-            |scratch, (b, block)| {
-                let (r0, rows) = (b * ROWS, block.len() / d);
-                // Rows past `rows` (only the last block has them) hold what an earlier block
-                // left: their sums are not kept. Each row's weights past `t` stay zero.
-                let Scratch {
-                    queries: q32,
-                    scores,
-                    weights,
-                    mixed,
-                } = scratch;
-                let mut sums = [0f32; ROWS];
-                // SAFETY: the CPU has AMX-BF16 and the permission (`bf16_ready`, checked when
-                // these keys were made).
-                unsafe { configure() };
-                for h in (0..self.heads).filter(|&h| wanted.get(h) == Some(&true)) {
-                    for (r, q) in q32.chunks_exact_mut(hd).take(rows).enumerate() {
-                        q.copy_from_slice(&queries[(r0 + r) * stride + h * hd..][..hd]);
-                    }
-                    let head_keys = &self.keys[h * hd * tp..][..hd * tp];
-                    // SAFETY: 32 rows of `hd` queries, `hd` / 2 rows of `2 tp` keys, 32 rows of
-                    // `tp` scores; `hd` and `tp` are multiples of 32, the tiles configured
-                    // above.
-                    unsafe {
-                        scores_tiles(
-                            q32.as_ptr(),
-                            hd,
-                            head_keys.as_ptr(),
-                            tp,
-                            scores.as_mut_ptr(),
-                        )
-                    };
-                    for (r, sum) in sums.iter_mut().enumerate().take(rows) {
-                        // SAFETY: `bf16_ready` checked AVX-512F, AVX-512BW and BF16.
-                        *sum = unsafe {
-                            exp_bf16(&scores[r * tp..][..t], &mut weights[r * tp..][..t])
-                        };
-                    }
-                    let head_values = &self.values[h * tp * hd..][..tp * hd];
-                    // SAFETY: 32 rows of `tp` weights, `tp` / 2 rows of `2 hd` values, 32 rows
-                    // of `hd` sums; as above.
-                    unsafe {
-                        mix_tiles(
-                            weights.as_ptr(),
-                            tp,
-                            head_values.as_ptr(),
-                            hd,
-                            mixed.as_mut_ptr(),
-                        )
-                    };
-                    for (r, &sum) in sums.iter().enumerate().take(rows) {
-                        let inv = 1.0 / sum;
-                        let to = &mut block[r * d + h * hd..][..hd];
-                        for (o, &m) in to.iter_mut().zip(&mixed[r * hd..][..hd]) {
-                            *o = m * inv;
-                        }
-                    }
-                }
-                // SAFETY: as above.
-                unsafe { release() };
-            },
-        );
-    }
+            }
+            // SAFETY: as above.
+            unsafe { release() };
+        },
+    );
+    Some(out)
 }
 
 /// A thread's buffers for blocks of 32 queries: the queries of one head, their scores, weights

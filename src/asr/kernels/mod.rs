@@ -23,22 +23,6 @@ pub use layer_norm::layer_norm;
 pub use matmul::{matmul, matmul_bt, matmul_serial, Mat};
 pub use softmax::{logsumexp, softmax, softmax_rows};
 
-/// Keys and values of an attention in bfloat16 laid out for AMX tiles (see `amx::TileKv`).
-#[cfg(target_arch = "x86_64")]
-pub use amx::TileKv;
-
-/// Where there are no AMX tiles, never made.
-#[cfg(not(target_arch = "x86_64"))]
-pub struct TileKv;
-
-#[cfg(not(target_arch = "x86_64"))]
-impl TileKv {
-    pub fn new(_keys: &[f32], _values: &[f32], _d: usize, _heads: usize) -> Option<Self> {
-        None
-    }
-    pub fn attend_f32(&self, _queries: &[f32], _wanted: &[bool], _out: &mut [f32]) {}
-}
-
 /// Encoder self-attention in bfloat16 on AMX tiles where this CPU has them (see
 /// `amx::encoder_attention`); `None` elsewhere.
 pub fn attention_tiles(qkv: &[f32], d3: usize, heads: usize) -> Option<Vec<f32>> {

@@ -48,9 +48,6 @@ pub struct DecoderState {
     cross: std::sync::Arc<Vec<(Vec<f16>, Vec<f16>)>>,
     /// The same in f32 and token-major (t × d), for decoding several tokens at once.
     cross32: std::sync::Arc<Vec<(Vec<f32>, Vec<f32>)>>,
-    /// The same in bfloat16 for AMX tiles, per layer, where the decoder computes in 8 bits and
-    /// the CPU has them (several tokens at once); empty otherwise.
-    tiles: std::sync::Arc<Vec<kernels::TileKv>>,
     /// Audio positions (t).
     pub(super) n_audio: usize,
     /// Self-attention keys (scaled) and values of the tokens so far in f16, token-major (len × d
@@ -94,9 +91,6 @@ pub(super) struct Decoder {
     n_ctx: usize,
     n_vocab: usize,
     d: usize,
-    /// Cross-attention of several tokens at once in bfloat16 on AMX tiles where the CPU has
-    /// them (at int8).
-    tiles: bool,
 }
 
 impl Decoder {
@@ -135,7 +129,6 @@ impl Decoder {
             heads: dims.decoder_heads,
             n_ctx: dims.n_text_ctx,
             n_vocab: dims.n_vocab,
-            tiles: false,
             d,
         })
     }
@@ -165,7 +158,6 @@ impl Decoder {
             }
         }
         self.embed.convert(to);
-        self.tiles = compute == ComputeType::Int8;
     }
 
     /// Prepare decoding against encoded audio (1, t, d).
@@ -215,19 +207,10 @@ impl Decoder {
             (kb, vh)
         };
         let cross = cross32.par_iter().map(|(k, v)| layout(k, v)).collect();
-        let tiles = if self.tiles {
-            cross32
-                .iter()
-                .map_while(|(k, v)| kernels::TileKv::new(k, v, d, heads))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let ctx = self.n_ctx * d;
         Ok(DecoderState {
             cross: std::sync::Arc::new(cross),
             cross32: std::sync::Arc::new(cross32),
-            tiles: std::sync::Arc::new(tiles),
             n_audio: t,
             cache: self
                 .layers
@@ -317,7 +300,7 @@ impl Decoder {
                     },
                 );
             } else {
-                // Heads whose scores are kept, and heads whose mix is needed.
+                // Heads whose scores are kept.
                 let captured: Vec<bool> = (0..heads)
                     .map(|hh| {
                         capture
@@ -325,16 +308,9 @@ impl Decoder {
                             .is_some_and(|(wanted, _)| wanted.contains(&(li, hh)))
                     })
                     .collect();
-                let mixed: Vec<bool> = captured.iter().map(|&c| last != Some(li) && !c).collect();
-                // On AMX tiles, the heads whose scores are not kept.
-                let tiled = mixed.contains(&true)
-                    && state.tiles.get(li).is_some_and(|kv| {
-                        kv.attend_f32(&q, &mixed, &mut att);
-                        true
-                    });
                 let mut scores = Vec::new();
                 for (hh, &kept) in captured.iter().enumerate() {
-                    if !kept && (last == Some(li) || tiled) {
+                    if !kept && last == Some(li) {
                         continue;
                     }
                     scores.resize(n * t, 0.0);
