@@ -305,7 +305,7 @@ impl<'m> WindowDecoder<'m> {
         let more = self.run_with_fallback(opts, max_len, rng)?;
         let n = earlier.tokens.len();
         let ts = self.model.tokens.timestamp_begin;
-        if more.tokens[n..].iter().all(|&x| x >= ts) || !passes(&more, opts) {
+        if more.tokens[n..].iter().all(|&x| x >= ts) || !is_fluent(&more, opts) {
             return Ok(None);
         }
         let (a, b) = (earlier.tokens.len() - earlier.forced, more.tokens.len() - n);
@@ -721,6 +721,11 @@ fn passes(r: &WindowResult, opts: &DecodeOptions) -> bool {
             return true;
         }
     }
+    is_fluent(r, opts)
+}
+
+/// Neither repetitive nor unlikely, by `opts`' thresholds.
+fn is_fluent(r: &WindowResult, opts: &DecodeOptions) -> bool {
     let too_repetitive = r.looped
         || opts
             .compression_ratio_threshold
