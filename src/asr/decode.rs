@@ -287,7 +287,8 @@ impl<'m> WindowDecoder<'m> {
     /// a segment it did not write, as if the text went on past the window: this time the text
     /// may not end there. The same audio and prompt, without another encoder pass. Returns the
     /// whole result (`earlier`'s tokens first, with their probabilities), or `None` if the
-    /// decoder still wrote nothing after them, or wrote what fails `opts`' thresholds.
+    /// decoder still wrote nothing after them, or wrote what fails `opts`' thresholds, or text
+    /// that does not end a sentence.
     pub fn continue_after(
         &mut self,
         earlier: &WindowResult,
@@ -305,7 +306,15 @@ impl<'m> WindowDecoder<'m> {
         let more = self.run_with_fallback(opts, max_len, rng)?;
         let n = earlier.tokens.len();
         let ts = self.model.tokens.timestamp_begin;
-        if more.tokens[n..].iter().all(|&x| x >= ts) || !is_fluent(&more, opts) {
+        // Kept only as Whisper writes a whole sentence: fluent, and ending as a sentence does.
+        // Pushed on where it meant to stop, the decoder can also write the rest without its
+        // punctuation, and that text, as the next chunk's prompt, would take the punctuation
+        // out of the rest of the transcript (base on the LJSpeech reading).
+        let added = self.model.text(&more.tokens[n..]);
+        let whole = added
+            .trim_end()
+            .ends_with(['.', '?', '!', '\u{3002}', '\u{ff1f}', '\u{ff01}']);
+        if more.tokens[n..].iter().all(|&x| x >= ts) || !is_fluent(&more, opts) || !whole {
             return Ok(None);
         }
         let (a, b) = (earlier.tokens.len() - earlier.forced, more.tokens.len() - n);
