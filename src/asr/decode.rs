@@ -288,7 +288,8 @@ impl<'m> WindowDecoder<'m> {
     /// may not end there. The same audio and prompt, without another encoder pass. Returns the
     /// whole result (`earlier`'s tokens first, with their probabilities), or `None` if the
     /// decoder still wrote nothing after them, or wrote what fails `opts`' thresholds, or text
-    /// that does not end a sentence.
+    /// that does not end a sentence. Either way the decoder then serves only
+    /// [`WindowDecoder::align`].
     pub fn continue_after(
         &mut self,
         earlier: &WindowResult,
