@@ -14,6 +14,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use clap::ValueEnum;
 use livecap::asr::ct2::Ct2Model;
+use livecap::asr::model::DecoderState;
 use livecap::asr::{ComputeType, Model};
 
 fn fail(msg: String) -> ! {
@@ -146,6 +147,17 @@ fn main() {
             .unwrap_or_else(|e| fail(e.to_string()));
         let (mut enc, mut start, mut prompt, mut long, mut token) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // Seconds to decode a prompt of `n` tokens after those in `state`, with its last logits.
+        let prompt_of = |state: &mut DecoderState, n: u32| {
+            let t = Instant::now();
+            let words: Vec<u32> = (0..n).map(|i| 1000 + 37 * i).collect();
+            let hidden = m
+                .net
+                .decode(state, &words)
+                .unwrap_or_else(|e| fail(e.to_string()));
+            let _ = m.net.logits(&hidden, words.len() - 1);
+            t.elapsed().as_secs_f64()
+        };
         // The first round warms caches and the allocator: not counted.
         for round in 0..8 {
             let t = Instant::now();
@@ -157,14 +169,7 @@ fn main() {
             let t = Instant::now();
             let mut state = m.net.start(&audio).unwrap_or_else(|e| fail(e.to_string()));
             let s = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let words: Vec<u32> = (0..64).map(|i| 1000 + 37 * i).collect();
-            let hidden = m
-                .net
-                .decode(&mut state, &words)
-                .unwrap_or_else(|e| fail(e.to_string()));
-            let _ = m.net.logits(&hidden, 63);
-            let p = t.elapsed().as_secs_f64();
+            let p = prompt_of(&mut state, 64);
             let mut per = Vec::new();
             for i in 0..48u32 {
                 let t = Instant::now();
@@ -177,14 +182,7 @@ fn main() {
             }
             // The longest prompt (half the text context), on keys and values of its own.
             let mut state = m.net.start(&audio).unwrap_or_else(|e| fail(e.to_string()));
-            let t = Instant::now();
-            let words: Vec<u32> = (0..224).map(|i| 1000 + 37 * i).collect();
-            let hidden = m
-                .net
-                .decode(&mut state, &words)
-                .unwrap_or_else(|e| fail(e.to_string()));
-            let _ = m.net.logits(&hidden, 223);
-            let l = t.elapsed().as_secs_f64();
+            let l = prompt_of(&mut state, 224);
             if round > 0 {
                 enc.push(e);
                 start.push(s);
