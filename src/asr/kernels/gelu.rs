@@ -1,7 +1,4 @@
-//! GELU (the exact, erf form) over slices, and the same as a candle operation for the
-//! encoder's convolution front.
-
-use rayon::prelude::*;
+//! GELU (the exact, erf form) over slices.
 
 use super::cpu::multiversion;
 use super::softmax::exp_neg;
@@ -24,29 +21,6 @@ multiversion! {
         for v in x.iter_mut() {
             *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
         }
-    }
-}
-
-/// [`gelu`] as a candle operation (on the outputs of the encoder's two convolutions).
-pub struct GeluOp;
-
-impl candle_core::CustomOp1 for GeluOp {
-    fn name(&self) -> &'static str {
-        "livecap-gelu-erf"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &candle_core::CpuStorage,
-        layout: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
-        let data = storage.as_slice::<f32>()?;
-        let Some((a, b)) = layout.contiguous_offsets() else {
-            candle_core::bail!("gelu: input is not contiguous");
-        };
-        let mut out = data[a..b].to_vec();
-        out.par_chunks_mut(1 << 14).for_each(gelu);
-        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
     }
 }
 

@@ -17,7 +17,7 @@ mod matmul;
 mod softmax;
 
 pub use attention::{attend_blocked_f16, attend_blocked_f16_many, attend_f16, KEY_BLOCK};
-pub use gelu::{gelu, GeluOp};
+pub use gelu::gelu;
 pub use gemv::{gemv_f16, gemv_f32, widen};
 pub use layer_norm::layer_norm;
 pub use matmul::{matmul, matmul_bt, matmul_serial, Mat};

@@ -1,13 +1,13 @@
-//! The audio encoder: two convolutions with GELU on candle (the front), then self-attention and
-//! MLP layers over plain slices: each projection a [`Linear`] (float32 through gemm, or 8-bit
-//! weights through the int8 kernels), the attention's queries in blocks through gemm.
+//! The audio encoder: two convolutions with GELU (the front), then self-attention and MLP
+//! layers, all over plain slices: each convolution and projection a [`Linear`] (float32
+//! through gemm, or 8-bit weights through the int8 kernels), the attention's queries in blocks
+//! through gemm.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::Conv1d;
+use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
 
 use super::add_into;
-use super::linear::{Linear, Precision};
+use super::linear::{Conv3, Linear, Precision};
 use super::norm::LayerNorm;
 use super::weights::{Dims, Weights};
 use crate::asr::kernels::{self, Mat};
@@ -211,9 +211,9 @@ struct EncoderLayer {
 
 /// The encoder: the convolution front, positions, layers and the final layer norm.
 pub(super) struct Encoder {
-    conv1: Conv1d,
-    conv2: Conv1d,
-    positions: Tensor,
+    conv1: Conv3,
+    conv2: Conv3,
+    positions: Vec<f32>,
     layers: Vec<EncoderLayer>,
     ln: LayerNorm,
     /// Audio positions the encoder attends over at most.
@@ -226,7 +226,7 @@ impl Encoder {
         let d = dims.d_model;
         let conv1 = w.conv("encoder.conv1", dims.n_mels, d, 1)?;
         let conv2 = w.conv("encoder.conv2", d, d, 2)?;
-        let positions = w.get("encoder.embed_positions.weight", &[dims.n_audio_ctx, d])?;
+        let positions = w.vec("encoder.embed_positions.weight", &[dims.n_audio_ctx, d])?;
         let mut layers = Vec::new();
         for i in 0..dims.encoder_layers {
             let p = format!("encoder.layers.{i}");
@@ -256,6 +256,11 @@ impl Encoder {
             ComputeType::Int8 => Precision::Int8,
             ComputeType::Float16 | ComputeType::Float32 => Precision::Single,
         };
+        // The second convolution is a product like the layers' (1500 × 3d · 3d × d); the
+        // first, over the log-mel itself, stays in float32 (a tenth of the encoder's time).
+        // Measured against float32 for it on the 264 recordings of stream-dev and wide
+        // (tiny.en, BENCHMARKS.md): as many sentences better as worse.
+        self.conv2.lin.convert(to);
         for l in &mut self.layers {
             l.attn.half = compute == ComputeType::Int8;
             for p in [
@@ -271,16 +276,17 @@ impl Encoder {
 
     /// Encode a log-mel window of shape (n_mels, 2 * n_audio_ctx) into audio features (1, t, d).
     pub(super) fn forward(&self, mel: &Tensor) -> candle_core::Result<Tensor> {
-        let x = mel.unsqueeze(0)?;
-        let x = self.conv1.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
-        let x = self.conv2.forward(&x)?.apply_op1_no_bwd(&kernels::GeluOp)?;
-        let x = x.transpose(1, 2)?;
-        let n = x.dim(1)?.min(self.n_ctx);
-        let mut x = x
-            .narrow(1, 0, n)?
-            .broadcast_add(&self.positions.narrow(0, 0, n)?)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        // The mel frames time-major: one row of n_mels a frame.
+        let frames = mel.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let gelu = |mut h: Vec<f32>| {
+            h.par_chunks_mut(1 << 14).for_each(kernels::gelu);
+            h
+        };
+        let h = gelu(self.conv1.apply(&frames));
+        let mut x = gelu(self.conv2.apply(&h));
+        let n = (x.len() / self.d.max(1)).min(self.n_ctx);
+        x.truncate(n * self.d);
+        add_into(&mut x, &self.positions[..n * self.d]);
         for l in &self.layers {
             let a = l.attn.apply(&l.attn_ln.apply(&x));
             add_into(&mut x, &a);

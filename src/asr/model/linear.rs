@@ -174,3 +174,98 @@ impl Linear {
         };
     }
 }
+
+/// A convolution of width 3 with one frame of zero padding on each side, over time-major rows
+/// (one frame of `cin` values a row): each output position's three input frames side by side
+/// make a row of the linear layer `lin` (whose weights are in that order), so the product runs
+/// on the layers' kernels in whatever precision they keep.
+pub(super) struct Conv3 {
+    pub(super) lin: Linear,
+    pub(super) cin: usize,
+    pub(super) stride: usize,
+}
+
+impl Conv3 {
+    /// The output frames (`lin.outputs()` values each) of the frames `x`.
+    pub(super) fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let c = self.cin.max(1);
+        let t = x.len() / c;
+        if t == 0 {
+            return Vec::new();
+        }
+        let mut padded = vec![0f32; (t + 2) * c];
+        padded[c..(t + 1) * c].copy_from_slice(&x[..t * c]);
+        let positions = (t - 1) / self.stride.max(1) + 1;
+        let mut rows = Vec::with_capacity(positions * 3 * c);
+        for p in 0..positions {
+            let from = p * self.stride * c;
+            rows.extend_from_slice(&padded[from..from + 3 * c]);
+        }
+        self.lin.apply(&rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use candle_core::{Device, Tensor};
+
+    use super::super::weights::Weights;
+
+    /// A convolution of width 3 as written: `y[o][p] = b[o] + Σ_c Σ_k w[o][c][k] x[c][p s + k - 1]`,
+    /// `x` channel-major (`cin` rows of `t`), zero outside; `y` time-major.
+    fn plain_conv(w: &[f32], b: &[f32], x: &[f32], cin: usize, t: usize, s: usize) -> Vec<f32> {
+        let d = b.len();
+        let positions = if t == 0 { 0 } else { (t - 1) / s + 1 };
+        let mut y = Vec::new();
+        for p in 0..positions {
+            for o in 0..d {
+                let mut sum = b[o] as f64;
+                for c in 0..cin {
+                    for k in 0..3 {
+                        let at = (p * s + k) as isize - 1;
+                        if (0..t as isize).contains(&at) {
+                            sum += w[(o * cin + c) * 3 + k] as f64 * x[c * t + at as usize] as f64;
+                        }
+                    }
+                }
+                y.push(sum as f32);
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn a_convolution_is_the_sum_over_its_three_frames() {
+        let (cin, d) = (5, 4);
+        let value = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 7.0;
+        let w: Vec<f32> = (0..d * cin * 3).map(value).collect();
+        let b: Vec<f32> = (0..d).map(|i| value(i + 100)).collect();
+        for (t, stride) in [(9, 1), (9, 2), (10, 2), (1, 1), (2, 2), (0, 1)] {
+            let x: Vec<f32> = (0..cin * t).map(|i| value(i + 7)).collect();
+            let mut map = HashMap::new();
+            let put = |v: &[f32], shape: &[usize]| {
+                Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).expect("tensor")
+            };
+            map.insert("c.weight".to_string(), put(&w, &[d, cin, 3]));
+            map.insert("c.bias".to_string(), put(&b, &[d]));
+            let conv = Weights::new(map, "test".into())
+                .conv("c", cin, d, stride)
+                .expect("conv");
+            let frames: Vec<f32> = (0..t)
+                .flat_map(|j| (0..cin).map(move |c| (c, j)))
+                .map(|(c, j)| x[c * t + j])
+                .collect();
+            let got = conv.apply(&frames);
+            let want = plain_conv(&w, &b, &x, cin, t, stride);
+            assert_eq!(got.len(), want.len(), "{t} frames, stride {stride}");
+            for (g, e) in got.iter().zip(&want) {
+                assert!(
+                    (g - e).abs() < 1e-4,
+                    "{t} frames, stride {stride}: {g} against {e}"
+                );
+            }
+        }
+    }
+}

@@ -7,10 +7,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig};
 use half::f16;
 
-use super::linear::{Linear, Precision};
+use super::linear::{Conv3, Linear, Precision};
 use super::norm::LayerNorm;
 use crate::asr::{ct2, ModelError};
 
@@ -126,26 +125,31 @@ impl Weights {
 
     /// The convolution `name` of the encoder's front (`cin` channels to `d`, kernel 3, padding
     /// 1), in f32.
+    /// A convolution of width 3 (`name.weight` of `d` × `cin` × 3, with its bias), as a
+    /// linear layer over the three input frames of an output position side by side: each row
+    /// of weights reordered to the frames' order (frame-major).
     pub(super) fn conv(
         &mut self,
         name: &str,
         cin: usize,
         d: usize,
         stride: usize,
-    ) -> Result<Conv1d, ModelError> {
-        let weight = self.get(&format!("{name}.weight"), &[d, cin, 3])?;
-        let bias = self.get(&format!("{name}.bias"), &[d])?;
-        Ok(Conv1d::new(
-            weight,
-            Some(bias),
-            Conv1dConfig {
-                padding: 1,
-                stride,
-                dilation: 1,
-                groups: 1,
-                cudnn_fwd_algo: None,
-            },
-        ))
+    ) -> Result<Conv3, ModelError> {
+        let weight = self.vec(&format!("{name}.weight"), &[d, cin, 3])?;
+        let bias = self.vec(&format!("{name}.bias"), &[d])?;
+        let mut w = vec![0f32; weight.len()];
+        for (o, row) in weight.chunks_exact(3 * cin).enumerate() {
+            for (c, taps) in row.chunks_exact(3).enumerate() {
+                for (k, &v) in taps.iter().enumerate() {
+                    w[o * 3 * cin + k * cin + c] = v;
+                }
+            }
+        }
+        Ok(Conv3 {
+            lin: Linear::single(w, Some(bias), 3 * cin, d),
+            cin,
+            stride,
+        })
     }
 
     pub(super) fn norm(&mut self, name: &str, d: usize) -> Result<LayerNorm, ModelError> {
