@@ -192,6 +192,15 @@ pub(super) const BLOCK: usize = 4 * LANES;
 /// costs more than it saves: measured on the decoder's 512 × 2048 layers).
 const ALONE: usize = 1 << 22;
 
+/// The most int32 sums a thread keeps between products (1 MiB): the vector kernels write every
+/// sum of their tiles, so a product of a few rows reuses them instead of zeroing new ones.
+const SCRATCH: usize = 1 << 18;
+
+thread_local! {
+    /// Each thread's int32 sums, reused by [`Int8Linear::sums_into`].
+    static ACC: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A kernel's tiles: outputs a register, and the most rows and registers of outputs a tile has.
 #[cfg(target_arch = "x86_64")]
 struct TileShape {
@@ -402,14 +411,7 @@ impl Int8Linear {
             Path::Avx2 => Kernel::Avx2Signed,
             Path::Portable => Kernel::Portable,
         };
-        let y = self.product(kernel, &both);
-        let n = self.outputs;
-        let mut out = Vec::with_capacity(rows * n);
-        for pair in y.chunks_exact(2 * n) {
-            let (a, r) = pair.split_at(n);
-            out.extend(a.iter().zip(r).zip(&self.bias).map(|((a, r), b)| a + r - b));
-        }
-        out
+        self.product(kernel, &both, true)
     }
 
     /// [`Int8Linear::apply`] on `path` (the portable one where this CPU cannot run it): rows in 8
@@ -421,7 +423,7 @@ impl Int8Linear {
             Path::Avx2 => Kernel::Avx2Narrow,
             Path::Portable => Kernel::Portable,
         };
-        self.product(kernel, x)
+        self.product(kernel, x, false)
     }
 
     /// `path`, or the portable one where this CPU cannot run it.
@@ -433,12 +435,13 @@ impl Int8Linear {
         }
     }
 
-    /// `y = x Wᵀ + b` by `kernel`, each row of `x` quantized in the form it takes.
-    fn product(&self, kernel: Kernel, x: &[f32]) -> Vec<f32> {
+    /// `y = x Wᵀ + b` by `kernel`, each row of `x` quantized in the form it takes. With `pairs`,
+    /// the rows of `x` come two by two (a row and what its 8 bits leave out) and each pair gives
+    /// one row of `y`, the sum of the two ([`Int8Linear::joined`]).
+    fn product(&self, kernel: Kernel, x: &[f32], pairs: bool) -> Vec<f32> {
         let rows = x.len() / self.inputs.max(1);
-        let mut y = vec![0f32; rows * self.outputs];
         if rows == 0 || self.outputs == 0 {
-            return y;
+            return Vec::new();
         }
         let alone = rows * self.inputs * self.outputs < ALONE;
         // Rows of `x` in int8, padded to whole groups of 4 (with zeros, whatever a zero stands
@@ -467,41 +470,58 @@ impl Int8Linear {
                 .for_each(quantize);
         }
         let blocks = self.n_pad / BLOCK;
-        // A few rows (a decoded token) split the outputs between threads; many rows split the
-        // rows, every output each.
+        let (n, all) = (self.outputs, 0..blocks);
+        // A few rows (a decoded token) split the outputs between threads, each part joined and
+        // laid into place row by row; many rows split the rows, every output each.
         const ROWS: usize = 128;
         if alone {
-            self.sums_into(kernel, &qx, &sx, 0, rows, 0..blocks, &mut y);
+            let mut y = vec![0f32; rows * n];
+            self.sums_into(kernel, &qx, &sx, 0, rows, all, &mut y);
+            self.joined(y, pairs, 0, n)
         } else if rows < 2 * ROWS {
             let per = blocks.div_ceil(4 * rayon::current_num_threads()).max(1);
-            let parts: Vec<(usize, Vec<f32>)> = (0..blocks.div_ceil(per))
+            let parts: Vec<Vec<f32>> = (0..blocks.div_ceil(per))
                 .into_par_iter()
                 .map(|p| {
                     let range = p * per..((p + 1) * per).min(blocks);
-                    let width = self.block_outputs(&range);
+                    let (first, width) = (range.start * BLOCK, self.block_outputs(&range));
                     let mut part = vec![0f32; rows * width];
                     self.sums_into(kernel, &qx, &sx, 0, rows, range, &mut part);
-                    (p * per * BLOCK, part)
+                    self.joined(part, pairs, first, width)
                 })
                 .collect();
-            for (first, part) in parts {
-                let width = part.len() / rows;
-                for (yr, pr) in y
-                    .chunks_exact_mut(self.outputs)
-                    .zip(part.chunks_exact(width))
-                {
-                    yr[first..first + width].copy_from_slice(pr);
+            let out_rows = if pairs { rows / 2 } else { rows };
+            let mut y = Vec::with_capacity(out_rows * n);
+            for r in 0..out_rows {
+                for part in &parts {
+                    let width = part.len() / out_rows;
+                    y.extend_from_slice(&part[r * width..(r + 1) * width]);
                 }
             }
+            y
         } else {
-            y.par_chunks_mut(ROWS * self.outputs)
-                .enumerate()
-                .for_each(|(b, out)| {
-                    let n = out.len() / self.outputs;
-                    self.sums_into(kernel, &qx, &sx, b * ROWS, n, 0..blocks, out);
-                });
+            let mut y = vec![0f32; rows * n];
+            y.par_chunks_mut(ROWS * n).enumerate().for_each(|(b, out)| {
+                self.sums_into(kernel, &qx, &sx, b * ROWS, out.len() / n, all.clone(), out);
+            });
+            self.joined(y, pairs, 0, n)
         }
-        y
+    }
+
+    /// Rows of `width` outputs (from output `first` on), each pair of them made one with
+    /// `pairs` (a row's value and its residual's, both with the bias: `a + r - b`); as they are
+    /// without.
+    fn joined(&self, y: Vec<f32>, pairs: bool, first: usize, width: usize) -> Vec<f32> {
+        if !pairs || width == 0 {
+            return y;
+        }
+        let bias = &self.bias[first..];
+        let mut out = Vec::with_capacity(y.len() / 2);
+        for pair in y.chunks_exact(2 * width) {
+            let (a, r) = pair.split_at(width);
+            out.extend(a.iter().zip(r).zip(bias).map(|((a, r), b)| a + r - b));
+        }
+        out
     }
 
     /// How many real outputs the packed blocks `range` hold.
@@ -523,25 +543,53 @@ impl Int8Linear {
         out: &mut [f32],
     ) {
         let stride = self.k4 * 4;
+        let wide = (range.end - range.start) * BLOCK;
+        let qx = &qx[r0 * stride..(r0 + n) * stride];
+        let len = n * wide;
+        if len > SCRATCH {
+            self.sums_scaled(kernel, qx, &sx[r0..r0 + n], range, &mut vec![0; len], out);
+            return;
+        }
+        ACC.with_borrow_mut(|acc| {
+            if acc.len() < len {
+                acc.resize(len, 0);
+            }
+            self.sums_scaled(kernel, qx, &sx[r0..r0 + n], range, &mut acc[..len], out);
+        });
+    }
+
+    /// [`Int8Linear::sums_into`] with the sums in `acc`, whatever it held: the rows `qx` (scales
+    /// and zeros `sx`) against the blocks `range`, scaled into `out`.
+    fn sums_scaled(
+        &self,
+        kernel: Kernel,
+        qx: &[i8],
+        sx: &[RowScale],
+        range: std::ops::Range<usize>,
+        acc: &mut [i32],
+        out: &mut [f32],
+    ) {
+        let n = sx.len();
         let width = self.block_outputs(&range);
         let wide = (range.end - range.start) * BLOCK;
-        let mut acc = vec![0i32; n * wide];
-        let qx = &qx[r0 * stride..(r0 + n) * stride];
         match kernel {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the kernel's path is only taken where the CPU has its features (checked by
             // the caller).
-            Kernel::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), &mut acc) },
+            Kernel::Vnni => unsafe { self.sums_vnni(qx, n, range.clone(), acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AMX (whose permission `amx::int8_ready` obtained) and VNNI.
-            Kernel::Amx => unsafe { self.sums_amx(qx, n, range.clone(), &mut acc) },
+            Kernel::Amx => unsafe { self.sums_amx(qx, n, range.clone(), acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2.
-            Kernel::Avx2Signed => unsafe { self.sums_avx2(true, qx, n, range.clone(), &mut acc) },
+            Kernel::Avx2Signed => unsafe { self.sums_avx2(true, qx, n, range.clone(), acc) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above, for AVX2; the rows are in the unsigned 7-bit form.
-            Kernel::Avx2Narrow => unsafe { self.sums_avx2(false, qx, n, range.clone(), &mut acc) },
-            _ => self.sums_portable(qx, n, range.clone(), &mut acc),
+            Kernel::Avx2Narrow => unsafe { self.sums_avx2(false, qx, n, range.clone(), acc) },
+            _ => {
+                acc.fill(0);
+                self.sums_portable(qx, n, range.clone(), acc)
+            }
         }
         // VNNI multiplied (x + 128): take the 128 × Σw back out; an unsigned row's zero stands
         // for its least value.
@@ -552,7 +600,7 @@ impl Int8Linear {
             .zip(acc.chunks_exact(wide))
             .enumerate()
         {
-            let (s, zero) = sx[r0 + i];
+            let (s, zero) = sx[i];
             dequantize_row(
                 ar,
                 offset,
@@ -1102,27 +1150,32 @@ mod tests {
     #[test]
     fn fine_inputs_come_close_to_the_unquantized_input() {
         let mut g = Lcg(13);
-        let (m, k, n) = (3, 515, 300);
-        let w = g.vec(n * k);
-        // Inputs with an outlier, as layer-normed hidden states have.
-        let mut x = g.vec(m * k);
-        x[7] = 25.0;
-        let l = Int8Linear::from_f32(&w, k, n, Some(g.vec(n)));
-        let (coarse, fine) = (l.apply(&x), l.apply_fine(&x));
-        let (mut worst_coarse, mut worst_fine) = (0f32, 0f32);
-        for (r, row) in x.chunks_exact(k).enumerate() {
-            for o in 0..n {
-                // The 8-bit weights against the input as it is.
-                let q = l.row(o);
-                let exact: f32 = row.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() + l.bias[o];
-                worst_coarse = worst_coarse.max((coarse[r * n + o] - exact).abs());
-                worst_fine = worst_fine.max((fine[r * n + o] - exact).abs());
+        // A product the calling thread runs alone, and one whose outputs are shared between
+        // threads (five beams' tokens against a vocabulary), each part's pairs joined apart.
+        for (m, k, n) in [(3, 515, 300), (5, 384, 9001)] {
+            let w = g.vec(n * k);
+            // Inputs with an outlier, as layer-normed hidden states have.
+            let mut x = g.vec(m * k);
+            x[7] = 25.0;
+            let l = Int8Linear::from_f32(&w, k, n, Some(g.vec(n)));
+            let (coarse, fine) = (l.apply(&x), l.apply_fine(&x));
+            assert_eq!(fine.len(), m * n);
+            let (mut worst_coarse, mut worst_fine) = (0f32, 0f32);
+            for (r, row) in x.chunks_exact(k).enumerate() {
+                for o in 0..n {
+                    // The 8-bit weights against the input as it is.
+                    let q = l.row(o);
+                    let exact: f32 =
+                        row.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() + l.bias[o];
+                    worst_coarse = worst_coarse.max((coarse[r * n + o] - exact).abs());
+                    worst_fine = worst_fine.max((fine[r * n + o] - exact).abs());
+                }
             }
+            assert!(
+                worst_fine <= 0.05 * worst_coarse,
+                "{m}x{k}x{n}: fine {worst_fine} against coarse {worst_coarse}"
+            );
         }
-        assert!(
-            worst_fine <= 0.05 * worst_coarse,
-            "fine {worst_fine} against coarse {worst_coarse}"
-        );
     }
 
     #[test]
