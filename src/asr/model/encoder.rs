@@ -257,9 +257,9 @@ impl Encoder {
             ComputeType::Float16 | ComputeType::Float32 => Precision::Single,
         };
         // The second convolution is a product like the layers' (1500 × 3d · 3d × d); the
-        // first, over the log-mel itself, stays in float32 (a tenth of the encoder's time).
-        // Measured against float32 for it on the 264 recordings of stream-dev and wide
-        // (tiny.en, BENCHMARKS.md): as many sentences better as worse.
+        // first, over the log-mel itself, stays in float32 (about 5 % of the pass). Measured
+        // against float32 for the second on the 264 recordings of stream-dev and wide
+        // (BENCHMARKS.md): tiny.en 6 sentences better, 7 worse; base 9 better, 6 worse.
         self.conv2.lin.convert(to);
         for l in &mut self.layers {
             l.attn.half = compute == ComputeType::Int8;
