@@ -149,8 +149,8 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
 /// The precision the model computes in (`--compute-type`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ComputeType {
-    /// The encoder's second convolution and projections, the decoder's layers and the vocabulary
-    /// projection with 8-bit weights and inputs (one scale per output channel and per input row), summed exactly in
+    /// The encoder's projections, the decoder's layers and the vocabulary projection with 8-bit
+    /// weights and inputs (one scale per output channel and per input row), summed exactly in
     /// 32-bit integers; attention as for float16. The default: faster than float16, and as
     /// accurate offline and live with tiny.en and base (BENCHMARKS.md).
     #[default]

@@ -256,11 +256,10 @@ impl Encoder {
             ComputeType::Int8 => Precision::Int8,
             ComputeType::Float16 | ComputeType::Float32 => Precision::Single,
         };
-        // The second convolution is a product like the layers' (1500 × 3d · 3d × d); the
-        // first, over the log-mel itself, stays in float32 (about 5 % of the pass). Measured
-        // against float32 for the second on the 264 recordings of stream-dev and wide
-        // (BENCHMARKS.md): tiny.en 6 sentences better, 7 worse; base 9 better, 6 worse.
-        self.conv2.lin.convert(to);
+        // The convolutions stay in float32 (about 10 ms of a tiny.en pass). The second in int8
+        // was 3 ms faster and as accurate on the 264 recordings of stream-dev and wide alone,
+        // but in full history it lost a one-word sentence of wide that float32 keeps (the
+        // window's no-speech probability crossed its threshold: 0.614 against 0.6).
         for l in &mut self.layers {
             l.attn.half = compute == ComputeType::Int8;
             for p in [

@@ -89,11 +89,10 @@ impl Whisper {
         }
     }
 
-    /// Compute in `compute` from now on: int8 runs the encoder's second convolution and its
-    /// projections (attention and MLP, where nearly all its arithmetic is), the decoder's layers
-    /// and the vocabulary projection on 8-bit weights (as stored, where the file holds them so);
-    /// float16 and float32 scale 8-bit weights back, and float32 widens the decoder's
-    /// half-precision ones.
+    /// Compute in `compute` from now on: int8 runs the encoder's projections (attention and
+    /// MLP, where nearly all its arithmetic is), the decoder's layers and the vocabulary
+    /// projection on 8-bit weights (as stored, where the file holds them so); float16 and
+    /// float32 scale 8-bit weights back, and float32 widens the decoder's half-precision ones.
     pub fn set_compute(&mut self, compute: ComputeType) {
         self.encoder.convert(compute);
         self.decoder.convert(compute);
