@@ -178,7 +178,7 @@ impl Linear {
 /// A convolution of width 3 with one frame of zero padding on each side, over time-major rows
 /// (one frame of `cin` values a row): each output position's three input frames side by side
 /// make a row of the linear layer `lin` (whose weights are in that order), so the product runs
-/// on the layers' kernels in whatever precision they keep.
+/// on the layers' kernels.
 pub(super) struct Conv3 {
     pub(super) lin: Linear,
     pub(super) cin: usize,

@@ -124,10 +124,9 @@ impl Weights {
     }
 
     /// The convolution `name` of the encoder's front (`cin` channels to `d`, kernel 3, padding
-    /// 1), in f32.
-    /// A convolution of width 3 (`name.weight` of `d` × `cin` × 3, with its bias), as a
-    /// linear layer over the three input frames of an output position side by side: each row
-    /// of weights reordered to the frames' order (frame-major).
+    /// 1; `name.weight` of `d` × `cin` × 3, with its bias), in f32, as a linear layer over the
+    /// three input frames of an output position side by side: each row of weights reordered to
+    /// the frames' order (frame-major).
     pub(super) fn conv(
         &mut self,
         name: &str,
