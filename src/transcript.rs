@@ -134,9 +134,11 @@ pub fn words(segments: &[Segment]) -> Vec<Word> {
     out
 }
 
-/// Whether a word ends a sentence (where captions, printed lines and subtitles break).
+/// Whether a word (or text) ends a sentence (where captions, printed lines and subtitles
+/// break): a full stop, question or exclamation mark, Latin or CJK.
 pub fn ends_sentence(word: &str) -> bool {
-    word.ends_with(['.', '?', '!'])
+    word.trim_end()
+        .ends_with(['.', '?', '!', '\u{3002}', '\u{ff1f}', '\u{ff01}'])
 }
 
 /// A line of committed text: a sentence, or the part of one that a limit cut off.
@@ -245,6 +247,24 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sentences_end_at_latin_and_cjk_stops_only() {
+        for end in [
+            "done.",
+            "why?",
+            "now!",
+            "ok. ",
+            "終わり。",
+            "本当？",
+            "はい！",
+        ] {
+            assert!(ends_sentence(end), "{end:?}");
+        }
+        for open in ["so,", "and", "e.g", "3.5x", "「はい", ""] {
+            assert!(!ends_sentence(open), "{open:?}");
+        }
+    }
 
     #[test]
     fn segment_time_is_shared_by_length_and_punctuation_joins_the_word_before() {

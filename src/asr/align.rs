@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use super::Model;
+use crate::transcript::ends_sentence;
 
 /// Seconds per encoder position.
 const SECS_PER_POSITION: f64 = 0.02;
@@ -360,11 +361,7 @@ fn limit_long_words(words: &mut [WordTiming]) {
     durations.sort_by(f64::total_cmp);
     let median = durations[durations.len() / 2].min(0.7);
     let max = median * 2.0;
-    let ends = |w: &WordTiming| {
-        w.text
-            .trim_end()
-            .ends_with(['.', '?', '!', '。', '！', '？'])
-    };
+    let ends = |w: &WordTiming| ends_sentence(&w.text);
     for i in 1..words.len() {
         if words[i].end - words[i].start > max {
             if ends(&words[i]) {

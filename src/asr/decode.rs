@@ -8,6 +8,7 @@ use candle_core::Tensor;
 use rayon::prelude::*;
 
 use super::{kernels, Model, ModelError};
+use crate::transcript::ends_sentence;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
@@ -311,10 +312,7 @@ impl<'m> WindowDecoder<'m> {
         // Pushed on where it meant to stop, the decoder can also write the rest without its
         // punctuation, and that text, as the next chunk's prompt, would take the punctuation
         // out of the rest of the transcript (base on the LJSpeech reading).
-        let added = self.model.text(&more.tokens[n..]);
-        let whole = added
-            .trim_end()
-            .ends_with(['.', '?', '!', '\u{3002}', '\u{ff1f}', '\u{ff01}']);
+        let whole = ends_sentence(&self.model.text(&more.tokens[n..]));
         if more.tokens[n..].iter().all(|&x| x >= ts) || !is_fluent(&more, opts) || !whole {
             return Ok(None);
         }
