@@ -162,17 +162,10 @@ fn log_softmax(logits: &[f32]) -> Vec<f32> {
 /// first: [`log_softmax`]'s values, without making all of them.
 fn top_log_probs(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
     let lse = kernels::logsumexp(logits);
-    // The best `k` so far, best first.
-    let mut top: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
-    for (i, &l) in logits.iter().enumerate() {
-        if k == 0 || !(l - lse).is_finite() || (top.len() == k && l <= top[k - 1].1) {
-            continue;
-        }
-        let at = top.partition_point(|&(_, t)| t >= l);
-        top.insert(at, (i, l));
-        top.truncate(k);
-    }
-    top.into_iter().map(|(i, l)| (i, l - lse)).collect()
+    kernels::top_k(logits, k)
+        .into_iter()
+        .map(|(i, l)| (i, l - lse))
+        .collect()
 }
 
 /// The decoder's view of one window, shared by all temperature attempts: the prompt is run once
@@ -429,10 +422,7 @@ impl<'m> WindowDecoder<'m> {
         }
         // Sum of timestamp probabilities against the best text token (the normaliser cancels).
         let ts_lse = kernels::logsumexp(&logits[tb..]);
-        let max_text = logits[..tb]
-            .iter()
-            .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
+        let max_text = kernels::max(&logits[..tb]);
         if ts_lse > max_text {
             logits[..tb].fill(ninf);
         }
@@ -468,12 +458,7 @@ impl<'m> WindowDecoder<'m> {
             self.apply_filters(&mut logits, &sampled);
             let lse = kernels::logsumexp(&logits);
             let next = if temperature <= 0.0 {
-                logits
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i as u32)
-                    .unwrap_or(t.eot)
+                kernels::argmax(&logits).map_or(t.eot, |i| i as u32)
             } else {
                 let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let probs: Vec<f32> = logits

@@ -21,7 +21,7 @@ pub use gelu::gelu;
 pub use gemv::{gemv_f16, gemv_f32, widen};
 pub use layer_norm::layer_norm;
 pub use matmul::{matmul, matmul_bt, matmul_serial, Mat};
-pub use softmax::{logsumexp, softmax, softmax_rows};
+pub use softmax::{argmax, logsumexp, max, softmax, softmax_rows, top_k};
 
 /// Encoder self-attention in bfloat16 on AMX tiles where this CPU has them (see
 /// `amx::encoder_attention`); `None` elsewhere.

@@ -32,21 +32,119 @@ multiversion! {
     fn softmax(row: &mut [f32]) { softmax_body(row) }
 }
 
+/// The greatest of `x` (`-inf` if empty), kept lane by lane so that it vectorises. NaN is
+/// never greater; of equal values (zeros of both signs) the one kept may differ from a
+/// left-to-right scan's, which no caller tells apart.
+#[inline(always)]
+fn max_body(x: &[f32]) -> f32 {
+    const W: usize = 16;
+    let split = x.len() / W * W;
+    let mut m = [f32::NEG_INFINITY; W];
+    for c in x[..split].chunks_exact(W) {
+        for i in 0..W {
+            m[i] = if c[i] > m[i] { c[i] } else { m[i] };
+        }
+    }
+    let mut max = f32::NEG_INFINITY;
+    for v in m.iter().chain(&x[split..]) {
+        max = if *v > max { *v } else { max };
+    }
+    max
+}
+
+multiversion! {
+    /// The greatest of `x`; `-inf` for an empty slice (NaN is never the greatest).
+    fn max(x: &[f32]) -> f32 { max_body(x) }
+}
+
+multiversion! {
+    /// The index of the greatest of `x` in the order of `f32::total_cmp`, the last of equal
+    /// ones: what `iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))` finds, for slices
+    /// without NaN. `None` for an empty slice.
+    fn argmax(x: &[f32]) -> Option<usize> {
+        const W: usize = 16;
+        let split = x.len() / W * W;
+        let mut m = [f32::NEG_INFINITY; W];
+        let mut at = [u32::MAX; W];
+        // A slice this long cannot be indexed in 32 bits: the plain scan below takes it.
+        if x.len() < u32::MAX as usize {
+            for (b, c) in x[..split].chunks_exact(W).enumerate() {
+                for i in 0..W {
+                    let take = c[i] >= m[i];
+                    m[i] = if take { c[i] } else { m[i] };
+                    at[i] = if take { (b * W + i) as u32 } else { at[i] };
+                }
+            }
+        }
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..W {
+            if at[i] != u32::MAX && best.is_none_or(|(j, v)| m[i] > v || (m[i] == v && at[i] as usize > j)) {
+                best = Some((at[i] as usize, m[i]));
+            }
+        }
+        for (j, &v) in x.iter().enumerate().skip(split) {
+            if best.is_none_or(|(_, b)| v >= b) {
+                best = Some((j, v));
+            }
+        }
+        match best {
+            // Zeros of both signs tie for `>=` but not for `total_cmp`; a slice of nothing
+            // above -inf or 0 (or of NaN) is scanned as `total_cmp` scans it.
+            Some((j, v)) if v != 0.0 && v > f32::NEG_INFINITY && x.len() < u32::MAX as usize => Some(j),
+            _ => x
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(j, _)| j),
+        }
+    }
+}
+
+multiversion! {
+    /// The `k` greatest finite values of `x` with their indices, greatest first, the earlier of
+    /// equal values first: what inserting each finite value in turn into a list kept sorted
+    /// and `k` long gives. The values are compared 16 at a time against the least kept, and
+    /// only a group holding a greater one is looked at value by value.
+    fn top_k(x: &[f32], k: usize) -> Vec<(usize, f32)> {
+        const W: usize = 16;
+        let mut top: Vec<(usize, f32)> = Vec::with_capacity(k + 1);
+        if k == 0 {
+            return top;
+        }
+        let consider = |top: &mut Vec<(usize, f32)>, i: usize, l: f32| {
+            if !l.is_finite() || (top.len() == k && l <= top[k - 1].1) {
+                return;
+            }
+            let at = top.partition_point(|&(_, t)| t >= l);
+            top.insert(at, (i, l));
+            top.truncate(k);
+        };
+        let split = x.len() / W * W;
+        for (b, c) in x[..split].chunks_exact(W).enumerate() {
+            let floor = if top.len() == k { top[k - 1].1 } else { f32::NEG_INFINITY };
+            let mut hit = false;
+            for &v in c {
+                hit |= v > floor;
+            }
+            if hit {
+                for (i, &v) in c.iter().enumerate() {
+                    consider(&mut top, b * W + i, v);
+                }
+            }
+        }
+        for (i, &v) in x.iter().enumerate().skip(split) {
+            consider(&mut top, i, v);
+        }
+        top
+    }
+}
+
 #[inline(always)]
 fn softmax_body(row: &mut [f32]) {
     {
         const W: usize = 16;
         let split = row.len() / W * W;
-        let mut m = [f32::NEG_INFINITY; W];
-        for c in row[..split].chunks_exact(W) {
-            for i in 0..W {
-                m[i] = if c[i] > m[i] { c[i] } else { m[i] };
-            }
-        }
-        let mut max = f32::NEG_INFINITY;
-        for v in m.iter().chain(&row[split..]) {
-            max = if *v > max { *v } else { max };
-        }
+        let max = max_body(row);
         if max == f32::NEG_INFINITY {
             return;
         }
@@ -72,10 +170,7 @@ fn softmax_body(row: &mut [f32]) {
 multiversion! {
     /// `ln(sum(exp(x)))`; `-inf` for an empty or all `-inf` slice.
     fn logsumexp(x: &[f32]) -> f32 {
-        let mut max = f32::NEG_INFINITY;
-        for &v in x {
-            max = if v > max { v } else { max };
-        }
+        let max = max_body(x);
         if max == f32::NEG_INFINITY {
             return max;
         }
@@ -119,6 +214,69 @@ mod tests {
         }
         let tiny = exp_neg(-1000.0);
         assert!((0.0..1e-37).contains(&tiny), "{tiny}");
+    }
+
+    /// Slices of many lengths whose values repeat (so that the greatest ties), with -inf
+    /// among them, and slices of nothing but -inf or zeros of both signs.
+    fn slices() -> Vec<Vec<f32>> {
+        let mut seed = 11u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed >> 8
+        };
+        let mut all = vec![
+            Vec::new(),
+            vec![f32::NEG_INFINITY; 40],
+            vec![0.0, -0.0, -1.0, 0.0, -0.0],
+            (0..33)
+                .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
+                .collect(),
+        ];
+        for n in [1usize, 15, 16, 17, 100, 1501, 51_864] {
+            for levels in [3u32, 50, 1 << 20] {
+                all.push(
+                    (0..n)
+                        .map(|_| match next() % levels {
+                            0 => f32::NEG_INFINITY,
+                            v => v as f32 * 0.25 - 7.0,
+                        })
+                        .collect(),
+                );
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn the_greatest_is_found_as_a_scan_finds_it() {
+        for x in slices() {
+            let scan = x
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map(|(i, _)| i);
+            assert_eq!(argmax(&x), scan, "{} values", x.len());
+            let greatest = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(max(&x), greatest);
+        }
+    }
+
+    #[test]
+    fn the_k_greatest_are_what_sorted_insertion_keeps() {
+        for x in slices() {
+            for k in [0usize, 1, 6, 40] {
+                let mut want: Vec<(usize, f32)> = Vec::new();
+                for (i, &l) in x.iter().enumerate() {
+                    if !l.is_finite() {
+                        continue;
+                    }
+                    let at = want.partition_point(|&(_, t)| t >= l);
+                    want.insert(at, (i, l));
+                    want.truncate(k);
+                }
+                assert_eq!(top_k(&x, k), want, "{} values, k {k}", x.len());
+            }
+        }
     }
 
     #[test]
