@@ -146,6 +146,26 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
     })
 }
 
+/// The tokenizer at `path`, read on a thread of its own while `work` (reading the weights)
+/// runs: parsing its JSON takes as long as a third of a small model's load. Its error comes
+/// first, as when the two were read one after the other.
+fn beside_tokenizer<T: Send>(
+    path: &Path,
+    work: impl FnOnce() -> Result<T, ModelError> + Send,
+) -> Result<(Tokenizer, T), ModelError> {
+    let (tokenizer, done) = std::thread::scope(|s| {
+        let tokenizer = s.spawn(|| load_tokenizer(path));
+        let done = work();
+        (
+            tokenizer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            done,
+        )
+    });
+    Ok((tokenizer?, done?))
+}
+
 /// The precision the model computes in (`--compute-type`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ComputeType {
@@ -210,30 +230,31 @@ impl Model {
     fn load_hf(dir: &Path, st: &Path) -> Result<Self, ModelError> {
         let cfg_path = dir.join("config.json");
         let cfg: HfConfig = read_json(&cfg_path)?;
-        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
-        let data = std::fs::read(st).map_err(|e| ModelError::io(st, e))?;
-        let tensors = candle_core::safetensors::load_buffer(&data, &candle_core::Device::Cpu)
-            .map_err(|e| ModelError::Malformed {
+        let (tokenizer, net) = beside_tokenizer(&dir.join("tokenizer.json"), || {
+            let data = std::fs::read(st).map_err(|e| ModelError::io(st, e))?;
+            let tensors = candle_core::safetensors::load_buffer(&data, &candle_core::Device::Cpu)
+                .map_err(|e| ModelError::Malformed {
                 path: st.to_path_buf(),
                 reason: format!("it is not a readable safetensors file ({e})"),
             })?;
-        let map = tensors
-            .into_iter()
-            .map(|(k, v)| (k.strip_prefix("model.").map(str::to_owned).unwrap_or(k), v))
-            .collect();
-        let weights = model::Weights::new(map, st.to_path_buf());
-        let dims = model::Dims {
-            n_mels: cfg.num_mel_bins,
-            d_model: cfg.d_model,
-            encoder_layers: cfg.encoder_layers,
-            encoder_heads: cfg.encoder_attention_heads,
-            decoder_layers: cfg.decoder_layers,
-            decoder_heads: cfg.decoder_attention_heads,
-            n_audio_ctx: cfg.max_source_positions,
-            n_text_ctx: cfg.max_target_positions,
-            n_vocab: cfg.vocab_size,
-        };
-        let net = Whisper::load(weights, dims)?;
+            let map = tensors
+                .into_iter()
+                .map(|(k, v)| (k.strip_prefix("model.").map(str::to_owned).unwrap_or(k), v))
+                .collect();
+            let weights = model::Weights::new(map, st.to_path_buf());
+            let dims = model::Dims {
+                n_mels: cfg.num_mel_bins,
+                d_model: cfg.d_model,
+                encoder_layers: cfg.encoder_layers,
+                encoder_heads: cfg.encoder_attention_heads,
+                decoder_layers: cfg.decoder_layers,
+                decoder_heads: cfg.decoder_attention_heads,
+                n_audio_ctx: cfg.max_source_positions,
+                n_text_ctx: cfg.max_target_positions,
+                n_vocab: cfg.vocab_size,
+            };
+            Whisper::load(weights, dims)
+        })?;
         Self::finish(
             net,
             tokenizer,
@@ -247,28 +268,29 @@ impl Model {
 
     fn load_ct2(dir: &Path, bin: &Path) -> Result<Self, ModelError> {
         let cfg: Ct2Config = read_json(&dir.join("config.json"))?;
-        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
-        let ct2 = ct2::Ct2Model::load(bin)?;
-        if !ct2.spec.contains("Whisper") {
-            return Err(ModelError::Malformed {
-                path: bin.to_path_buf(),
-                reason: format!("it holds a {} model, not Whisper", ct2.spec),
-            });
-        }
-        let heads = |k: &str| {
-            ct2.scalars
-                .get(k)
-                .map(|&v| v as usize)
-                .ok_or_else(|| ModelError::Malformed {
+        let (tokenizer, net) = beside_tokenizer(&dir.join("tokenizer.json"), || {
+            let ct2 = ct2::Ct2Model::load(bin)?;
+            if !ct2.spec.contains("Whisper") {
+                return Err(ModelError::Malformed {
                     path: bin.to_path_buf(),
-                    reason: format!("it has no {k}"),
-                })
-        };
-        let (eh, dh) = (heads("encoder/num_heads")?, heads("decoder/num_heads")?);
-        let map = ct2.into_hf(bin)?;
-        let weights = model::Weights::new(map, bin.to_path_buf());
-        let dims = weights.infer_dims(eh, dh)?;
-        let net = Whisper::load(weights, dims)?;
+                    reason: format!("it holds a {} model, not Whisper", ct2.spec),
+                });
+            }
+            let heads = |k: &str| {
+                ct2.scalars
+                    .get(k)
+                    .map(|&v| v as usize)
+                    .ok_or_else(|| ModelError::Malformed {
+                        path: bin.to_path_buf(),
+                        reason: format!("it has no {k}"),
+                    })
+            };
+            let (eh, dh) = (heads("encoder/num_heads")?, heads("decoder/num_heads")?);
+            let map = ct2.into_hf(bin)?;
+            let weights = model::Weights::new(map, bin.to_path_buf());
+            let dims = weights.infer_dims(eh, dh)?;
+            Whisper::load(weights, dims)
+        })?;
         Self::finish(
             net,
             tokenizer,
