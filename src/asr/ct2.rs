@@ -112,11 +112,31 @@ pub fn quantized_rows(t: &Tensor, cols: usize) -> Option<(Vec<Vec<i8>>, Vec<f32>
 fn to_tensor(bytes: &[u8], var: &RawVar) -> candle_core::Result<Tensor> {
     let shape = var.dims.clone();
     let cpu = &Device::Cpu;
+    // Floats are read from their bytes into the tensor's own vector: one copy, wherever in the
+    // file they start (a tensor made from the bytes copies twice those not aligned to their type).
     match var.dtype {
-        0 => Tensor::from_raw_buffer(bytes, DType::F32, &shape, cpu),
+        0 => {
+            let v: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
         // Half-precision weights stay so: each layer widens what it needs.
-        4 => Tensor::from_raw_buffer(bytes, DType::F16, &shape, cpu),
-        5 => Tensor::from_raw_buffer(bytes, DType::BF16, &shape, cpu),
+        4 => {
+            let v: Vec<half::f16> = bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
+        5 => {
+            let v: Vec<half::bf16> = bytes
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            Tensor::from_vec(v, shape, cpu)
+        }
         1 => {
             let v: Vec<f32> = bytes.iter().map(|&b| b as i8 as f32).collect();
             Tensor::from_vec(v, shape, cpu)
