@@ -6,6 +6,8 @@
 
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use super::Model;
 use crate::transcript::ends_sentence;
 
@@ -210,6 +212,52 @@ pub fn split_words(model: &Model, tokens: &[u32]) -> Vec<(String, usize)> {
     words
 }
 
+/// One head's weights over the first `frames` of its `rows` × `cols` scores: softmax over the
+/// audio frames, then each frame standardised over the tokens, then a median filter over time.
+/// `None` if the scores are fewer than that.
+fn head_weights(s: &[f32], rows: usize, cols: usize, frames: usize) -> Option<Vec<f32>> {
+    if s.len() < rows * cols {
+        return None;
+    }
+    let mut w: Vec<f32> = (0..rows)
+        .flat_map(|r| s[r * cols..r * cols + frames].iter().copied())
+        .collect();
+    for row in w.chunks_mut(frames) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for x in row.iter_mut() {
+            *x = (*x - max).exp();
+            sum += *x;
+        }
+        for x in row.iter_mut() {
+            *x /= sum;
+        }
+    }
+    // Each frame's mean and deviation over the tokens, summed a row at a time.
+    let mut mean = vec![0f32; frames];
+    for row in w.chunks(frames) {
+        for (m, &x) in mean.iter_mut().zip(row) {
+            *m += x;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= rows as f32);
+    let mut std = vec![0f32; frames];
+    for row in w.chunks(frames) {
+        for ((s, &x), &m) in std.iter_mut().zip(row).zip(&mean) {
+            *s += (x - m).powi(2);
+        }
+    }
+    std.iter_mut()
+        .for_each(|s| *s = (*s / rows as f32).sqrt().max(1e-10));
+    for row in w.chunks_mut(frames) {
+        for ((x, &m), &s) in row.iter_mut().zip(&mean).zip(&std) {
+            *x = (*x - m) / s;
+        }
+        median_filter(row, MEDIAN_WIDTH);
+    }
+    Some(w)
+}
+
 /// Word times for `text` tokens (no timestamps) decoded against one window. `scores` are the
 /// alignment heads' cross-attention scores for the alignment pass's tokens, `rows` × `cols`
 /// each, where the pass was the start sequence (`sot_len` tokens), `<|notimestamps|>`, the text
@@ -229,53 +277,18 @@ pub fn word_timings(
     if text.is_empty() || scores.is_empty() {
         return Vec::new();
     }
-    // Per head: softmax over the audio frames, then standardise each frame over the tokens,
-    // then a median filter over time; the heads are averaged.
+    // Each head's weights (a head to a thread), averaged in the heads' order.
+    let Some(heads) = scores
+        .par_iter()
+        .map(|s| head_weights(s, rows, cols, frames))
+        .collect::<Option<Vec<Vec<f32>>>>()
+    else {
+        return Vec::new();
+    };
     let mut matrix = vec![0f32; rows * frames];
-    for s in scores {
-        if s.len() < rows * cols {
-            return Vec::new();
-        }
-        let mut w: Vec<f32> = (0..rows)
-            .flat_map(|r| s[r * cols..r * cols + frames].iter().copied())
-            .collect();
-        for row in w.chunks_mut(frames) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            for x in row.iter_mut() {
-                *x /= sum;
-            }
-        }
-        // Each frame's mean and deviation over the tokens, summed a row at a time.
-        let mut mean = vec![0f32; frames];
-        for row in w.chunks(frames) {
-            for (m, &x) in mean.iter_mut().zip(row) {
-                *m += x;
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= rows as f32);
-        let mut std = vec![0f32; frames];
-        for row in w.chunks(frames) {
-            for ((s, &x), &m) in std.iter_mut().zip(row).zip(&mean) {
-                *s += (x - m).powi(2);
-            }
-        }
-        std.iter_mut()
-            .for_each(|s| *s = (*s / rows as f32).sqrt().max(1e-10));
-        for row in w.chunks_mut(frames) {
-            for ((x, &m), &s) in row.iter_mut().zip(&mean).zip(&std) {
-                *x = (*x - m) / s;
-            }
-        }
-        for (row, acc) in w.chunks_mut(frames).zip(matrix.chunks_mut(frames)) {
-            median_filter(row, MEDIAN_WIDTH);
-            for (a, x) in acc.iter_mut().zip(row.iter()) {
-                *a += x / scores.len() as f32;
-            }
+    for w in &heads {
+        for (a, x) in matrix.iter_mut().zip(w) {
+            *a += x / scores.len() as f32;
         }
     }
     // Rows that predict the text tokens and end-of-text: from <|notimestamps|> to the last text
