@@ -109,6 +109,31 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// [`dequantize_row`] of a row's value and of its residual (each with its scale and zero),
+    /// joined: `out = a + r - bias`, the two rows' outputs taken in that order, with the bias once.
+    fn dequantize_pair(
+        acc: (&[i32], &[i32]),
+        offset: i32,
+        rows: (RowScale, RowScale),
+        sum: &[i32],
+        scale: &[f32],
+        bias: &[f32],
+        out: &mut [f32]
+    ) {
+        let (a, r) = acc;
+        let ((sa, za), (sr, zr)) = rows;
+        let n = out.len().min(a.len()).min(r.len()).min(sum.len()).min(scale.len()).min(bias.len());
+        for i in 0..n {
+            let va = ((a[i] - offset * sum[i]) as f32 + za * sum[i] as f32) * (sa * scale[i])
+                + bias[i];
+            let vr = ((r[i] - offset * sum[i]) as f32 + zr * sum[i] as f32) * (sr * scale[i])
+                + bias[i];
+            out[i] = va + vr - bias[i];
+        }
+    }
+}
+
 /// The code paths, fastest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -471,26 +496,25 @@ impl Int8Linear {
         }
         let blocks = self.n_pad / BLOCK;
         let (n, all) = (self.outputs, 0..blocks);
-        // A few rows (a decoded token) split the outputs between threads, each part joined and
-        // laid into place row by row; many rows split the rows, every output each.
+        // A few rows (a decoded token) split the outputs between threads, each part laid into
+        // place row by row; many rows split the rows, every output each.
         const ROWS: usize = 128;
+        let out_rows = if pairs { rows / 2 } else { rows };
         if alone {
-            let mut y = vec![0f32; rows * n];
-            self.sums_into(kernel, &qx, &sx, 0, rows, all, &mut y);
-            self.joined(y, pairs, 0, n)
+            let mut y = vec![0f32; out_rows * n];
+            self.sums_into(kernel, &qx, &sx, 0..rows, all, pairs, &mut y);
+            y
         } else if rows < 2 * ROWS {
             let per = blocks.div_ceil(4 * rayon::current_num_threads()).max(1);
             let parts: Vec<Vec<f32>> = (0..blocks.div_ceil(per))
                 .into_par_iter()
                 .map(|p| {
                     let range = p * per..((p + 1) * per).min(blocks);
-                    let (first, width) = (range.start * BLOCK, self.block_outputs(&range));
-                    let mut part = vec![0f32; rows * width];
-                    self.sums_into(kernel, &qx, &sx, 0, rows, range, &mut part);
-                    self.joined(part, pairs, first, width)
+                    let mut part = vec![0f32; out_rows * self.block_outputs(&range)];
+                    self.sums_into(kernel, &qx, &sx, 0..rows, range, pairs, &mut part);
+                    part
                 })
                 .collect();
-            let out_rows = if pairs { rows / 2 } else { rows };
             let mut y = Vec::with_capacity(out_rows * n);
             for r in 0..out_rows {
                 for part in &parts {
@@ -500,28 +524,18 @@ impl Int8Linear {
             }
             y
         } else {
-            let mut y = vec![0f32; rows * n];
-            y.par_chunks_mut(ROWS * n).enumerate().for_each(|(b, out)| {
-                self.sums_into(kernel, &qx, &sx, b * ROWS, out.len() / n, all.clone(), out);
-            });
-            self.joined(y, pairs, 0, n)
+            // ROWS is even: each block of rows holds whole pairs.
+            let out_per = if pairs { ROWS / 2 } else { ROWS };
+            let mut y = vec![0f32; out_rows * n];
+            y.par_chunks_mut(out_per * n)
+                .enumerate()
+                .for_each(|(b, out)| {
+                    let r0 = b * ROWS;
+                    let r1 = (r0 + ROWS).min(rows);
+                    self.sums_into(kernel, &qx, &sx, r0..r1, all.clone(), pairs, out);
+                });
+            y
         }
-    }
-
-    /// Rows of `width` outputs (from output `first` on), each pair of them made one with
-    /// `pairs` (a row's value and its residual's, both with the bias: `a + r - b`); as they are
-    /// without.
-    fn joined(&self, y: Vec<f32>, pairs: bool, first: usize, width: usize) -> Vec<f32> {
-        if !pairs || width == 0 {
-            return y;
-        }
-        let bias = &self.bias[first..];
-        let mut out = Vec::with_capacity(y.len() / 2);
-        for pair in y.chunks_exact(2 * width) {
-            let (a, r) = pair.split_at(width);
-            out.extend(a.iter().zip(r).zip(bias).map(|((a, r), b)| a + r - b));
-        }
-        out
     }
 
     /// How many real outputs the packed blocks `range` hold.
@@ -529,37 +543,40 @@ impl Int8Linear {
         (range.end * BLOCK).min(self.outputs) - range.start * BLOCK
     }
 
-    /// Outputs of the blocks `range` for the quantized rows `r0..r0 + n` (scales and zeros `sx`),
-    /// written to `out` (`n` rows as wide as the blocks' real outputs).
+    /// Outputs of the blocks `range` for the quantized rows `rows` (scales and zeros `sx`),
+    /// written to `out` (a row each, as wide as the blocks' real outputs; with `pairs`, a row
+    /// each pair: a row's value and its residual's, both with the bias, `a + r - b`).
     #[allow(clippy::too_many_arguments)]
     fn sums_into(
         &self,
         kernel: Kernel,
         qx: &[i8],
         sx: &[RowScale],
-        r0: usize,
-        n: usize,
+        rows: std::ops::Range<usize>,
         range: std::ops::Range<usize>,
+        pairs: bool,
         out: &mut [f32],
     ) {
         let stride = self.k4 * 4;
         let wide = (range.end - range.start) * BLOCK;
-        let qx = &qx[r0 * stride..(r0 + n) * stride];
-        let len = n * wide;
+        let qx = &qx[rows.start * stride..rows.end * stride];
+        let sx = &sx[rows.clone()];
+        let len = rows.len() * wide;
         if len > SCRATCH {
-            self.sums_scaled(kernel, qx, &sx[r0..r0 + n], range, &mut vec![0; len], out);
+            self.sums_scaled(kernel, qx, sx, range, &mut vec![0; len], pairs, out);
             return;
         }
         ACC.with_borrow_mut(|acc| {
             if acc.len() < len {
                 acc.resize(len, 0);
             }
-            self.sums_scaled(kernel, qx, &sx[r0..r0 + n], range, &mut acc[..len], out);
+            self.sums_scaled(kernel, qx, sx, range, &mut acc[..len], pairs, out);
         });
     }
 
     /// [`Int8Linear::sums_into`] with the sums in `acc`, whatever it held: the rows `qx` (scales
     /// and zeros `sx`) against the blocks `range`, scaled into `out`.
+    #[allow(clippy::too_many_arguments)]
     fn sums_scaled(
         &self,
         kernel: Kernel,
@@ -567,6 +584,7 @@ impl Int8Linear {
         sx: &[RowScale],
         range: std::ops::Range<usize>,
         acc: &mut [i32],
+        pairs: bool,
         out: &mut [f32],
     ) {
         let n = sx.len();
@@ -595,22 +613,37 @@ impl Int8Linear {
         // for its least value.
         let offset = kernel.offset();
         let first = range.start * BLOCK;
+        let (sum, scale, bias) = (
+            &self.sum[first..],
+            &self.scale[first..],
+            &self.bias[first..],
+        );
+        if pairs {
+            for (i, (yr, ar)) in out
+                .chunks_exact_mut(width)
+                .zip(acc.chunks_exact(2 * wide))
+                .enumerate()
+            {
+                let (a, r) = ar.split_at(wide);
+                dequantize_pair(
+                    (a, r),
+                    offset,
+                    (sx[2 * i], sx[2 * i + 1]),
+                    sum,
+                    scale,
+                    bias,
+                    yr,
+                );
+            }
+            return;
+        }
         for (i, (yr, ar)) in out
             .chunks_exact_mut(width)
             .zip(acc.chunks_exact(wide))
             .enumerate()
         {
             let (s, zero) = sx[i];
-            dequantize_row(
-                ar,
-                offset,
-                zero,
-                &self.sum[first..],
-                s,
-                &self.scale[first..],
-                &self.bias[first..],
-                yr,
-            );
+            dequantize_row(ar, offset, zero, sum, s, scale, bias, yr);
         }
     }
 
@@ -1150,9 +1183,10 @@ mod tests {
     #[test]
     fn fine_inputs_come_close_to_the_unquantized_input() {
         let mut g = Lcg(13);
-        // A product the calling thread runs alone, and one whose outputs are shared between
-        // threads (five beams' tokens against a vocabulary), each part's pairs joined apart.
-        for (m, k, n) in [(3, 515, 300), (5, 384, 9001)] {
+        // A product the calling thread runs alone, one whose outputs are shared between
+        // threads (five beams' tokens against a vocabulary), each part's pairs joined apart,
+        // and one whose rows are (a prompt: blocks of 128 rows, the last one short).
+        for (m, k, n) in [(3, 515, 300), (5, 384, 9001), (130, 96, 400)] {
             let w = g.vec(n * k);
             // Inputs with an outlier, as layer-normed hidden states have.
             let mut x = g.vec(m * k);
