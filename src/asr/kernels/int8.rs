@@ -462,7 +462,7 @@ impl Int8Linear {
 
     /// `y = x Wᵀ + b` by `kernel`, each row of `x` quantized in the form it takes. With `pairs`,
     /// the rows of `x` come two by two (a row and what its 8 bits leave out) and each pair gives
-    /// one row of `y`, the sum of the two ([`Int8Linear::joined`]).
+    /// one row of `y`, the sum of the two (`dequantize_pair`).
     fn product(&self, kernel: Kernel, x: &[f32], pairs: bool) -> Vec<f32> {
         let rows = x.len() / self.inputs.max(1);
         if rows == 0 || self.outputs == 0 {
