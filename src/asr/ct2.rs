@@ -107,54 +107,33 @@ pub fn quantized_rows(t: &Tensor, cols: usize) -> Option<(Vec<Vec<i8>>, Vec<f32>
     Some((q, scales))
 }
 
+/// Each `N` little-endian bytes of `bytes` read as one value by `read`.
+fn from_le<T, const N: usize>(bytes: &[u8], read: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes
+        .chunks_exact(N)
+        .map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            read(b)
+        })
+        .collect()
+}
+
 /// Decode one variable to a tensor: floats in their own precision, integers widened to `f32`
-/// (not yet scaled).
+/// (not yet scaled). Each is read from its bytes into the tensor's own vector: one copy,
+/// wherever in the file it starts (a tensor made from the bytes copies twice those not aligned
+/// to their type).
 fn to_tensor(bytes: &[u8], var: &RawVar) -> candle_core::Result<Tensor> {
     let shape = var.dims.clone();
     let cpu = &Device::Cpu;
-    // Floats are read from their bytes into the tensor's own vector: one copy, wherever in the
-    // file they start (a tensor made from the bytes copies twice those not aligned to their type).
     match var.dtype {
-        0 => {
-            let v: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
+        0 => Tensor::from_vec(from_le(bytes, f32::from_le_bytes), shape, cpu),
         // Half-precision weights stay so: each layer widens what it needs.
-        4 => {
-            let v: Vec<half::f16> = bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
-        5 => {
-            let v: Vec<half::bf16> = bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]))
-                .collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
-        1 => {
-            let v: Vec<f32> = bytes.iter().map(|&b| b as i8 as f32).collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
-        2 => {
-            let v: Vec<f32> = bytes
-                .chunks_exact(2)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
-                .collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
-        _ => {
-            let v: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
-                .collect();
-            Tensor::from_vec(v, shape, cpu)
-        }
+        4 => Tensor::from_vec(from_le(bytes, half::f16::from_le_bytes), shape, cpu),
+        5 => Tensor::from_vec(from_le(bytes, half::bf16::from_le_bytes), shape, cpu),
+        1 => Tensor::from_vec(from_le(bytes, |[b]: [u8; 1]| b as i8 as f32), shape, cpu),
+        2 => Tensor::from_vec(from_le(bytes, |b| i16::from_le_bytes(b) as f32), shape, cpu),
+        _ => Tensor::from_vec(from_le(bytes, |b| i32::from_le_bytes(b) as f32), shape, cpu),
     }
 }
 
