@@ -6,7 +6,7 @@ use half::f16;
 
 use super::cpu::f16_simd;
 #[cfg(target_arch = "x86_64")]
-use super::cpu::{has_avx512, has_f16c};
+use super::cpu::has_f16c;
 use super::gemv::dot;
 #[cfg(target_arch = "x86_64")]
 use super::gemv::dot_f16_avx;
@@ -78,11 +78,10 @@ fn mix_values(
         // SAFETY: the CPU has AVX2, FMA and F16C (`simd` is only set where it has); the rows
         // read are inside `values` (checked above) and `out` is `hd` long.
         unsafe {
-            match (hd, has_avx512()) {
-                (64, true) => mix_f16_avx512::<4>(scores, values, offset, stride, out),
-                (_, true) => mix_f16_avx512::<2>(scores, values, offset, stride, out),
-                (64, false) => mix_f16_avx::<8>(scores, values, offset, stride, out),
-                (_, false) => mix_f16_avx::<4>(scores, values, offset, stride, out),
+            if hd == 64 {
+                mix_f16_avx::<8>(scores, values, offset, stride, out)
+            } else {
+                mix_f16_avx::<4>(scores, values, offset, stride, out)
             }
         };
         return;
@@ -122,33 +121,6 @@ unsafe fn mix_f16_avx<const H: usize>(
     }
 }
 
-/// [`mix_f16_avx`] with AVX-512 (`L` registers of 16 sums): each sum takes the same products
-/// in the same order, so the two give the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn mix_f16_avx512<const L: usize>(
-    scores: &[f32],
-    values: &[f16],
-    offset: usize,
-    stride: usize,
-    out: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    let vp = values.as_ptr() as *const u16;
-    let mut acc = [_mm512_setzero_ps(); L];
-    for (j, &s) in scores.iter().enumerate() {
-        let sv = _mm512_set1_ps(s);
-        let row = vp.add(j * stride + offset);
-        for (a, v) in acc.iter_mut().enumerate() {
-            let x = _mm512_cvtph_ps(_mm256_loadu_si256(row.add(16 * a) as *const __m256i));
-            *v = _mm512_fmadd_ps(sv, x, *v);
-        }
-    }
-    for (a, v) in acc.iter().enumerate() {
-        _mm512_storeu_ps(out.as_mut_ptr().add(16 * a), *v);
-    }
-}
-
 /// Positions per block of keys in [`attend_blocked_f16`]'s layout.
 pub const KEY_BLOCK: usize = 64;
 
@@ -175,31 +147,6 @@ unsafe fn scores_blocked_f16_avx(q: &[f32], keys: &[f16], blocks: usize, scores:
         }
         for (a, v) in acc.iter().enumerate() {
             _mm256_storeu_ps(sp.add(b * KEY_BLOCK + 8 * a), *v);
-        }
-    }
-}
-
-/// [`scores_blocked_f16_avx`] with AVX-512: the same products in the same order for each
-/// score, so the same bits.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma,f16c")]
-unsafe fn scores_blocked_f16_avx512(q: &[f32], keys: &[f16], blocks: usize, scores: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let kp = keys.as_ptr() as *const u16;
-    let sp = scores.as_mut_ptr();
-    for b in 0..blocks {
-        let block = kp.add(b * q.len() * KEY_BLOCK);
-        let mut acc = [_mm512_setzero_ps(); KEY_BLOCK / 16];
-        for (i, &qi) in q.iter().enumerate() {
-            let qv = _mm512_set1_ps(qi);
-            let row = block.add(i * KEY_BLOCK);
-            for (a, v) in acc.iter_mut().enumerate() {
-                let k = _mm512_cvtph_ps(_mm256_loadu_si256(row.add(16 * a) as *const __m256i));
-                *v = _mm512_fmadd_ps(qv, k, *v);
-            }
-        }
-        for (a, v) in acc.iter().enumerate() {
-            _mm512_storeu_ps(sp.add(b * KEY_BLOCK + 16 * a), *v);
         }
     }
 }
@@ -250,13 +197,7 @@ fn attend_blocked(
     if simd {
         // SAFETY: the CPU has AVX2, FMA and F16C (`simd` is only set where it has); `keys` and
         // `all` were cut to `blocks` blocks above.
-        unsafe {
-            if has_avx512() {
-                scores_blocked_f16_avx512(q, keys, blocks, all)
-            } else {
-                scores_blocked_f16_avx(q, keys, blocks, all)
-            }
-        };
+        unsafe { scores_blocked_f16_avx(q, keys, blocks, all) };
         mix_values(&mut all[..n], values, 0, hd, out, true);
         return;
     }
@@ -293,7 +234,6 @@ pub fn attend_blocked_f16_many(
     #[cfg(target_arch = "x86_64")]
     if f16_simd() && matches!(hd, 32 | 64) {
         let wide = &mut wide[..hd * KEY_BLOCK];
-        let wide512 = has_avx512();
         let rows = queries.len() / hd;
         let scores = &mut scores[..rows * padded];
         for (b, block) in keys[..blocks * hd * KEY_BLOCK]
@@ -306,17 +246,9 @@ pub fn attend_blocked_f16_many(
                 .chunks_exact(hd)
                 .zip(scores.chunks_exact_mut(padded))
             {
-                let s = &mut s[b * KEY_BLOCK..][..KEY_BLOCK];
-                // SAFETY: the CPU has AVX2, FMA and F16C (`f16_simd`), and AVX-512 where
-                // `wide512`; `wide` holds one block of `hd` × KEY_BLOCK, and the scores' block
-                // is KEY_BLOCK long.
-                unsafe {
-                    if wide512 {
-                        scores_block_f32_avx512(q, wide, s)
-                    } else {
-                        scores_block_f32_avx(q, wide, s)
-                    }
-                };
+                // SAFETY: the CPU has AVX2, FMA and F16C (`f16_simd`); `wide` holds one block
+                // of `hd` × KEY_BLOCK, and the scores' block is KEY_BLOCK long.
+                unsafe { scores_block_f32_avx(q, wide, &mut s[b * KEY_BLOCK..][..KEY_BLOCK]) };
             }
         }
         for s in scores.chunks_exact_mut(padded) {
@@ -332,11 +264,10 @@ pub fn attend_blocked_f16_many(
                 let s = &s[from..from + len];
                 // SAFETY: as above; `wide` holds `len` rows of `hd` and `o` is `hd` long.
                 unsafe {
-                    match (hd, wide512) {
-                        (64, true) => mix_f32_avx512::<4>(s, wide, o),
-                        (_, true) => mix_f32_avx512::<2>(s, wide, o),
-                        (64, false) => mix_f32_avx::<8>(s, wide, o),
-                        (_, false) => mix_f32_avx::<4>(s, wide, o),
+                    if hd == 64 {
+                        mix_f32_avx::<8>(s, wide, o)
+                    } else {
+                        mix_f32_avx::<4>(s, wide, o)
                     }
                 };
             }
@@ -411,48 +342,6 @@ unsafe fn mix_f32_avx<const H: usize>(scores: &[f32], rows: &[f32], out: &mut [f
     }
 }
 
-/// [`scores_block_f32_avx`] with AVX-512: the same products in the same order for each score.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn scores_block_f32_avx512(q: &[f32], block: &[f32], scores: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let bp = block.as_ptr();
-    let mut acc = [_mm512_setzero_ps(); KEY_BLOCK / 16];
-    for (i, &qi) in q.iter().enumerate() {
-        let qv = _mm512_set1_ps(qi);
-        let row = bp.add(i * KEY_BLOCK);
-        for (a, v) in acc.iter_mut().enumerate() {
-            *v = _mm512_fmadd_ps(qv, _mm512_loadu_ps(row.add(16 * a)), *v);
-        }
-    }
-    for (a, v) in acc.iter().enumerate() {
-        _mm512_storeu_ps(scores.as_mut_ptr().add(16 * a), *v);
-    }
-}
-
-/// [`mix_f32_avx`] with AVX-512 (`L` registers of 16 sums): the same products in the same
-/// order for each sum.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn mix_f32_avx512<const L: usize>(scores: &[f32], rows: &[f32], out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let (rp, op) = (rows.as_ptr(), out.as_mut_ptr());
-    let mut acc = [_mm512_setzero_ps(); L];
-    for (a, v) in acc.iter_mut().enumerate() {
-        *v = _mm512_loadu_ps(op.add(16 * a));
-    }
-    for (j, &s) in scores.iter().enumerate() {
-        let sv = _mm512_set1_ps(s);
-        let row = rp.add(j * 16 * L);
-        for (a, v) in acc.iter_mut().enumerate() {
-            *v = _mm512_fmadd_ps(sv, _mm512_loadu_ps(row.add(16 * a)), *v);
-        }
-    }
-    for (a, v) in acc.iter().enumerate() {
-        _mm512_storeu_ps(op.add(16 * a), *v);
-    }
-}
-
 /// One query attending over `n` half-precision keys and values: row `j` of head `offset` is
 /// `keys[j * stride + offset..][..q.len()]`. `scores` is scratch of at least `n`.
 #[allow(clippy::too_many_arguments)]
@@ -521,86 +410,6 @@ mod tests {
                 let mut alone = vec![f32::NAN; hd];
                 attend_blocked_f16(q, &keys, &values, n, &mut scores, &mut alone);
                 assert_eq!(got, &alone[..], "{n} positions × {hd}, {m} queries");
-            }
-        }
-    }
-
-    /// Each vector kernel, at each width the CPU has, gives the bits of the same fused
-    /// multiply-adds done one at a time in its order: so AVX2 and AVX-512 agree bit for bit.
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn vector_kernels_give_the_bits_of_their_sums_in_order() {
-        if !f16_simd() {
-            return;
-        }
-        let mut seed = 17u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
-        let wide = has_avx512();
-        for hd in [32usize, 64] {
-            let (blocks, n) = (3usize, 150usize);
-            let q: Vec<f32> = (0..hd).map(|_| next() * 4.0).collect();
-            let keys: Vec<f16> = (0..blocks * hd * KEY_BLOCK)
-                .map(|_| f16::from_f32(next()))
-                .collect();
-            let mut want = vec![0f32; blocks * KEY_BLOCK];
-            for (b, w) in want.chunks_exact_mut(KEY_BLOCK).enumerate() {
-                for (i, &qi) in q.iter().enumerate() {
-                    let row = &keys[(b * hd + i) * KEY_BLOCK..][..KEY_BLOCK];
-                    for (s, k) in w.iter_mut().zip(row) {
-                        *s = qi.mul_add(k.to_f32(), *s);
-                    }
-                }
-            }
-            let widened: Vec<f32> = keys[..hd * KEY_BLOCK].iter().map(|k| k.to_f32()).collect();
-            let scores: Vec<f32> = (0..n).map(|_| next().abs()).collect();
-            let values: Vec<f16> = (0..n * hd).map(|_| f16::from_f32(next())).collect();
-            let mut mixed = vec![0f32; hd];
-            for (j, &sj) in scores.iter().enumerate() {
-                for (o, v) in mixed.iter_mut().zip(&values[j * hd..(j + 1) * hd]) {
-                    *o = sj.mul_add(v.to_f32(), *o);
-                }
-            }
-            let rows: Vec<f32> = values.iter().map(|v| v.to_f32()).collect();
-            let mut got = vec![f32::NAN; blocks * KEY_BLOCK];
-            let mut out = vec![f32::NAN; hd];
-            let mut zeroed = vec![0f32; hd];
-            // SAFETY: the CPU has AVX2, FMA and F16C (`f16_simd`), and AVX-512 where `wide`;
-            // every buffer is as long as each kernel reads and writes.
-            unsafe {
-                scores_blocked_f16_avx(&q, &keys, blocks, &mut got);
-                assert_eq!(got, want, "keys in f16, {hd} wide, AVX2");
-                scores_block_f32_avx(&q, &widened, &mut got[..KEY_BLOCK]);
-                assert_eq!(got[..KEY_BLOCK], want[..KEY_BLOCK], "keys widened, AVX2");
-                if hd == 64 {
-                    mix_f16_avx::<8>(&scores, &values, 0, hd, &mut out);
-                    mix_f32_avx::<8>(&scores, &rows, &mut zeroed);
-                } else {
-                    mix_f16_avx::<4>(&scores, &values, 0, hd, &mut out);
-                    mix_f32_avx::<4>(&scores, &rows, &mut zeroed);
-                }
-                assert_eq!(out, mixed, "values in f16, {hd} wide, AVX2");
-                assert_eq!(zeroed, mixed, "values widened, {hd} wide, AVX2");
-                if wide {
-                    got.fill(f32::NAN);
-                    scores_blocked_f16_avx512(&q, &keys, blocks, &mut got);
-                    assert_eq!(got, want, "keys in f16, {hd} wide, AVX-512");
-                    scores_block_f32_avx512(&q, &widened, &mut got[..KEY_BLOCK]);
-                    assert_eq!(got[..KEY_BLOCK], want[..KEY_BLOCK], "keys widened, AVX-512");
-                    out.fill(f32::NAN);
-                    zeroed.fill(0.0);
-                    if hd == 64 {
-                        mix_f16_avx512::<4>(&scores, &values, 0, hd, &mut out);
-                        mix_f32_avx512::<4>(&scores, &rows, &mut zeroed);
-                    } else {
-                        mix_f16_avx512::<2>(&scores, &values, 0, hd, &mut out);
-                        mix_f32_avx512::<2>(&scores, &rows, &mut zeroed);
-                    }
-                    assert_eq!(out, mixed, "values in f16, {hd} wide, AVX-512");
-                    assert_eq!(zeroed, mixed, "values widened, {hd} wide, AVX-512");
-                }
             }
         }
     }
